@@ -1,0 +1,5 @@
+"""``python -m emiss``."""
+
+from emiss.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""Exceptions that carry a message meant for people (the CLI prints it on one line)."""
+
+
+class EmissError(ValueError):
+    """Bad user input or inconsistent inputs; the message names the bad value and what is valid."""
