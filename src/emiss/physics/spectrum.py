@@ -145,6 +145,7 @@ class Spectrum:
                 self.q2_max,
                 limit=200,
                 epsrel=1e-8,
+                epsabs=0.0,
             )
             total += val
         return float(total)
@@ -159,6 +160,7 @@ class Spectrum:
                 self.q2_max,
                 limit=200,
                 epsrel=1e-8,
+                epsabs=0.0,
             )
             total += val
         return total
