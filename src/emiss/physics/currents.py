@@ -1,0 +1,128 @@
+"""Hadronic helicity amplitudes of B -> K(*) for the quark currents that light invisibles couple to.
+
+Light-NP operators (chiral basis of Bolton, Fajfer, Kamenik, Novoa-Brunet arXiv:2503.19025, sec. 2;
+Kamenik & Smith arXiv:1111.6402, eqs. (2)-(4)) couple an invisible system of momentum q to
+
+* a vector-type quark current  J^mu = s̄ gamma^mu (c_L P_L + c_R P_R) b
+  = g_V (s̄ gamma^mu b) + g_A (s̄ gamma^mu gamma5 b),  g_V = (c_L + c_R)/2, g_A = (c_R - c_L)/2;
+* a scalar-type quark current  J = s̄ (c_L P_L + c_R P_R) b = g_S (s̄ b) + g_P (s̄ gamma5 b),
+  g_S = (c_L + c_R)/2, g_P = (c_R - c_L)/2.
+
+Project <M|J^mu|B> on the polarisation vectors of the current (time-like eps_t = q/sqrt(q^2),
+space-like lambda = 0, +, -); for K* the K* helicity equals lambda (0 for t and scalar).
+Matrix elements (B -> K: HPQCD arXiv:2207.12468 eqs. (1)-(3); B -> K*: Bharucha, Straub, Zwicky
+arXiv:1503.05534 eqs. (3)-(6); helicity projections as in Gratrex, Hopfer, Zwicky
+arXiv:1506.03970 and Buras et al. arXiv:1409.4557 eq. (22)):
+
+    B -> K  : q^2 |H_0|^2 = g_V^2 lambda f_+^2,   q^2 |H_t|^2 = g_V^2 (m_B^2 - m_K^2)^2 f_0^2,
+              |H_S|^2 = g_S^2 [(m_B^2 - m_K^2) f_0 / (m_b - m_s)]^2    (axial, pseudoscalar: 0)
+    B -> K* : |H_+|^2 + |H_-|^2 = 2 [g_V^2 lambda V^2/(m_B + m_K*)^2 + g_A^2 (m_B + m_K*)^2 A_1^2],
+              q^2 |H_0|^2 = g_A^2 (8 m_B m_K* A_12)^2,   q^2 |H_t|^2 = g_A^2 lambda A_0^2,
+              |H_S|^2 = g_P^2 lambda A_0^2 / (m_b + m_s)^2   (vector part: transverse only)
+
+The quark masses in the scalar densities follow from the equations of motion
+(q_mu s̄ gamma^mu b = (m_b - m_s) s̄ b); PDG MS-bar values m_b(m_b), m_s(2 GeV) via ``particle``.
+The V-A interference terms of |H_+|^2 - |H_-|^2 drop out once the invisible system's angles are
+integrated, so only these squares enter rates and F_L.
+Amplitudes are returned multiplied by q^2 where they carry 1/sqrt(q^2), so q^2 -> 0 is finite.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from particle import Particle
+
+from emiss.physics import constants as C
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def quark_masses() -> tuple[float, float]:
+    """PDG MS-bar quark masses (m_b(m_b), m_s(2 GeV)) in GeV, via the ``particle`` package."""
+    m_b = float(Particle.from_pdgid(5).mass) / 1000.0
+    m_s = float(Particle.from_pdgid(3).mass) / 1000.0
+    return m_b, m_s
+
+
+def higgs_vev() -> float:
+    """Electroweak vev v = (sqrt(2) G_F)^(-1/2) ~ 246.2 GeV (PDG, from G_F)."""
+    return float((np.sqrt(2.0) * C.G_F) ** -0.5)
+
+
+def chiral_to_parity(c_L: float, c_R: float) -> tuple[float, float]:
+    """c_L P_L + c_R P_R = even + odd gamma5; returns (even, odd) = ((c_L+c_R)/2, (c_R-c_L)/2)."""
+    return 0.5 * (c_L + c_R), 0.5 * (c_R - c_L)
+
+
+@dataclass(frozen=True)
+class Helicity:
+    """Squared hadronic helicity amplitudes at given q^2 (arrays, one entry per q^2).
+
+    Attributes:
+        q2H0: q^2 |H_0|^2 (K* longitudinal).
+        HT: |H_+|^2 + |H_-|^2 (K* transverse; zero for B -> K).
+        q2Ht: q^2 |H_t|^2 (time-like; K* longitudinal).
+        HS: |H_S|^2 of the scalar-type current (K* longitudinal).
+    """
+
+    q2H0: np.ndarray
+    HT: np.ndarray
+    q2Ht: np.ndarray
+    HS: np.ndarray
+
+
+def vector_current(process, ff, q2, c_L: float, c_R: float) -> Helicity:
+    """Helicity amplitudes of J^mu = s̄ gamma^mu (c_L P_L + c_R P_R) b.
+
+    Args:
+        process: ``emiss.physics.processes.Process``.
+        ff: form-factor object of process.ff_kind (``emiss.physics.formfactors``).
+        q2: invariant mass squared of the invisible system (GeV^2), array.
+        c_L, c_R: chirality weights of the quark current.
+
+    Returns:
+        Helicity (HS = 0).
+    """
+    q2 = np.asarray(q2, dtype=float)
+    gV, gA = chiral_to_parity(c_L, c_R)
+    mB, mM = process.m_B, process.m_M
+    lam = process.lam(q2)
+    zero = np.zeros_like(q2)
+    if not process.is_vector:
+        fp, f0 = np.asarray(ff.fplus(q2)), np.asarray(ff.f0(q2))
+        return Helicity(q2H0=gV**2 * lam * fp**2, HT=zero,
+                        q2Ht=gV**2 * (mB**2 - mM**2) ** 2 * f0**2, HS=zero)
+    V, A0, A1, A12 = (np.asarray(ff.V(q2)), np.asarray(ff.A0(q2)), np.asarray(ff.A1(q2)),
+                      np.asarray(ff.A12(q2)))
+    HT = 2.0 * (gV**2 * lam * V**2 / (mB + mM) ** 2 + gA**2 * (mB + mM) ** 2 * A1**2)
+    return Helicity(q2H0=gA**2 * (8.0 * mB * mM * A12) ** 2, HT=HT, q2Ht=gA**2 * lam * A0**2,
+                    HS=zero)
+
+
+def scalar_current(process, ff, q2, c_L: float, c_R: float) -> Helicity:
+    """Helicity amplitudes of the density J = s̄ (c_L P_L + c_R P_R) b (only HS is non-zero).
+
+    Args:
+        process: ``emiss.physics.processes.Process``.
+        ff: form-factor object of process.ff_kind.
+        q2: GeV^2, array.
+        c_L, c_R: chirality weights.
+
+    Returns:
+        Helicity with only HS filled.
+    """
+    q2 = np.asarray(q2, dtype=float)
+    gS, gP = chiral_to_parity(c_L, c_R)
+    mb, ms = quark_masses()
+    mB, mM = process.m_B, process.m_M
+    zero = np.zeros_like(q2)
+    if not process.is_vector:
+        HS = gS**2 * ((mB**2 - mM**2) * np.asarray(ff.f0(q2)) / (mb - ms)) ** 2
+    else:
+        HS = gP**2 * process.lam(q2) * np.asarray(ff.A0(q2)) ** 2 / (mb + ms) ** 2
+    return Helicity(q2H0=zero, HT=zero, q2Ht=zero, HS=HS)

@@ -1,0 +1,309 @@
+"""Scenario registry: every new-physics hypothesis by name, spin, multiplicity and operator.
+
+Conventions (see docs/interfaces.md):
+
+* ``multiplicity``: 1 = SM / heavy-NP rescaling of the nu nubar spectrum, 2 = two-body B -> K(*) X
+  (exact line at q^2 = m_X^2), 3 = three-body B -> K(*) X X̄ (continuum from 4 m_X^2).
+* ``spin`` of the invisible particle(s) (0, 0.5, 1; 0.5 for SM neutrinos).
+* ``parameters``: name -> (default, unit, description). The mass is not a parameter: it is the
+  separate ``mass`` argument (``needs_mass``), defaulting to ``default_mass``.
+* ``coupling``: the parameter whose square the rate is proportional to (None for sm / heavy-np).
+
+Operators follow the chiral low-energy EFT of Bolton, Fajfer, Kamenik, Novoa-Brunet
+arXiv:2503.19025 eq. (2.1) (dimensionless coupling g over powers of a scale Lambda; v/sqrt(2)
+for scalar quark currents with bosons) and Kamenik & Smith arXiv:1111.6402; formulas in
+``twobody`` and ``threebody``. Default masses: two-body 2.1 GeV (best fit of 2503.19025 and
+2311.14629), pairs 0.6 GeV (2312.12507). Default couplings are chosen to give B(B+ -> K+ X(X̄))
+of order 1e-5 at the default mass (the size of the Belle II excess, 2311.14647); they are
+conveniences, not fits. SM and heavy NP: ``emiss.physics.sm`` (arXiv:1409.4557).
+
+Chirality: c_L, c_R weight s̄ Γ P_{L,R} b. 2503.19025 writes b̄ Γ P_X s; for vector currents the
+hermitian conjugate keeps the label, for scalar densities it swaps L <-> R. Rates depend only on
+|c_L + c_R| (parity-even part) and |c_R - c_L| (parity-odd part), so they are unchanged.
+Mass validation and "vanishing by parity" checks raise EmissError (never a silent zero).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from emiss.errors import EmissError
+from emiss.physics import constants as C
+from emiss.physics import formfactors as F
+from emiss.physics import sm, threebody, twobody
+from emiss.physics.processes import PROCESSES, get_process
+from emiss.physics.spectrum import Spectrum
+
+log = logging.getLogger(__name__)
+
+ParamSpec = tuple[float, str, str]
+
+_CHIRAL_Q = {
+    "c_L": (1.0, "", "weight of the left-handed quark current s̄ ... P_L b"),
+    "c_R": (0.0, "", "weight of the right-handed quark current s̄ ... P_R b"),
+}
+
+
+def _g(default: float) -> dict[str, ParamSpec]:
+    return {"g": (default, "", "dimensionless coupling (rate ∝ g^2)")}
+
+
+def _lam(default: float) -> dict[str, ParamSpec]:
+    return {"Lambda": (default, "GeV", "new-physics scale of the operator")}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One new-physics hypothesis.
+
+    Attributes:
+        name: registry name.
+        spin: spin of each invisible particle.
+        multiplicity: 1 (SM/heavy-NP rescaling), 2 (two-body), 3 (three-body).
+        operator: the operator in words/symbols.
+        parameters: name -> (default, unit, description).
+        needs_mass: whether the invisible mass is an input.
+        coupling: parameter whose square the rate is proportional to (None for sm/heavy-np).
+        processes: processes it predicts.
+        default_mass: mass used when none is given (GeV), None if needs_mass is False.
+        reference: source of the operator/formula.
+    """
+
+    name: str
+    spin: float
+    multiplicity: int
+    operator: str
+    parameters: dict[str, ParamSpec]
+    needs_mass: bool
+    coupling: str | None
+    processes: tuple[str, ...] = PROCESSES
+    default_mass: float | None = None
+    reference: str = ""
+    _build: Callable[..., Spectrum] | None = field(default=None, repr=False, compare=False)
+
+    def resolve_params(self, params: Mapping[str, float] | None = None) -> dict[str, float]:
+        """Defaults overridden by params, validated.
+
+        Args:
+            params: name -> value (numbers).
+
+        Returns:
+            Full parameter dict.
+
+        Raises:
+            EmissError: unknown names, non-numeric or non-finite values, Lambda <= 0.
+        """
+        out = {k: float(v[0]) for k, v in self.parameters.items()}
+        for key, val in (params or {}).items():
+            if key not in self.parameters:
+                valid = ", ".join(self.parameters) or "(none)"
+                raise EmissError(f"unknown parameter {key!r} for scenario {self.name!r}; "
+                                 f"valid: {valid}")
+            try:
+                x = float(val)
+            except (TypeError, ValueError):
+                raise EmissError(f"parameter {key}={val!r} is not a number") from None
+            if not math.isfinite(x):
+                raise EmissError(f"parameter {key}={val!r} must be finite")
+            if key == "Lambda" and x <= 0:
+                raise EmissError(f"parameter Lambda={x:g} must be > 0 (GeV)")
+            out[key] = x
+        return out
+
+    def resolve_mass(self, mass: float | None) -> float | None:
+        """The mass to use (default_mass when None); error if given to a massless scenario."""
+        if not self.needs_mass:
+            if mass is not None:
+                raise EmissError(f"scenario {self.name!r} takes no mass (got {mass!r}); "
+                                 "scenarios with a mass: "
+                                 + ", ".join(s.name for s in list_scenarios() if s.needs_mass))
+            return None
+        return self.default_mass if mass is None else mass
+
+    def spectrum(self, process: str, mass: float | None = None,
+                 params: Mapping[str, float] | None = None, ff=None) -> Spectrum:
+        """dB/dq^2 (continuum and/or lines) of this hypothesis for one process.
+
+        Args:
+            process: one of PROCESSES.
+            mass: invisible-particle mass in GeV (default ``default_mass``).
+            params: parameter overrides.
+            ff: form-factor object (default: central values of the process' kind).
+
+        Returns:
+            Spectrum.
+
+        Raises:
+            EmissError: unknown process/parameter, bad mass, or a rate that vanishes by parity for
+                this process with these chirality weights.
+        """
+        proc = get_process(process)
+        if process not in self.processes:
+            raise EmissError(f"scenario {self.name!r} does not predict {process!r}; "
+                             f"valid: {', '.join(self.processes)}")
+        p = self.resolve_params(params)
+        m = self.resolve_mass(mass)
+        if ff is None:
+            ff = F.central(proc.ff_kind)
+        spec = self._build(proc, ff, m, p)
+        if self.coupling is not None and p.get(self.coupling, 0.0) != 0.0 and _vanishes(spec):
+            raise EmissError(
+                f"scenario {self.name!r} gives no {process} rate with {_fmt(p)}: B->K needs a "
+                "parity-even quark current (c_L + c_R != 0) and B->K* a parity-odd one for "
+                "scalars (c_R - c_L != 0)")
+        spec.meta.update({"scenario": self.name, "params": p, "mass": m})
+        return spec
+
+    def to_dict(self) -> dict:
+        """JSON-ready description."""
+        return {
+            "name": self.name,
+            "spin": self.spin,
+            "multiplicity": self.multiplicity,
+            "operator": self.operator,
+            "parameters": {k: {"default": v[0], "unit": v[1], "description": v[2]}
+                           for k, v in self.parameters.items()},
+            "needs_mass": self.needs_mass,
+            "default_mass": self.default_mass,
+            "coupling": self.coupling,
+            "processes": list(self.processes),
+            "reference": self.reference,
+        }
+
+
+def _fmt(p: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in p.items())
+
+
+def _vanishes(spec: Spectrum) -> bool:
+    """True when a spectrum has no rate anywhere (all lines zero and continuum zero)."""
+    if any(br != 0.0 for _, br in spec.lines):
+        return False
+    if spec.continuum is None:
+        return True
+    q2 = np.linspace(spec.q2_min, spec.q2_max, 9)[1:-1]
+    return bool(np.all(spec.dBdq2(q2) == 0.0))
+
+
+# ------------------------------------------------------------------ builders
+def _sm(proc, ff, m, p):
+    return sm.sm_spectrum(proc.name, ff)
+
+
+def _heavy(proc, ff, m, p):
+    return sm.heavy_np_spectrum(proc.name, p["C_L"], p["C_R"], ff)
+
+
+def _ts(coupling: str):
+    def build(proc, ff, m, p):
+        return twobody.scalar_line(proc, ff, m, p["g"], p["Lambda"], p["c_L"], p["c_R"], coupling)
+    return build
+
+
+def _tv(proc, ff, m, p):
+    return twobody.vector_line(proc, ff, m, p["g"], p["c_L"], p["c_R"])
+
+
+def _pair(kind: str, d_L: float | None = None, d_R: float | None = None):
+    def build(proc, ff, m, p):
+        dl = p.get("d_L", d_L if d_L is not None else 1.0)
+        dr = p.get("d_R", d_R if d_R is not None else 1.0)
+        return threebody.pair_spectrum(proc, ff, kind, m, p["g"], p["Lambda"], p["c_L"],
+                                       p["c_R"], dl, dr)
+    return build
+
+
+_J = "s̄ γ^μ (c_L P_L + c_R P_R) b"
+_S = "s̄ (c_L P_L + c_R P_R) b"
+_REF2 = "arXiv:2503.19025 eq. (2.1); arXiv:1111.6402 eqs. (5), (7); emiss.physics.twobody"
+_REF3 = "arXiv:2503.19025 eq. (2.1); arXiv:1111.6402; emiss.physics.threebody (derived, tested)"
+M2, M3 = 2.1, 0.6
+
+
+def _registry() -> dict[str, Scenario]:
+    q = _CHIRAL_Q
+    items = [
+        Scenario("sm", 0.5, 1, "SM: C_L^SM (s̄ γ_μ P_L b)(ν̄ γ^μ (1-γ5) ν), 3 flavours", {},
+                 False, None, reference="arXiv:1409.4557; emiss.physics.sm", _build=_sm),
+        Scenario("heavy-np", 0.5, 1,
+                 "C_L (s̄ γ_μ P_L b)(ν̄ γ^μ(1-γ5) ν) + C_R (s̄ γ_μ P_R b)(ν̄ γ^μ(1-γ5) ν)",
+                 {"C_L": (C.C_L_SM, "", "left-handed Wilson coefficient (SM included)"),
+                  "C_R": (0.0, "", "right-handed Wilson coefficient")},
+                 False, None, reference="arXiv:1409.4557 eqs. (1)-(2), (19)", _build=_heavy),
+        Scenario("twobody-scalar", 0, 2, f"(g/Λ) ∂_μφ {_J}", {**_g(1.0), **_lam(1e8), **q},
+                 True, "g", default_mass=M2, reference=_REF2, _build=_ts("derivative")),
+        Scenario("twobody-scalar-s", 0, 2, f"(g v/(√2 Λ)) φ {_S}", {**_g(1.0), **_lam(5e9), **q},
+                 True, "g", default_mass=M2, reference=_REF2, _build=_ts("density")),
+        Scenario("twobody-vector", 1, 2, f"g V_μ {_J}", {**_g(1.5e-8), **q},
+                 True, "g", default_mass=M2, reference=_REF2, _build=_tv),
+        Scenario("threebody-scalar", 0, 3, f"(g/Λ²) {_J} i φ* ∂↔_μ φ (complex φ)",
+                 {**_g(1.0), **_lam(5e3), **q}, True, "g", default_mass=M3, reference=_REF3,
+                 _build=_pair("scalar-vector")),
+        Scenario("threebody-scalar-s", 0, 3, f"(g v/(√2 Λ²)) {_S} |φ|² (complex φ)",
+                 {**_g(1.0), **_lam(5e4), **q}, True, "g", default_mass=M3, reference=_REF3,
+                 _build=_pair("scalar-scalar")),
+        Scenario("threebody-fermion", 0.5, 3,
+                 f"(g/Λ²) {_J} ψ̄ γ_μ (d_L P_L + d_R P_R) ψ (Dirac ψ)",
+                 {**_g(1.0), **_lam(7e3), **q,
+                  "d_L": (1.0, "", "weight of the left-handed invisible current ψ̄ γ P_L ψ"),
+                  "d_R": (0.0, "", "weight of the right-handed invisible current ψ̄ γ P_R ψ")},
+                 True, "g", default_mass=M3, reference=_REF3, _build=_pair("fermion-vector")),
+        Scenario("threebody-fermion-vector", 0.5, 3, f"(g/Λ²) {_J} ψ̄ γ_μ ψ (Dirac ψ)",
+                 {**_g(1.0), **_lam(7e3), **q}, True, "g", default_mass=M3, reference=_REF3,
+                 _build=_pair("fermion-vector", 1.0, 1.0)),
+        Scenario("threebody-fermion-axial", 0.5, 3, f"(g/Λ²) {_J} ψ̄ γ_μ γ5 ψ (Dirac ψ)",
+                 {**_g(1.0), **_lam(7e3), **q}, True, "g", default_mass=M3, reference=_REF3,
+                 _build=_pair("fermion-vector", -1.0, 1.0)),
+        Scenario("threebody-fermion-scalar", 0.5, 3, f"(g/Λ²) {_S} ψ̄ ψ (Dirac ψ)",
+                 {**_g(1.0), **_lam(7e3), **q}, True, "g", default_mass=M3, reference=_REF3,
+                 _build=_pair("fermion-scalar")),
+        Scenario("threebody-fermion-pseudoscalar", 0.5, 3, f"(g/Λ²) {_S} ψ̄ iγ5 ψ (Dirac ψ)",
+                 {**_g(1.0), **_lam(7e3), **q}, True, "g", default_mass=M3, reference=_REF3,
+                 _build=_pair("fermion-pseudoscalar")),
+        Scenario("threebody-vector", 1, 3, f"(g/Λ²) {_J} i V_ν† ∂↔_μ V^ν (complex V)",
+                 {**_g(1.0), **_lam(2e4), **q}, True, "g", default_mass=M3, reference=_REF3,
+                 _build=_pair("vector-vector")),
+        Scenario("threebody-vector-s", 1, 3, f"(g v/(√2 Λ²)) {_S} V_μ† V^μ (complex V)",
+                 {**_g(1.0), **_lam(2e5), **q}, True, "g", default_mass=M3, reference=_REF3,
+                 _build=_pair("vector-scalar")),
+    ]
+    return {s.name: s for s in items}
+
+
+_REGISTRY: dict[str, Scenario] | None = None
+
+
+def _reg() -> dict[str, Scenario]:
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = _registry()
+    return _REGISTRY
+
+
+def list_scenarios() -> list[Scenario]:
+    """All registered scenarios, in registry order."""
+    return list(_reg().values())
+
+
+def scenario_names() -> list[str]:
+    """Registered scenario names."""
+    return list(_reg())
+
+
+def get_scenario(name: str | Scenario) -> Scenario:
+    """Look up a scenario by name (a Scenario is returned unchanged).
+
+    Raises:
+        EmissError: unknown name (the message lists the valid ones).
+    """
+    if isinstance(name, Scenario):
+        return name
+    reg = _reg()
+    if name not in reg:
+        raise EmissError(f"unknown scenario {name!r}; valid: {', '.join(reg)}")
+    return reg[name]

@@ -1,0 +1,134 @@
+"""Two-body B -> K(*) X with one light invisible scalar or vector X: an exact line at q^2 = m_X^2.
+
+Operators (chiral basis of Bolton, Fajfer, Kamenik, Novoa-Brunet arXiv:2503.19025 eq. (2.1) and
+Kamenik & Smith arXiv:1111.6402 eqs. (2), (4); J^mu and J as in ``emiss.physics.currents``,
++ h.c.):
+
+* scalar, derivative coupling   L = (g / Lambda) (d_mu phi) s̄ gamma^mu (c_L P_L + c_R P_R) b
+  |M|^2 = (g/Lambda)^2 q^2 |H_t|^2                       (only the time-like current helicity)
+* scalar, density coupling      L = g v / (sqrt(2) Lambda) phi s̄ (c_L P_L + c_R P_R) b
+  |M|^2 = (g v / (sqrt(2) Lambda))^2 |H_S|^2
+* vector                        L = g V_mu s̄ gamma^mu (c_L P_L + c_R P_R) b
+  |M|^2 = g^2 sum_{lambda=0,+,-} |H_lambda|^2   (sum_pol eps eps* = -g + q q / m_V^2)
+
+Two-body width Gamma = |M|^2 lambda^{1/2}(m_B^2, m_M^2, m_X^2) / (16 pi m_B^3) (PDG kinematics
+review, eq. (49.18)); B = tau_B Gamma. For B -> K these reproduce the checked closed forms of
+shared/reference/physics.md (Kamenik & Smith 1111.6402 eqs. (5), (7)). A scalar X recoils only
+against a longitudinal K* (F_L = 1); a vector X populates all three K* helicities.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from emiss.errors import EmissError
+from emiss.physics import currents
+from emiss.physics.spectrum import Spectrum
+
+log = logging.getLogger(__name__)
+
+
+def check_mass(process, mass, n_particles: int, allow_zero: bool = True) -> float:
+    """Validate an invisible-particle mass against the kinematic endpoint.
+
+    Args:
+        process: ``Process``.
+        mass: mass of each invisible particle in GeV.
+        n_particles: 1 (two-body) or 2 (pair).
+        allow_zero: whether m = 0 is physical for this scenario.
+
+    Returns:
+        The mass as float.
+
+    Raises:
+        EmissError: NaN, negative, zero when not allowed, or n * m at or above m_B - m_M.
+    """
+    try:
+        m = float(mass)
+    except (TypeError, ValueError):
+        raise EmissError(f"mass {mass!r} is not a number (GeV)") from None
+    limit = (process.m_B - process.m_M) / n_particles
+    what = "m_X" if n_particles == 1 else "m_X (each of the pair)"
+    if not math.isfinite(m):
+        raise EmissError(f"mass {mass!r} is not finite; valid: 0 <= {what} < {limit:.4f} GeV")
+    if m < 0 or (m == 0 and not allow_zero):
+        low = "0 <" if not allow_zero else "0 <="
+        raise EmissError(f"mass {m:g} GeV is invalid for {process.name}; valid: {low} {what} "
+                         f"< {limit:.4f} GeV")
+    if m >= limit:
+        raise EmissError(f"mass {m:g} GeV is at or above the kinematic endpoint of {process.name}"
+                         f"; valid: {what} < {limit:.4f} GeV")
+    return m
+
+
+def _width_factor(process, m2: float) -> float:
+    """lambda^{1/2}(m_B^2, m_M^2, m_X^2) / (16 pi m_B^3): Gamma = |M|^2 times this ."""
+    return float(np.sqrt(process.lam(m2)) / (16.0 * np.pi * process.m_B**3))
+
+
+def _line(process, m2: float, msq_total: float, msq_long: float, label: str,
+          meta: dict) -> Spectrum:
+    """Spectrum holding one exact line (and its K*-longitudinal part)."""
+    w = _width_factor(process, m2) * process.tau_B
+    br, br_long = msq_total * w, msq_long * w
+    return Spectrum(
+        process=process.name, q2_min=0.0, q2_max=process.q2_max, continuum=None,
+        lines=((m2, br),), lines_long=(br_long,) if process.is_vector else (),
+        label=label, meta=meta,
+    )
+
+
+def scalar_line(process, ff, mass: float, g: float, Lambda: float, c_L: float = 1.0,
+                c_R: float = 0.0, coupling: str = "derivative") -> Spectrum:
+    """B -> M phi with a light scalar phi (see module doc for the operators).
+
+    Args:
+        process: ``Process``.
+        ff: form factors of process.ff_kind.
+        mass: m_phi in GeV, 0 <= m < m_B - m_M.
+        g: dimensionless coupling.
+        Lambda: scale in GeV (> 0).
+        c_L, c_R: chirality weights of the quark current.
+        coupling: "derivative" ((d phi) with s̄ gamma^mu P b) or "density" (phi s̄ P b).
+
+    Returns:
+        Spectrum with one line at q^2 = m^2 (longitudinal K* only).
+    """
+    m = check_mass(process, mass, 1)
+    m2 = np.array([m * m])
+    if coupling == "derivative":
+        h = currents.vector_current(process, ff, m2, c_L, c_R)
+        msq = (g / Lambda) ** 2 * float(h.q2Ht[0])
+    elif coupling == "density":
+        h = currents.scalar_current(process, ff, m2, c_L, c_R)
+        msq = (g * currents.higgs_vev() / (math.sqrt(2.0) * Lambda)) ** 2 * float(h.HS[0])
+    else:
+        raise EmissError(f"unknown scalar coupling {coupling!r}; valid: derivative, density")
+    meta = {"mass": m, "spin": 0, "coupling": coupling}
+    return _line(process, m * m, msq, msq, f"B->{process.meson} phi (m={m:g} GeV)", meta)
+
+
+def vector_line(process, ff, mass: float, g: float, c_L: float = 1.0,
+                c_R: float = 0.0) -> Spectrum:
+    """B -> M V with a light vector V coupled to s̄ gamma^mu (c_L P_L + c_R P_R) b.
+
+    Args:
+        process: ``Process``.
+        ff: form factors.
+        mass: m_V in GeV, 0 < m < m_B - m_M (the longitudinal rate grows as 1/m_V^2).
+        g: dimensionless coupling.
+        c_L, c_R: chirality weights.
+
+    Returns:
+        Spectrum with one line at q^2 = m_V^2 (and its K*-longitudinal part).
+    """
+    m = check_mass(process, mass, 1, allow_zero=False)
+    m2 = m * m
+    h = currents.vector_current(process, ff, np.array([m2]), c_L, c_R)
+    msq_long = g**2 * float(h.q2H0[0]) / m2
+    msq = msq_long + g**2 * float(h.HT[0])
+    meta = {"mass": m, "spin": 1}
+    return _line(process, m2, msq, msq_long, f"B->{process.meson} V (m={m:g} GeV)", meta)

@@ -1,0 +1,157 @@
+"""Explicit Lorentz-covariant amplitudes for the light-invisible tests (independent of the helicity
+formalism used in emiss.physics.currents/threebody).
+
+Everything here is built from four-vectors, explicit polarisation vectors and numerical Dirac
+matrices; hadronic matrix elements from their covariant definitions (HPQCD 2207.12468 eqs. (1)-(3),
+BSZ 1503.05534 eqs. (3)-(6)). Metric (+,-,-,-), epsilon^{0123} = +1.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+G = np.diag([1.0, -1.0, -1.0, -1.0])
+V_HIGGS = 246.21965  # GeV, PDG (G_F-defined vev), typed by hand for the tests
+
+_EPS = np.zeros((4, 4, 4, 4))
+for _perm in itertools.permutations(range(4)):
+    _EPS[_perm] = np.linalg.det(np.eye(4)[list(_perm)])
+
+# Dirac representation
+_I2 = np.eye(2)
+_SIG = [np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.array([[1, 0], [0, -1]])]
+GAMMA = [np.block([[_I2, 0 * _I2], [0 * _I2, -_I2]]).astype(complex)] + [
+    np.block([[0 * _I2, s], [-s, 0 * _I2]]).astype(complex) for s in _SIG
+]
+GAMMA5 = 1j * GAMMA[0] @ GAMMA[1] @ GAMMA[2] @ GAMMA[3]
+ONE = np.eye(4, dtype=complex)
+PL, PR = (ONE - GAMMA5) / 2, (ONE + GAMMA5) / 2
+
+
+def dot(a, b):
+    """Minkowski product over the last axis."""
+    return (a[..., 0] * b[..., 0] - a[..., 1] * b[..., 1] - a[..., 2] * b[..., 2]
+            - a[..., 3] * b[..., 3])
+
+
+def lower(a):
+    """Lower the last index."""
+    return a @ G
+
+
+def slash(p):
+    """p-slash for p of shape (N, 4) -> (N, 4, 4)."""
+    pl = lower(p)
+    return np.einsum("nm,mab->nab", pl.astype(complex), np.array(GAMMA))
+
+
+def bar(M):
+    """Dirac adjoint gamma0 M^dagger gamma0."""
+    return GAMMA[0] @ M.conj().T @ GAMMA[0]
+
+
+def pair_frame_momenta(q2, cth, mB, mM, m):
+    """Four-momenta in the pair rest frame: B along +z; X at polar angle theta, azimuth 0.3.
+
+    Returns:
+        pB, pM, p1, p2 (each (N, 4)) and |P| (B momentum in that frame).
+    """
+    q2 = np.asarray(q2, float)
+    n = len(cth)
+    sq = np.sqrt(q2)
+    lam = mB**4 + mM**4 + q2**2 - 2 * (mB**2 * mM**2 + mB**2 * q2 + mM**2 * q2)
+    P = np.sqrt(lam) / (2 * sq)
+    EB = (mB**2 + q2 - mM**2) / (2 * sq)
+    zero = np.zeros(n)
+    pB = np.stack([EB, zero, zero, P], axis=1)
+    q = np.stack([sq, zero, zero, zero], axis=1)
+    pM = pB - q
+    k = np.sqrt(q2 / 4 - m * m)
+    sth = np.sqrt(1 - cth**2)
+    phi = 0.3
+    vec = np.stack([sth * np.cos(phi), sth * np.sin(phi), cth], axis=1) * k[:, None]
+    p1 = np.concatenate([sq[:, None] / 2, vec], axis=1)
+    p2 = np.concatenate([sq[:, None] / 2, -vec], axis=1)
+    return pB, pM, p1, p2, P
+
+
+def kstar_polarisations(pM, mM):
+    """K* polarisation vectors for K* momentum along +z: dict helicity -> (N, 4) complex."""
+    n = len(pM)
+    kz, E = pM[:, 3], pM[:, 0]
+    # pM points along +-z; use its signed z component for the longitudinal vector
+    e0 = np.stack([kz, 0 * kz, 0 * kz, E], axis=1) / mM
+    ep = np.tile(np.array([0, -1, -1j, 0]) / np.sqrt(2), (n, 1))
+    em = np.tile(np.array([0, 1, -1j, 0]) / np.sqrt(2), (n, 1))
+    return {0: e0.astype(complex), 1: ep, -1: em}
+
+
+def massive_polarisations(p, m):
+    """Three real polarisation vectors of a massive vector with momentum p (N, 4)."""
+    pv = p[:, 1:]
+    pn = np.linalg.norm(pv, axis=1)
+    nhat = pv / pn[:, None]
+    a = np.where(np.abs(nhat[:, 2:3]) < 0.9, np.array([[0, 0, 1.0]]), np.array([[1.0, 0, 0]]))
+    e1 = np.cross(nhat, a)
+    e1 /= np.linalg.norm(e1, axis=1)[:, None]
+    e2 = np.cross(nhat, e1)
+    z = np.zeros((len(p), 1))
+    eps1 = np.concatenate([z, e1], axis=1)
+    eps2 = np.concatenate([z, e2], axis=1)
+    epsL = np.concatenate([pn[:, None], p[:, :1] * nhat], axis=1) / m
+    return [eps1, eps2, epsL]
+
+
+def hadronic(process, ff, pB, pM, mb, ms):
+    """Covariant hadronic matrix elements.
+
+    Returns:
+        list over meson polarisations of (helicity, V^mu, A^mu, S, P) with complex arrays.
+    """
+    mB, mM = process.m_B, process.m_M
+    q = pB - pM
+    q2 = dot(q, q)
+    Pm = pB + pM
+    if not process.is_vector:
+        fp, f0 = ff.fplus(q2), ff.f0(q2)
+        r = (mB**2 - mM**2) / q2
+        Vmu = fp[:, None] * (Pm - (r[:, None] * q)) + (f0 * r)[:, None] * q
+        S = (mB**2 - mM**2) / (mb - ms) * f0
+        z = np.zeros_like(q2)
+        return [(0, Vmu.astype(complex), 0 * Vmu.astype(complex), S.astype(complex),
+                 z.astype(complex))]
+    V, A0, A1, A2, A3 = ff.V(q2), ff.A0(q2), ff.A1(q2), ff.A2(q2), ff.A3(q2)
+    out = []
+    for hel, eta in kstar_polarisations(pM, mM).items():
+        etas = eta.conj()
+        Vmu = np.einsum("abcd,nb,nc,nd->na", _EPS, lower(etas), lower(pB), lower(pM)) \
+            * (2 * V / (mB + mM))[:, None]
+        eq = dot(etas, q)
+        Amu = 1j * (etas * ((mB + mM) * A1)[:, None]
+                    - (eq * A2 / (mB + mM))[:, None] * Pm
+                    - (eq * 2 * mM / q2 * (A3 - A0))[:, None] * q)
+        S = np.zeros_like(q2).astype(complex)
+        P = -1j * eq * 2 * mM * A0 / (mb + ms)
+        out.append((hel, Vmu, Amu, S, P))
+    return out
+
+
+def fermion_tensor(p1, p2, m, Gam):
+    """L^{mu nu} = Tr[(p1s + m) Gam^mu (p2s - m) bar(Gam^nu)] for a list of 4 Dirac matrices."""
+    A = slash(p1) + m * ONE
+    B = slash(p2) - m * ONE
+    Gb = [bar(g) for g in Gam]
+    L = np.empty((len(p1), 4, 4), complex)
+    for mu in range(4):
+        for nu in range(4):
+            L[:, mu, nu] = np.einsum("nab,bc,ncd,da->n", A, Gam[mu], B, Gb[nu])
+    return L
+
+
+def fermion_scalar_trace(p1, p2, m, Gam):
+    """Tr[(p1s + m) Gam (p2s - m) bar(Gam)]."""
+    A = slash(p1) + m * ONE
+    B = slash(p2) - m * ONE
+    return np.einsum("nab,bc,ncd,da->n", A, Gam, B, bar(Gam)).real
