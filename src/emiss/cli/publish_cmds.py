@@ -1,0 +1,75 @@
+"""``emiss publish``: pallet + HEPData submission for a workspace and its PatchSets."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+@click.command("publish")
+@click.argument("workspace", type=click.Path(dir_okay=False))
+@click.argument("patchsets", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--results",
+    "results",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Scan results JSON (emiss scan) for the limit tables; repeat for several PatchSets.",
+)
+@click.option(
+    "--spectra/--no-spectra",
+    default=True,
+    show_default=True,
+    help="Add dB/dq^2 tables from the physics stage.",
+)
+@click.option(
+    "--max-hypotheses",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="Hypotheses per PatchSet in the template and spectrum tables.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing non-empty output directory.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output directory (new or empty).",
+)
+def publish_cmd(
+    workspace: str,
+    patchsets: tuple[str, ...],
+    results: tuple[str, ...],
+    spectra: bool,
+    max_hypotheses: int,
+    force: bool,
+    out_dir: str,
+) -> None:
+    """Write BkgOnly.json, the PatchSets, README.md, pallet.tar.gz and a HEPData submission.
+
+    WORKSPACE is the background-only pyhf workspace, PATCHSETS the PatchSets built on it.
+    """
+    from emiss.publish import publish
+
+    res = publish(
+        workspace,
+        list(patchsets),
+        out_dir,
+        results=list(results),
+        spectra=spectra,
+        force=force,
+        max_hypotheses=max_hypotheses,
+    )
+    click.echo(f"wrote {len(res.files)} files ({res.n_tables} HEPData tables) to {res.out_dir}")
+    for name in res.files:
+        click.echo(f"  {name}")
+
+
+def register(cli: click.Group, plot: click.Group) -> None:
+    """Add ``emiss publish`` to the main group (no plots)."""
+    cli.add_command(publish_cmd)
