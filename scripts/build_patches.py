@@ -1,0 +1,101 @@
+#!/usr/bin/env python
+"""Build (or check) the standard PatchSets under patches/ for every bundled workspace.
+
+For each bundled Belle II-style workspace (ITA, HTA, combined) and each entry of
+patches/standard_grid.yaml this writes patches/<workspace>/<entry>.json, e.g.
+patches/belle2_combined/twobody_scalar.json. Output is deterministic (same inputs, same bytes).
+
+Usage:
+    python scripts/build_patches.py            # (re)write patches/
+    python scripts/build_patches.py --check    # rebuild in memory, exit 1 if patches/ is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from emiss.errors import EmissError
+from emiss.io import atomic_write_text, dumps_json
+from emiss.patches.build import (
+    DEFAULT_FF_SAMPLES,
+    DEFAULT_FF_SEED,
+    TemplateBuilder,
+    build_patchset,
+    load_target,
+)
+from emiss.patches.grid import load_grid
+
+log = logging.getLogger("build_patches")
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = ROOT / "patches" / "standard_grid.yaml"
+WORKSPACES = ("belle2_ita_bkgonly", "belle2_hta_bkgonly", "belle2_combined_bkgonly")
+
+
+def out_dir_name(stem: str) -> str:
+    """patches/ sub-folder of a workspace stem (``belle2_ita_bkgonly`` -> ``belle2_ita``)."""
+    return stem.removesuffix("_bkgonly")
+
+
+def build_all(workspace_dir: Path, grid: Path = GRID, stems=WORKSPACES) -> dict[Path, str]:
+    """All standard PatchSets as JSON text, keyed by their path relative to patches/.
+
+    Args:
+        workspace_dir: folder with the bundled workspaces.
+        grid: grid file.
+        stems: workspace stems.
+
+    Returns:
+        {relative path: JSON text}.
+    """
+    entries = load_grid(grid)
+    cache: dict = {}  # spectrum integrals shared by the workspaces (same true-q^2 bins)
+    out = {}
+    for stem in stems:
+        target = load_target(workspace_dir / f"{stem}.json")
+        builder = TemplateBuilder(target, DEFAULT_FF_SAMPLES, DEFAULT_FF_SEED, cache=cache)
+        for e in entries:
+            ps = build_patchset(target, e, builder=builder)
+            out[Path(out_dir_name(stem)) / f"{e.name}.json"] = dumps_json(ps)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare with patches/, write nothing")
+    ap.add_argument("--workspaces", type=Path, default=ROOT / "workspaces",
+                    help="folder of the bundled workspaces")
+    ap.add_argument("--out", type=Path, default=ROOT / "patches", help="output folder")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    t0 = time.perf_counter()
+    try:
+        files = build_all(args.workspaces)
+    except EmissError as exc:
+        print(f"build_patches: error: {exc}", file=sys.stderr)
+        return 2
+    dt = time.perf_counter() - t0
+    if args.check:
+        stale = [str(p) for p, text in files.items()
+                 if not (args.out / p).is_file()
+                 or (args.out / p).read_text(encoding="utf-8") != text]
+        if stale:
+            print("stale: " + ", ".join(stale) + " (run python scripts/build_patches.py)",
+                  file=sys.stderr)
+            return 1
+        print(f"patches/ up to date ({len(files)} files, rebuilt in {dt:.1f} s)")
+        return 0
+    for p, text in files.items():
+        atomic_write_text(args.out / p, text)
+    total = sum(len(t) for t in files.values())
+    print(f"wrote {len(files)} PatchSets ({total / 1e6:.1f} MB) in {dt:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

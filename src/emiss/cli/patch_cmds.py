@@ -1,0 +1,148 @@
+"""CLI: ``emiss patchset`` (hypothesis grid -> pyhf PatchSet) and ``emiss plot templates``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from emiss.errors import EmissError
+
+log = logging.getLogger(__name__)
+
+_PATCHSET_HELP = """Write pyhf PatchSet(s) of signal hypotheses on the background-only WORKSPACE.
+
+For each hypothesis dB/dq^2 is folded through the workspace's detector response (from its
+sidecar <stem>.meta.json, or --response) into every channel; each becomes one patch adding the
+sample 'signal' (normfactor mu; mu = 1 <-> the reference branching ratio in the patch
+metadata) and, for light invisible X, the fixed SM sample 'sm_nunu'. The output passes
+`pyhf patchset verify WORKSPACE FILE` and works with `pyhf cls WORKSPACE --patch ...`.
+
+\b
+Grid syntax: --masses 0:4.6:0.05 (start:stop:step, stop included), 0.5,1,2.1 (list);
+--param NAME=SPEC takes the same syntax and spans a grid (e.g. heavy-np C_L and C_R).
+--grid FILE.yaml|toml holds several scenarios ({patchsets: [{name, scenario, masses,
+params}, ...]}); then -o is a folder (one NAME.json per entry) unless the grid has one entry.
+
+\b
+Examples:
+  emiss patchset workspaces/belle2_combined_bkgonly.json --scenario twobody-scalar \\
+      --masses 0:4.7:0.1 -o twobody_scalar.json
+  emiss patchset workspaces/belle2_ita_bkgonly.json --scenario heavy-np \\
+      --param C_L=-16:4:2 --param C_R=-7:7:2 -o heavy_np.json
+  emiss patchset workspaces/belle2_hta_bkgonly.json --grid patches/standard_grid.yaml -o out/
+"""
+
+
+def register(cli: click.Group, plot: click.Group) -> None:
+    """Add ``patchset`` and ``plot templates``.
+
+    Args:
+        cli: the main click group.
+        plot: the ``plot`` subgroup.
+    """
+
+    @cli.command("patchset", help=_PATCHSET_HELP)
+    @click.argument("workspace", type=click.Path(dir_okay=False))
+    @click.option("--scenario", default=None, help="Scenario name (see `emiss scenarios`).")
+    @click.option("--masses", default=None, help="m_X grid in GeV, e.g. 0:4.6:0.05 or 0.5,2.1.")
+    @click.option("--param", "params", multiple=True, metavar="NAME=SPEC",
+                  help="Parameter value or grid (repeatable).")
+    @click.option("--grid", "grid_file", default=None, type=click.Path(dir_okay=False),
+                  help="Grid file (YAML or TOML) with several scenarios.")
+    @click.option("--response", default=None, type=click.Path(dir_okay=False),
+                  help="Response file (default: the one the workspace sidecar names).")
+    @click.option("--hepdata", default=None, help="INSPIRE reference insNNNNNNN "
+                  "(default: the sidecar's).")
+    @click.option("--ff-samples", "n_samples", type=int, default=None,
+                  help="Form-factor draws per hypothesis (default 100; 0 = no FF systematics).")
+    @click.option("--seed", type=int, default=None, help="Seed of the form-factor draws.")
+    @click.option("-o", "--output", required=True, type=click.Path(),
+                  help="PatchSet JSON (or a folder with --grid).")
+    def patchset_cmd(workspace, scenario, masses, params, grid_file, response, hepdata,
+                     n_samples, seed, output):
+        from emiss.patches import build as B
+        from emiss.patches.grid import load_grid, make_entry
+
+        if (scenario is None) == (grid_file is None):
+            raise EmissError("give either --scenario (with --masses/--param) or --grid FILE")
+        if grid_file is not None and (masses is not None or params):
+            raise EmissError("--masses/--param belong to --scenario; put them in the grid file")
+        entries = load_grid(grid_file) if grid_file else [make_entry(scenario, masses, params)]
+        out = Path(output)
+        single = out.suffix.lower() == ".json"
+        if len(entries) > 1 and single:
+            raise EmissError(f"the grid has {len(entries)} entries; give a folder for -o, "
+                             f"not {output!r}")
+        kw = {}
+        if n_samples is not None:
+            kw["n_samples"] = n_samples
+        if seed is not None:
+            kw["seed"] = seed
+        target = B.load_target(workspace, response=response, hepdata=hepdata)
+        results = B.generate(target, entries, hepdata=hepdata, **kw)  # all before any write
+        for name, ps in results.items():
+            path = out if single else out / f"{name}.json"
+            B.write_patchset(path, ps)
+            click.echo(f"wrote {len(ps['patches'])} patches ({ps['metadata']['labels']}) "
+                       f"to {path}")
+
+    @cli.command("verify-patchset")
+    @click.argument("workspace", type=click.Path(dir_okay=False))
+    @click.argument("patchset", type=click.Path(dir_okay=False))
+    @click.option("--all", "check_all", is_flag=True,
+                  help="Build the pyhf model of every patch (default: the first).")
+    def verify_cmd(workspace, patchset, check_all):
+        """Check PATCHSET against WORKSPACE: schema, digest, patched pyhf models."""
+        from emiss.patches.assemble import validate_patchset
+
+        spec, ps = _read(workspace, "workspace"), _read(patchset, "PatchSet")
+        validate_patchset(ps, spec, n_full=-1 if check_all else 1, workspace_name=workspace)
+        click.echo(f"ok: {len(ps['patches'])} patches of {patchset} match {workspace}")
+
+    @plot.command("templates")
+    @click.argument("workspace", type=click.Path(dir_okay=False))
+    @click.option("--scenario", "scenarios", multiple=True,
+                  help="Scenario(s) to show (repeatable; default: a representative set).")
+    @click.option("--masses", default=None, help="m_X values for the given scenarios.")
+    @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                  help="Parameter values for the given scenarios.")
+    @click.option("--response", default=None, type=click.Path(dir_okay=False),
+                  help="Response file (default: the sidecar's).")
+    @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+                  help="Output folder (templates_<workspace>.png/.pdf).")
+    def plot_templates_cmd(workspace, scenarios, masses, params, response, output):
+        """Folded signal templates of several hypotheses per channel next to the backgrounds."""
+        from emiss.patches import build as B
+        from emiss.patches.grid import make_entry
+        from emiss.plotting.templates import default_entries, plot_templates
+
+        target = B.load_target(workspace, response=response, hepdata="ins0000000")
+        if scenarios:
+            entries = [make_entry(s, masses, params) if _needs_mass(s) else
+                       make_entry(s, None, params) for s in scenarios]
+        else:
+            if masses or params:
+                raise EmissError("--masses/--param need --scenario")
+            entries = default_entries()
+        paths = plot_templates(target, entries, Path(output) / f"templates_{target.name}")
+        for p in paths:
+            click.echo(f"wrote {p}")
+
+
+def _read(path: str, what: str) -> dict:
+    from emiss.io import read_json
+
+    if not Path(path).is_file():
+        raise EmissError(f"{what} file {path!r} does not exist")
+    try:
+        return read_json(path)
+    except ValueError as exc:
+        raise EmissError(f"{what} file {path!r} is not valid JSON ({exc})") from None
+
+
+def _needs_mass(name: str) -> bool:
+    from emiss.patches.build import _scenario
+
+    return bool(getattr(_scenario(name), "needs_mass", False))
