@@ -70,27 +70,24 @@ class Spectrum:
     meta: dict = field(default_factory=dict, compare=False)
 
     # ---------------------------------------------------------------- evaluation
+    def _on_support(self, fn: ArrayFn | None, q2: np.ndarray) -> np.ndarray:
+        """fn evaluated inside [q2_min, q2_max], zero outside (and everywhere if fn is None)."""
+        q2 = np.asarray(q2, dtype=float)
+        out = np.zeros_like(q2)
+        if fn is None:
+            return out
+        inside = (q2 >= self.q2_min) & (q2 <= self.q2_max)
+        if np.any(inside):
+            out[inside] = fn(q2[inside])
+        return out
+
     def dBdq2(self, q2: np.ndarray) -> np.ndarray:
         """Continuum dB/dq^2 at q2 (GeV^-2); lines are not included (they are deltas)."""
-        q2 = np.asarray(q2, dtype=float)
-        if self.continuum is None:
-            return np.zeros_like(q2)
-        inside = (q2 >= self.q2_min) & (q2 <= self.q2_max)
-        out = np.zeros_like(q2)
-        if np.any(inside):
-            out[inside] = self.continuum(q2[inside])
-        return out
+        return self._on_support(self.continuum, q2)
 
     def dBLdq2(self, q2: np.ndarray) -> np.ndarray:
         """Longitudinal continuum dB_L/dq^2 (K* only; zeros when undefined)."""
-        q2 = np.asarray(q2, dtype=float)
-        if self.continuum_long is None:
-            return np.zeros_like(q2)
-        inside = (q2 >= self.q2_min) & (q2 <= self.q2_max)
-        out = np.zeros_like(q2)
-        if np.any(inside):
-            out[inside] = self.continuum_long(q2[inside])
-        return out
+        return self._on_support(self.continuum_long, q2)
 
     def _integrate(self, fn: ArrayFn | None, edges: np.ndarray, n_sub: int) -> np.ndarray:
         edges = np.asarray(edges, dtype=float)
@@ -135,35 +132,28 @@ class Spectrum:
             cont = cont + self._lines_in_bins(edges, self.lines_long)
         return cont
 
+    def _total(self, fn: ArrayFn | None) -> float:
+        """Integral of fn over the support [q2_min, q2_max] (adaptive quadrature)."""
+        if fn is None or self.q2_max <= self.q2_min:
+            return 0.0
+        # epsabs=0: scipy's default absolute tolerance (1.5e-8) exceeds B ~ 1e-5 rates
+        val, _ = integrate.quad(
+            lambda x: float(fn(np.array([x]))[0]),
+            self.q2_min,
+            self.q2_max,
+            limit=200,
+            epsabs=0.0,
+            epsrel=1e-8,
+        )
+        return float(val)
+
     def branching_ratio(self) -> float:
         """Total branching ratio: continuum integral plus all lines."""
-        total = sum(br for _, br in self.lines)
-        if self.continuum is not None and self.q2_max > self.q2_min:
-            val, _ = integrate.quad(
-                lambda x: float(self.continuum(np.array([x]))[0]),
-                self.q2_min,
-                self.q2_max,
-                limit=200,
-                epsrel=1e-8,
-                epsabs=0.0,
-            )
-            total += val
-        return float(total)
+        return float(sum(br for _, br in self.lines)) + self._total(self.continuum)
 
     def branching_ratio_long(self) -> float:
         """Longitudinal branching ratio (K* only)."""
-        total = float(sum(self.lines_long))
-        if self.continuum_long is not None and self.q2_max > self.q2_min:
-            val, _ = integrate.quad(
-                lambda x: float(self.continuum_long(np.array([x]))[0]),
-                self.q2_min,
-                self.q2_max,
-                limit=200,
-                epsrel=1e-8,
-                epsabs=0.0,
-            )
-            total += val
-        return total
+        return float(sum(self.lines_long)) + self._total(self.continuum_long)
 
     def fl(self) -> float | None:
         """q^2-integrated longitudinal fraction F_L (None when not a K* process)."""
