@@ -1,0 +1,136 @@
+"""CLI: ``emiss scan``, ``emiss compare``, ``emiss plot limits|significance|likelihood``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from emiss.errors import EmissError
+
+log = logging.getLogger(__name__)
+
+_SCAN_HELP = """Limits, significance and best fits for every patch of PATCHSET(s) on WORKSPACE.
+
+Writes RESULTS.json (rows in patchset order, with the inputs' sha256 digests). Finished chunks
+are appended to RESULTS.json.journal.jsonl, so after an interruption `--resume` continues where
+the scan stopped and writes the same file an uninterrupted run would.
+
+Executors: `local` (default) uses --jobs worker processes (default: all cores). `dask` sends the
+same chunks to a dask.distributed scheduler given by --scheduler ADDRESS, e.g. one started with
+`dask scheduler` + `dask worker tcp://host:8786`, or a dask-jobqueue cluster on a batch system
+(`SLURMCluster(...)`/`HTCondorCluster(...)`; pass its `cluster.scheduler_address`). The
+workers need emiss installed; each builds the background model once and reuses it.
+
+\b
+Example:
+  emiss scan workspaces/BkgOnly.json patches/twobody.json patches/sm.json \\
+      -o results/twobody.json --csv --jobs 2
+"""
+
+
+def _names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise EmissError(f"--names {value!r} holds no patch names; give e.g. --names A,B")
+    return names
+
+
+def register(cli: click.Group, plot: click.Group) -> None:
+    """Add the scan, compare and plot commands.
+
+    Args:
+        cli: the main click group.
+        plot: the ``plot`` subgroup.
+    """
+
+    @cli.command("scan", help=_SCAN_HELP)
+    @click.argument("workspace", type=click.Path(dir_okay=False))
+    @click.argument("patchsets", nargs=-1, required=True, type=click.Path(dir_okay=False))
+    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+                  help="Results JSON to write.")
+    @click.option("--csv", "write_csv", is_flag=True, help="Also write RESULTS.csv.")
+    @click.option("--names", default=None, help="Only these patches (comma-separated names).")
+    @click.option("--jobs", "-j", type=int, default=None,
+                  help="Local worker processes (default: all cores; 1 = no subprocesses).")
+    @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+                  show_default=True, help="Where the chunks run.")
+    @click.option("--scheduler", default=None,
+                  help="Dask scheduler address (tcp://host:8786), e.g. a dask-jobqueue "
+                       "cluster's scheduler_address; needs --executor dask.")
+    @click.option("--resume", is_flag=True, help="Continue from the journal next to RESULTS.")
+    @click.option("--calctype", type=click.Choice(["asymptotics", "toybased"]),
+                  default="asymptotics", show_default=True)
+    @click.option("--engine", type=click.Choice(["fast", "pyhf"]), default="fast",
+                  show_default=True, help="fast: one compiled background model; pyhf: plain pyhf.")
+    @click.option("--cl", type=float, default=0.95, show_default=True,
+                  help="Confidence level of the upper limits.")
+    @click.option("--chunk-size", type=int, default=None,
+                  help="Hypotheses per chunk (neighbours warm-start each other; default 8).")
+    @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+    def scan_cmd(workspace: str, patchsets: tuple[str, ...], output: str, write_csv: bool,
+                 names: str | None, jobs: int | None, executor: str, scheduler: str | None,
+                 resume: bool, calctype: str, engine: str, cl: float, chunk_size: int | None,
+                 quiet: bool) -> None:
+        from emiss.inference.scan import DEFAULT_CHUNK_SIZE, load_json_file, scan
+
+        if scheduler is not None and executor != "dask":
+            raise EmissError(f"--scheduler {scheduler!r} needs --executor dask")
+        ws = load_json_file(workspace, "workspace")
+        pss = [load_json_file(p, "patchset") for p in patchsets]
+        doc = scan(ws, pss, output, names=_names(names), jobs=jobs, executor=executor,
+                   scheduler=scheduler, resume=resume, calctype=calctype, engine=engine, cl=cl,
+                   chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, write_csv=write_csv,
+                   progress=False if quiet else None)
+        n_bad = sum(1 for r in doc["results"] if not str(r["status"]).startswith("ok"))
+        click.echo(f"wrote {output}: {len(doc['results'])} hypotheses"
+                   + (f", {n_bad} failed (see their status)" if n_bad else ""))
+
+    @cli.command("compare")
+    @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
+    @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+                  help="Also write the comparison JSON here.")
+    @click.option("--label", default="m_X", show_default=True,
+                  help="Mass label profiled for the best-fit mass.")
+    def compare_cmd(results: tuple[str, ...], as_json: bool, output: str | None,
+                    label: str) -> None:
+        """Best-fit mass (68 % interval) per scenario and likelihood ratios against rescaled SM.
+
+        RESULTS are scan outputs on one workspace; include the `sm` (or `heavy-np`) patchset's
+        results for the comparison with the SM-shaped rescaling.
+        """
+        from emiss.inference.compare import compare, format_table
+        from emiss.inference.results import load_results
+        from emiss.io import dumps_json, write_json
+
+        docs = [load_results(p) for p in results]
+        out = compare(docs, label=label)
+        if output:
+            write_json(output, out)
+        click.echo(dumps_json(out) if as_json else format_table(out), nl=False)
+
+    def _plot_cmd(name: str, fn_name: str, doc: str) -> None:
+        @plot.command(name, help=doc)
+        @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
+        @click.option("-o", "--outdir", default="plots", show_default=True,
+                      type=click.Path(file_okay=False), help="Output folder.")
+        @click.option("--label", default="m_X", show_default=True, help="x-axis label key.")
+        def _cmd(results: tuple[str, ...], outdir: str, label: str) -> None:
+            from emiss.inference.results import load_results
+            from emiss.plotting import scan as scan_plots
+
+            docs = [load_results(p) for p in results]
+            paths = getattr(scan_plots, fn_name)(docs, Path(outdir), label=label)
+            click.echo(json.dumps([str(p) for p in paths]))
+
+    _plot_cmd("limits", "plot_limits",
+              "Brazil band: 95 % CL upper limit on B versus the mass, per scenario (PNG+PDF).")
+    _plot_cmd("significance", "plot_significance",
+              "Local discovery significance Z versus the mass, per scenario (PNG+PDF).")
+    _plot_cmd("likelihood", "plot_likelihood",
+              "Profile -2 Delta ln L versus the mass, per scenario (PNG+PDF).")

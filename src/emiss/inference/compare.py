@@ -1,0 +1,202 @@
+"""Model comparison from scan results: best-fit mass per scenario and likelihood ratios against SM.
+
+* Best-fit mass: the profile likelihood in the mass label (``twice_nll`` = −2 ln L at the best-fit
+  strength, minimised over any other labels), its minimum on the grid, and the 68 % CL interval
+  where −2Δln L < 1 (Wilks, one parameter; crossings linearly interpolated between grid points).
+  This is the procedure of Gärtner et al. arXiv:2602.09666 (Sec. IV, m_X = 2.1 +0.2 −0.1 GeV)
+  and Altmannshofer et al. arXiv:2311.14629 (Fig. 2) on a grid.
+* Likelihood ratio against the SM-shaped rescaling (the ``sm`` patch, μ free, on the same
+  workspace): Δ(−2 ln L) = −2 ln L_SM-rescaled − (−2 ln L_scenario best). Both hypotheses have one
+  free strength, so at the (fixed) best mass the local significance of the preference is quoted
+  as the Gaussian equivalent for one degree of freedom, Z = sqrt(Δ) (Wilks; not nested, so an
+  approximation, and local: the look-elsewhere effect over masses is not included).
+
+``twice_nll`` values are comparable only within one workspace (same data, same constraints), so
+rows are grouped by ``workspace_digest``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from emiss.errors import EmissError
+
+log = logging.getLogger(__name__)
+
+#: Scenarios that are SM-shaped rescalings, in order of preference as the reference.
+SM_LIKE = ("sm", "heavy-np")
+
+#: −2Δ ln L threshold of the 68.27 % CL interval for one parameter (Wilks; PDG Statistics
+#: review, Table 40.2: Δχ² = 1.00 for 68.27 %, one parameter).
+DELTA_68 = 1.0
+
+
+def _ok(row: Mapping[str, Any]) -> bool:
+    return str(row.get("status", "")).startswith("ok") and row.get("twice_nll") is not None
+
+
+def profile_curve(rows: Sequence[Mapping[str, Any]], label: str = "m_X")\
+        -> tuple[np.ndarray, np.ndarray, list[Mapping[str, Any]]]:
+    """Profile −2 ln L in one label: at each label value the minimum over the other labels.
+
+    Args:
+        rows: result rows of one scenario on one workspace.
+        label: the profiled label (e.g. ``m_X``).
+
+    Returns:
+        (sorted label values, minimum twice_nll at each, the row attaining it).
+    """
+    best: dict[float, Mapping[str, Any]] = {}
+    for r in rows:
+        if not _ok(r) or r.get(label) is None:
+            continue
+        x = float(r[label])
+        if x not in best or r["twice_nll"] < best[x]["twice_nll"]:
+            best[x] = r
+    xs = sorted(best)
+    return (np.array(xs, dtype=float), np.array([best[x]["twice_nll"] for x in xs], dtype=float),
+            [best[x] for x in xs])
+
+
+def interval_from_profile(x: np.ndarray, t: np.ndarray, delta: float = DELTA_68)\
+        -> dict[str, Any]:
+    """Best point and the contiguous region around it where t − t_min < delta.
+
+    Args:
+        x: label values, increasing.
+        t: twice_nll at each.
+        delta: −2Δ ln L threshold (1 for 68 % CL in one parameter).
+
+    Returns:
+        ``{"index", "best", "lower", "upper", "lower_open", "upper_open"}``; an open side means
+        the curve did not cross the threshold inside the grid (the bound is the grid edge).
+    """
+    if len(x) == 0:
+        raise EmissError("no successful rows to profile; check the scan's status column")
+    k = int(np.argmin(t))
+    d = t - t[k]
+    lower, lower_open = float(x[0]), True
+    for i in range(k, 0, -1):
+        if d[i - 1] >= delta:
+            f = (delta - d[i]) / (d[i - 1] - d[i])
+            lower, lower_open = float(x[i] + f * (x[i - 1] - x[i])), False
+            break
+    upper, upper_open = float(x[-1]), True
+    for i in range(k, len(x) - 1):
+        if d[i + 1] >= delta:
+            f = (delta - d[i]) / (d[i + 1] - d[i])
+            upper, upper_open = float(x[i] + f * (x[i + 1] - x[i])), False
+            break
+    return {"index": k, "best": float(x[k]), "lower": lower, "upper": upper,
+            "lower_open": lower_open, "upper_open": upper_open}
+
+
+def _sm_reference(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    for scen in SM_LIKE:
+        cands = [r for r in rows if r.get("scenario") == scen and _ok(r)]
+        if cands:
+            return min(cands, key=lambda r: r["twice_nll"])
+    return None
+
+
+def _r(x: Any) -> Any:
+    return None if x is None else float(f"{float(x):.6g}")
+
+
+def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X") -> dict[str, Any]:
+    """Best-fit mass per scenario and likelihood ratios against the SM-shaped rescaling.
+
+    Args:
+        docs: scan results documents (any number; grouped by workspace digest).
+        label: mass label to profile.
+
+    Returns:
+        ``{"label", "workspaces": [{"workspace_digest", "reference", "scenarios": [...]}]}``.
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for doc in docs:
+        groups.setdefault(doc["workspace_digest"], []).extend(doc["results"])
+    out = []
+    for digest, rows in groups.items():
+        ref = _sm_reference(rows)
+        scenarios: dict[str, list[Mapping[str, Any]]] = {}
+        for r in rows:
+            if r.get("scenario") not in SM_LIKE and r.get(label) is not None:
+                scenarios.setdefault(str(r.get("scenario")), []).append(r)
+        entries = []
+        for scen, srows in scenarios.items():
+            x, t, prow = profile_curve(srows, label)
+            n_failed = sum(1 for r in srows if not _ok(r))
+            if len(x) == 0:
+                entries.append({"scenario": scen, "n_points": 0, "n_failed": n_failed})
+                continue
+            iv = interval_from_profile(x, t)
+            b = prow[iv["index"]]
+            e: dict[str, Any] = {
+                "scenario": scen, "n_points": int(len(x)), "n_failed": n_failed,
+                "best": {"name": b["name"], label: iv["best"], "mu_hat": _r(b.get("mu_hat")),
+                         "br_hat": _r(b.get("br_hat")), "twice_nll": _r(b["twice_nll"]),
+                         "Z": _r(b.get("Z"))},
+                "interval_68": [_r(iv["lower"]), _r(iv["upper"])],
+                "interval_open": [iv["lower_open"], iv["upper_open"]],
+            }
+            if ref is not None:
+                delta = float(ref["twice_nll"]) - float(b["twice_nll"])
+                z = math.copysign(math.sqrt(abs(delta)), delta)
+                e["delta_twice_nll_vs_sm"] = _r(delta)
+                e["Z_local_vs_sm"] = _r(z)
+                e["p_local_vs_sm"] = _r(norm.sf(z))
+            entries.append(e)
+        entries.sort(key=lambda e: e.get("delta_twice_nll_vs_sm") or -math.inf, reverse=True)
+        reference = None if ref is None else {
+            "scenario": ref.get("scenario"), "name": ref["name"], "mu_hat": _r(ref.get("mu_hat")),
+            "br_hat": _r(ref.get("br_hat")), "twice_nll": _r(ref["twice_nll"])}
+        if ref is None:
+            log.warning("workspace %s: no sm/heavy-np rows; no likelihood ratio vs SM", digest[:12])
+        out.append({"workspace_digest": digest, "reference": reference, "scenarios": entries})
+    return {"label": label, "interval_cl": 0.6827, "workspaces": out}
+
+
+def format_table(cmp: Mapping[str, Any]) -> str:
+    """Human-readable table of :func:`compare`'s output.
+
+    Args:
+        cmp: comparison dict.
+
+    Returns:
+        Text with one block per workspace.
+    """
+    label = cmp["label"]
+    lines = []
+    for w in cmp["workspaces"]:
+        ref = w["reference"]
+        lines.append(f"workspace {w['workspace_digest'][:12]}")
+        if ref:
+            lines.append(f"  reference: {ref['scenario']} rescaled, mu_hat={ref['mu_hat']}, "
+                         f"B_hat={ref['br_hat']}, -2lnL={ref['twice_nll']}")
+        hdr = (f"  {'scenario':<22} {'best ' + label:>10} {'68% interval':>18} {'B_hat':>10} "
+               f"{'Z(vs SM mu=1)':>13} {'D(-2lnL) vs SM':>15} {'Z_local':>8}")
+        lines.append(hdr)
+        for e in w["scenarios"]:
+            if not e.get("n_points"):
+                lines.append(f"  {e['scenario']:<22} (no successful points)")
+                continue
+            lo, hi = e["interval_68"]
+            lo_s = f"<{lo:g}" if e["interval_open"][0] else f"{lo:g}"
+            hi_s = f">{hi:g}" if e["interval_open"][1] else f"{hi:g}"
+            b = e["best"]
+            d = e.get("delta_twice_nll_vs_sm")
+            z = e.get("Z_local_vs_sm")
+            ivs = "[" + lo_s + ", " + hi_s + "]"
+            lines.append(f"  {e['scenario']:<22} {b[label]:>10g} {ivs:>18}"
+                         f" {b['br_hat'] if b['br_hat'] is not None else float('nan'):>10.3g}"
+                         f" {b['Z'] if b['Z'] is not None else float('nan'):>13.2f}"
+                         f" {d if d is not None else float('nan'):>15.2f}"
+                         f" {z if z is not None else float('nan'):>8.2f}")
+    return "\n".join(lines) + "\n"

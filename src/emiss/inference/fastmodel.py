@@ -1,0 +1,648 @@
+"""A compiled numpy HistFactory likelihood with analytic gradient, equal to pyhf 0.7.6's.
+
+The background-only workspace is parsed once (:class:`FastBackground`); each hypothesis patch
+only adds/changes samples, whose arrays are compiled on the fly (:meth:`FastBackground.with_patch`),
+giving a :class:`FastModel`. Semantics follow the HistFactory model (Cranmer et al.,
+CERN-OPEN-2012-016) exactly as implemented in pyhf 0.7.6 (pyhf/pdf.py, pyhf/modifiers/*.py,
+pyhf/interpolators/code4.py and code4p.py, pyhf/constraints.py):
+
+* rate of sample s in bin b: (nominal + sum of histosys deltas) x product of factors;
+* normsys: interpolation code 4 (polynomial for |alpha| < 1, exponential outside);
+  histosys: code 4p (6th order polynomial for |alpha| <= 1, linear outside);
+* staterror: one factor per bin shared by the samples carrying it, Gaussian constraint with
+  relative width sqrt(sum_s delta_s^2) / sum_s nominal_s; bins with zero width are fixed;
+* shapesys: Poisson constraint with tau = (nominal / delta)^2, auxdata tau; invalid bins fixed;
+* lumi: Gaussian constraint from the measurement config; normfactor/shapefactor unconstrained;
+* main term: Poisson with lgamma (non-integer counts allowed); -2 ln L is pyhf's ``twice_nll``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaln, xlogy
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_MODIFIERS = (
+    "normfactor", "normsys", "histosys", "staterror", "shapesys", "lumi", "shapefactor",
+)
+_ADD_SAMPLE_PATH = re.compile(r"^/channels/(\d+)/samples/(-|\d+)$")
+
+
+class UnsupportedSpec(Exception):
+    """The fast engine does not handle this spec feature (callers fall back to pyhf)."""
+
+
+# ---------------------------------------------------------------- interpolation code 4 / 4p
+# Polynomial coefficients of code 4 (alpha0 = 1): a = A^-1 b, pyhf/interpolators/code4.py
+# (HistFactory interpolation "code 4", CERN-OPEN-2012-016 and ROOT's FlexibleInterpVar).
+_A_INV = np.array([
+    [15.0 / 16, -15.0 / 16, -7.0 / 16, -7.0 / 16, 1.0 / 16, -1.0 / 16],
+    [3.0 / 2, 3.0 / 2, -9.0 / 16, 9.0 / 16, 1.0 / 16, 1.0 / 16],
+    [-5.0 / 8, 5.0 / 8, 5.0 / 8, 5.0 / 8, -1.0 / 8, 1.0 / 8],
+    [3.0 / -2, 3.0 / -2, -7.0 / -8, 7.0 / -8, -1.0 / 8, -1.0 / 8],
+    [3.0 / 16, -3.0 / 16, -3.0 / 16, -3.0 / 16, 1.0 / 16, -1.0 / 16],
+    [1.0 / 2, 1.0 / 2, -5.0 / 16, 5.0 / 16, 1.0 / 16, 1.0 / 16],
+])
+
+
+def code4_coefficients(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Code-4 polynomial coefficients a_1..a_6 for up/down factors (shape (6, n))."""
+    lu, ld = np.log(hi), np.log(lo)
+    b = np.stack([hi - 1.0, lo - 1.0, lu * hi, -ld * lo, lu**2 * hi, ld**2 * lo])
+    return _A_INV @ b
+
+
+def code4(alpha: np.ndarray, hi: np.ndarray, lo: np.ndarray, coef: np.ndarray):
+    """Code-4 factor and its derivative at alpha (elementwise).
+
+    Returns:
+        (f, df/dalpha).
+    """
+    a = alpha
+    poly = 1.0 + a * (coef[0] + a * (coef[1] + a * (coef[2] + a * (coef[3] + a * (
+        coef[4] + a * coef[5])))))
+    dpoly = coef[0] + a * (2 * coef[1] + a * (3 * coef[2] + a * (4 * coef[3] + a * (
+        5 * coef[4] + a * 6 * coef[5]))))
+    up = hi ** a
+    dn = lo ** (-a)
+    f = np.where(a >= 1.0, up, np.where(a > -1.0, poly, dn))
+    df = np.where(a >= 1.0, np.log(hi) * up, np.where(a > -1.0, dpoly, -np.log(lo) * dn))
+    return f, df
+
+
+def code4p(alpha: np.ndarray, dup: np.ndarray, ddn: np.ndarray):
+    """Code-4p additive delta and derivative (pyhf/interpolators/code4p.py).
+
+    Args:
+        alpha: nuisance values per entry.
+        dup: hi - nominal.
+        ddn: nominal - lo.
+
+    Returns:
+        (delta, d delta / d alpha).
+    """
+    S = 0.5 * (dup + ddn)
+    A = 0.0625 * (dup - ddn)
+    a2 = alpha * alpha
+    poly = alpha * S + A * a2 * (15.0 + a2 * (-10.0 + 3.0 * a2))
+    dpoly = S + A * alpha * (30.0 + a2 * (-40.0 + 18.0 * a2))
+    d = np.where(alpha > 1.0, alpha * dup, np.where(alpha < -1.0, alpha * ddn, poly))
+    dd = np.where(alpha > 1.0, dup, np.where(alpha < -1.0, ddn, dpoly))
+    return d, dd
+
+
+# ---------------------------------------------------------------- parameter sets
+@dataclass
+class _ParSet:
+    name: str
+    kind: str  # modifier type
+    n: int
+    inits: list[float]
+    bounds: list[tuple[float, float]]
+    fixed: list[bool]
+    constraint: str | None  # "normal", "poisson" or None
+    auxdata: list[float] = field(default_factory=list)
+    sigmas: list[float] = field(default_factory=list)
+    factors: list[float] = field(default_factory=list)
+    offset: int = 0
+
+
+def _apply_user_config(ps: _ParSet, cfg: dict | None) -> None:
+    """Overrides from the measurement config (pyhf/parameters/utils.py semantics)."""
+    if not cfg:
+        return
+    for key in ("inits", "auxdata", "sigmas", "factors"):
+        if key in cfg:
+            vals = [float(v) for v in cfg[key]]
+            if len(vals) != ps.n:
+                raise UnsupportedSpec(f"{ps.name}: {key} has {len(vals)} values, need {ps.n}")
+            setattr(ps, key, vals)
+    if "bounds" in cfg:
+        b = [tuple(map(float, x)) for x in cfg["bounds"]]
+        if len(b) != ps.n:
+            raise UnsupportedSpec(f"{ps.name}: bounds has {len(b)} values, need {ps.n}")
+        ps.bounds = b
+    if "fixed" in cfg:
+        fx = cfg["fixed"]
+        ps.fixed = [bool(fx)] * ps.n if isinstance(fx, bool) else [bool(x) for x in fx]
+
+
+# ---------------------------------------------------------------- the compiled model
+class FastModel:
+    """Compiled likelihood of one hypothesis (background + signal).
+
+    Attributes:
+        par_names: parameter names in pyhf style (``name`` or ``name[i]``).
+        poi_index: index of the POI.
+        init, bounds (n, 2), fixed (bool), width (constraint widths used for scaling).
+        channels: channel names in pyhf's (sorted) order; ``main_data``: observed counts.
+    """
+
+    def __init__(self, channels: list[dict], obs: dict[str, list[float]], config: dict,
+                 poi: str) -> None:
+        self._build(channels, obs, config, poi)
+
+    # -- construction
+    def _build(self, channels: list[dict], obs: dict[str, list[float]], config: dict,
+               poi: str) -> None:
+        chan_by_name = {}
+        for ch in channels:
+            if ch["name"] in chan_by_name:
+                raise UnsupportedSpec(f"duplicate channel {ch['name']}")
+            chan_by_name[ch["name"]] = ch
+        self.channels = sorted(chan_by_name)
+        nbins = {}
+        for c in self.channels:
+            samples = chan_by_name[c]["samples"]
+            if not samples:
+                raise UnsupportedSpec(f"channel {c} has no samples")
+            nbins[c] = len(samples[0]["data"])
+        offs = np.cumsum([0] + [nbins[c] for c in self.channels])
+        choff = {c: int(offs[i]) for i, c in enumerate(self.channels)}
+        self.nbins_total = B = int(offs[-1])
+        try:
+            self.main_data = np.concatenate([np.asarray(obs[c], float) for c in self.channels])
+        except KeyError as exc:
+            raise UnsupportedSpec(f"no observation for channel {exc}") from exc
+        if self.main_data.size != B:
+            raise UnsupportedSpec("observations do not match channel bins")
+        user_cfg = {p["name"]: p for p in config.get("parameters", [])}
+
+        # elements: one per (sample, bin)
+        el_nom, el_bin = [], []
+        samples = []  # (channel, sample dict, element offset)
+        e0 = 0
+        for c in self.channels:
+            for s in chan_by_name[c]["samples"]:
+                d = np.asarray(s["data"], float)
+                if d.size != nbins[c]:
+                    raise UnsupportedSpec(f"sample {s['name']} in {c}: wrong number of bins")
+                samples.append((c, s, e0))
+                el_nom.append(d)
+                el_bin.append(choff[c] + np.arange(nbins[c]))
+                e0 += nbins[c]
+        self.nom = np.concatenate(el_nom)
+        self.el_bin = np.concatenate(el_bin)
+        E = e0
+
+        # parameter sets, in order of first appearance
+        psets: dict[str, _ParSet] = {}
+        mods_seen: dict[str, str] = {}
+        for _c, s, _ in samples:
+            for m in s.get("modifiers", []):
+                t = m["type"]
+                if t not in SUPPORTED_MODIFIERS:
+                    raise UnsupportedSpec(f"modifier type {t!r}")
+                if mods_seen.setdefault(m["name"], t) != t:
+                    raise UnsupportedSpec(f"name {m['name']} used by two modifier types")
+
+        # staterror: per global bin; sigma from all samples carrying it (pyhf staterror.py)
+        stat_mask: dict[str, np.ndarray] = {}
+        stat_samples: dict[str, set] = {}
+        for c, s, _ in samples:
+            for m in s.get("modifiers", []):
+                if m["type"] == "staterror":
+                    mk = stat_mask.setdefault(m["name"], np.zeros(B, bool))
+                    mk[choff[c]:choff[c] + nbins[c]] = True
+                    stat_samples.setdefault(m["name"], set()).add(s["name"])
+        stat_sigma: dict[str, np.ndarray] = {}
+        for name in stat_mask:
+            nomsall = np.zeros(B)
+            err2 = np.zeros(B)
+            for c, s, _ in samples:
+                if s["name"] in stat_samples[name]:
+                    nomsall[choff[c]:choff[c] + nbins[c]] += np.asarray(s["data"], float)
+            for c, s, _ in samples:
+                for m in s.get("modifiers", []):
+                    if m["type"] == "staterror" and m["name"] == name:
+                        u = np.asarray(m["data"], float)
+                        if u.size != nbins[c]:
+                            raise UnsupportedSpec(f"staterror {name}: wrong length")
+                        sl = slice(choff[c], choff[c] + nbins[c])
+                        with np.errstate(divide="ignore", invalid="ignore"):
+                            err2[sl] += np.where(nomsall[sl] > 0, (u / nomsall[sl]) ** 2, 0.0)
+            stat_sigma[name] = np.sqrt(err2)
+
+        def add_pset(name: str, t: str, c: str, s: dict, m: dict) -> None:
+            if name in psets:
+                if t == "shapesys":
+                    raise UnsupportedSpec(f"shapesys {name} on several samples")
+                if t == "shapefactor" and psets[name].n != nbins[c]:
+                    raise UnsupportedSpec(f"shapefactor {name} across channels")
+                return
+            if t == "normfactor":
+                ps = _ParSet(name, t, 1, [1.0], [(0.0, 10.0)], [False], None)
+            elif t in ("normsys", "histosys"):
+                ps = _ParSet(name, t, 1, [0.0], [(-5.0, 5.0)], [False], "normal",
+                             auxdata=[0.0], sigmas=[1.0])
+            elif t == "lumi":
+                cfg = user_cfg.get(name, {})
+                if not all(k in cfg for k in ("auxdata", "sigmas", "inits", "bounds")):
+                    raise UnsupportedSpec(f"lumi {name} without full measurement config")
+                ps = _ParSet(name, t, 1, [1.0], [(0.0, 10.0)], [False], "normal",
+                             auxdata=[1.0], sigmas=[1.0])
+            elif t == "staterror":
+                sig = stat_sigma[name][stat_mask[name]]
+                fx = (sig == 0).tolist()
+                sig = np.where(sig == 0, 1.0, sig)
+                n = int(sig.size)
+                ps = _ParSet(name, t, n, [1.0] * n, [(1e-10, 10.0)] * n, fx, "normal",
+                             auxdata=[1.0] * n, sigmas=sig.tolist())
+            elif t == "shapesys":
+                nomd = np.asarray(s["data"], float)
+                unc = np.asarray(m["data"], float)
+                if unc.size != nomd.size:
+                    raise UnsupportedSpec(f"shapesys {name}: wrong length")
+                valid = (nomd > 0) & (unc > 0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    fac = np.where(valid, nomd**2 / unc**2, 1.0)
+                n = int(nomd.size)
+                ps = _ParSet(name, t, n, [1.0] * n, [(1e-10, 10.0)] * n, (~valid).tolist(),
+                             "poisson", auxdata=fac.tolist(), factors=fac.tolist())
+            elif t == "shapefactor":
+                n = nbins[c]
+                ps = _ParSet(name, t, n, [1.0] * n, [(0.0, 10.0)] * n, [False] * n, None)
+            else:  # pragma: no cover - guarded above
+                raise UnsupportedSpec(t)
+            _apply_user_config(ps, user_cfg.get(name))
+            psets[name] = ps
+
+        for c, s, _ in samples:
+            for m in s.get("modifiers", []):
+                add_pset(m["name"], m["type"], c, s, m)
+        if poi not in psets:
+            raise UnsupportedSpec(f"POI {poi!r} not in the model")
+        if psets[poi].n != 1:
+            raise UnsupportedSpec(f"POI {poi!r} is not scalar")
+        off = 0
+        names = []
+        for ps in psets.values():
+            ps.offset = off
+            off += ps.n
+            names += [ps.name] if ps.n == 1 and ps.kind not in (
+                "staterror", "shapesys", "shapefactor") else [
+                f"{ps.name}[{i}]" for i in range(ps.n)]
+        P = off
+        self.npars = P
+        self.par_names = names
+        self.psets = psets
+        self.poi_index = psets[poi].offset
+        self.init = np.concatenate([np.asarray(p.inits, float) for p in psets.values()])
+        self.bounds = np.concatenate([np.asarray(p.bounds, float).reshape(-1, 2)
+                                      for p in psets.values()])
+        self.fixed = np.concatenate([np.asarray(p.fixed, bool) for p in psets.values()])
+
+        # constraints
+        nidx, naux, nsig, pidx, paux, pfac = [], [], [], [], [], []
+        for ps in psets.values():
+            idx = np.arange(ps.offset, ps.offset + ps.n)
+            if ps.constraint == "normal":
+                nidx.append(idx)
+                naux.append(ps.auxdata)
+                nsig.append(ps.sigmas)
+            elif ps.constraint == "poisson":
+                pidx.append(idx)
+                paux.append(ps.auxdata)
+                pfac.append(ps.factors)
+        def cat(xs: list, dt: type = float) -> np.ndarray:
+            return np.concatenate([np.asarray(x, dt) for x in xs]) if xs else np.zeros(0, dt)
+
+        self.n_idx, self.n_aux, self.n_sig = cat(nidx, int), cat(naux), cat(nsig)
+        self.p_idx, self.p_aux, self.p_fac = cat(pidx, int), cat(paux), cat(pfac)
+        self.n_const = float(np.sum(np.log(self.n_sig * math.sqrt(2 * math.pi))))
+        width = np.ones(P)
+        width[self.n_idx] = self.n_sig
+        with np.errstate(divide="ignore"):
+            width[self.p_idx] = 1.0 / np.sqrt(self.p_fac)
+        self.width = width
+
+        # multiplicative entries (slot k, element e) and additive (histosys) entries
+        mult: list[list[tuple]] = [[] for _ in range(E)]  # per element: (kind, p, extra)
+        add_e, add_p, add_up, add_dn = [], [], [], []
+        for c, s, e_start in samples:
+            nb = nbins[c]
+            els = np.arange(e_start, e_start + nb)
+            nomd = np.asarray(s["data"], float)
+            for m in s.get("modifiers", []):
+                t, ps = m["type"], psets[m["name"]]
+                if t in ("normfactor", "lumi"):
+                    for e in els:
+                        mult[e].append(("lin", ps.offset, None))
+                elif t == "normsys":
+                    hi, lo = float(m["data"]["hi"]), float(m["data"]["lo"])
+                    if hi <= 0 or lo <= 0:
+                        raise UnsupportedSpec(f"normsys {m['name']} with non-positive factor")
+                    for e in els:
+                        mult[e].append(("c4", ps.offset, (hi, lo)))
+                elif t == "histosys":
+                    hi = np.asarray(m["data"]["hi_data"], float)
+                    lo = np.asarray(m["data"]["lo_data"], float)
+                    if hi.size != nb or lo.size != nb:
+                        raise UnsupportedSpec(f"histosys {m['name']}: wrong length")
+                    add_e.append(els)
+                    add_p.append(np.full(nb, ps.offset))
+                    add_up.append(hi - nomd)
+                    add_dn.append(nomd - lo)
+                elif t == "staterror":
+                    # parameter index: position of the global bin inside the modifier mask
+                    mk = stat_mask[m["name"]]
+                    pos = np.cumsum(mk) - 1
+                    for j, e in enumerate(els):
+                        mult[e].append(("lin", ps.offset + int(pos[choff[c] + j]), None))
+                elif t in ("shapesys", "shapefactor"):
+                    for j, e in enumerate(els):
+                        mult[e].append(("lin", ps.offset + j, None))
+        K = max(1, max(len(x) for x in mult))
+        self.K, self.E = K, E
+        kind = np.zeros((K, E), int)  # 0 none, 1 linear, 2 code4
+        pmat = np.zeros((K, E), int)
+        c4hi = np.ones((K, E))
+        c4lo = np.ones((K, E))
+        for e, lst in enumerate(mult):
+            for k, (kd, p, extra) in enumerate(lst):
+                pmat[k, e] = p
+                if kd == "lin":
+                    kind[k, e] = 1
+                else:
+                    kind[k, e] = 2
+                    c4hi[k, e], c4lo[k, e] = extra
+        self._lin_pos = np.flatnonzero(kind.ravel() == 1)
+        self._lin_p = pmat.ravel()[self._lin_pos]
+        self._c4_pos = np.flatnonzero(kind.ravel() == 2)
+        self._c4_p = pmat.ravel()[self._c4_pos]
+        self._c4_hi = c4hi.ravel()[self._c4_pos]
+        self._c4_lo = c4lo.ravel()[self._c4_pos]
+        self._c4_coef = code4_coefficients(self._c4_hi, self._c4_lo)
+        self._mult_pos = np.concatenate([self._lin_pos, self._c4_pos])
+        self._mult_p = np.concatenate([self._lin_p, self._c4_p])
+        def cat_i(xs: list) -> np.ndarray:
+            return np.concatenate(xs).astype(int) if xs else np.zeros(0, int)
+
+        self._add_e = cat_i(add_e)
+        self._add_p = cat_i(add_p)
+        self._add_up = cat(add_up)
+        self._add_dn = cat(add_dn)
+        self._grad_p = np.concatenate([self._mult_p, self._add_p])
+        ent_e = np.concatenate([self._mult_pos % E, self._add_e]).astype(int)
+        self._jac_idx = self.el_bin[ent_e] * P + self._grad_p
+        self._main_const = float(np.sum(gammaln(self.main_data + 1.0)))
+
+    # -- evaluation
+    def _rates(self, pars: np.ndarray):
+        """Per-element pieces: A (nominal + deltas), F (product of factors), slot values."""
+        K, E = self.K, self.E
+        vals = np.ones(K * E)
+        d1 = np.zeros(K * E)
+        vals[self._lin_pos] = pars[self._lin_p]
+        d1[self._lin_pos] = 1.0
+        if self._c4_pos.size:
+            f, df = code4(pars[self._c4_p], self._c4_hi, self._c4_lo, self._c4_coef)
+            vals[self._c4_pos] = f
+            d1[self._c4_pos] = df
+        vals = vals.reshape(K, E)
+        A = self.nom.copy()
+        dd = None
+        if self._add_e.size:
+            d, dd = code4p(pars[self._add_p], self._add_up, self._add_dn)
+            A += np.bincount(self._add_e, weights=d, minlength=E)
+        return A, vals, d1, dd
+
+    def expected_main(self, pars: np.ndarray) -> np.ndarray:
+        """Expected counts per bin (pyhf ``expected_actualdata``)."""
+        A, vals, _, _ = self._rates(np.asarray(pars, float))
+        return np.bincount(self.el_bin, weights=A * np.prod(vals, axis=0),
+                           minlength=self.nbins_total)
+
+    def expected_aux(self, pars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expected auxiliary data (normal, poisson) at pars (pyhf ``expected_auxdata``)."""
+        pars = np.asarray(pars, float)
+        return pars[self.n_idx].copy(), pars[self.p_idx] * self.p_fac
+
+    def observed_data(self) -> FitData:
+        """The observed dataset (main counts + nominal auxiliary data)."""
+        return FitData(self.main_data, self.n_aux, self.p_aux)
+
+    def asimov_data(self, pars: np.ndarray) -> FitData:
+        """Asimov dataset at pars (main expectation + expected auxdata)."""
+        na, pa = self.expected_aux(pars)
+        return FitData(self.expected_main(pars), na, pa)
+
+    def twice_nll(self, pars: np.ndarray, data: FitData) -> float:
+        """-2 ln L (pyhf ``twice_nll``); +inf where a rate is negative."""
+        return 2.0 * self.nll_grad(np.asarray(pars, float), data, need_grad=False)[0]
+
+    def nll_grad_hess(self, pars: np.ndarray, data: FitData):
+        """NLL, gradient and the Gauss-Newton (expected-information) Hessian.
+
+        The Hessian is J^T diag(n / lambda^2) J plus the exact constraint curvatures
+        (J = d lambda / d theta); it omits the sum_b (1 - n_b/lambda_b) d2 lambda_b term.
+
+        Args:
+            pars: full parameter vector.
+            data: FitData.
+
+        Returns:
+            (nll, grad, hess); nll = +inf (grad, hess None) where a rate is not positive.
+        """
+        A, vals, d1, dd = self._rates(pars)
+        F = np.prod(vals, axis=0)
+        lam = np.bincount(self.el_bin, weights=A * F, minlength=self.nbins_total)
+        n = data.main
+        if np.any((lam <= 0) & (n > 0)) or np.any(lam < 0) or not np.all(np.isfinite(lam)):
+            return math.inf, None, None
+        nll = float(np.sum(lam - xlogy(n, lam)) + data.main_const)
+        th = pars[self.n_idx]
+        z = (data.n_aux - th) / self.n_sig
+        nll += float(0.5 * np.dot(z, z) + self.n_const)
+        if self.p_idx.size:
+            rate = pars[self.p_idx] * self.p_fac
+            nll += float(np.sum(rate - xlogy(data.p_aux, rate)) + data.p_const)
+        Fk = _others_product(vals, F)
+        parts = [(A * Fk).ravel()[self._mult_pos] * d1[self._mult_pos]]
+        if dd is not None:
+            parts.append(F[self._add_e] * dd)
+        P, B = self.npars, self.nbins_total
+        J = np.bincount(self._jac_idx, weights=np.concatenate(parts),
+                        minlength=B * P).reshape(B, P)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(n > 0, 1.0 - n / lam, 1.0)
+            curv = np.where(n > 0, n / lam**2, 0.0)
+        g = J.T @ w
+        H = (J.T * curv) @ J
+        g[self.n_idx] += (th - data.n_aux) / self.n_sig**2
+        H[self.n_idx, self.n_idx] += 1.0 / self.n_sig**2
+        if self.p_idx.size:
+            gp = pars[self.p_idx]
+            g[self.p_idx] += self.p_fac - data.p_aux / gp
+            H[self.p_idx, self.p_idx] += data.p_aux / gp**2
+        return nll, g, H
+
+    def nll_grad(self, pars: np.ndarray, data: FitData, need_grad: bool = True):
+        """Negative log-likelihood and its gradient in the parameters.
+
+        Args:
+            pars: full parameter vector.
+            data: FitData.
+            need_grad: compute the gradient too.
+
+        Returns:
+            (nll, grad or None); nll = +inf if a rate is not positive where data are.
+        """
+        A, vals, d1, dd = self._rates(pars)
+        F = np.prod(vals, axis=0)
+        r = A * F
+        lam = np.bincount(self.el_bin, weights=r, minlength=self.nbins_total)
+        n = data.main
+        if np.any(lam <= 0) and np.any((lam <= 0) & (n > 0)) or not np.all(np.isfinite(lam)):
+            return math.inf, (np.zeros_like(pars) if need_grad else None)
+        nll = float(np.sum(lam - xlogy(n, lam)) + data.main_const)
+        th = pars[self.n_idx]
+        z = (data.n_aux - th) / self.n_sig
+        nll += float(0.5 * np.dot(z, z) + self.n_const)
+        if self.p_idx.size:
+            rate = pars[self.p_idx] * self.p_fac
+            nll += float(np.sum(rate - xlogy(data.p_aux, rate)) + data.p_const)
+        if not need_grad:
+            return nll, None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(n > 0, 1.0 - n / lam, 1.0)
+        we = w[self.el_bin]
+        Fk = _others_product(vals, F)
+        gm = (we * A * Fk).ravel()[self._mult_pos] * d1[self._mult_pos]
+        parts = [gm]
+        if dd is not None:
+            parts.append((we * F)[self._add_e] * dd)
+        g = np.bincount(self._grad_p, weights=np.concatenate(parts), minlength=self.npars)
+        g[self.n_idx] += (th - data.n_aux) / self.n_sig**2
+        if self.p_idx.size:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                g[self.p_idx] += self.p_fac - data.p_aux / pars[self.p_idx]
+        return nll, g
+
+
+def _others_product(vals: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Product of all slots but k, per slot k (shape of vals); exact where a factor is 0."""
+    zero = vals == 0.0
+    if not zero.any():
+        return F / vals
+    safe = np.where(zero, 1.0, vals)
+    Fk = np.prod(safe, axis=0) / safe
+    nz = zero.sum(axis=0)
+    # columns with a zero factor: only the zero slot itself has a non-zero "others" product
+    Fk = np.where((nz[None, :] == 1) & zero, Fk, np.where(nz[None, :] >= 1, 0.0, Fk))
+    return Fk
+
+
+@dataclass
+class FitData:
+    """A dataset: main counts and auxiliary data (normal and Poisson constraints)."""
+
+    main: np.ndarray
+    n_aux: np.ndarray
+    p_aux: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.main_const = float(np.sum(gammaln(self.main + 1.0)))
+        self.p_const = float(np.sum(gammaln(self.p_aux + 1.0)))
+
+
+class FastBackground:
+    """The background-only workspace, parsed once; hypotheses are compiled per patch.
+
+    Args:
+        spec: background-only workspace JSON.
+        poi: parameter of interest (introduced by the patches).
+        measurement: measurement name (default: the first, as pyhf).
+    """
+
+    def __init__(self, spec: dict, *, poi: str = "mu", measurement: str | None = None) -> None:
+        meas = spec.get("measurements") or []
+        if not meas:
+            raise UnsupportedSpec("no measurement")
+        if measurement is None:
+            m = meas[0]
+        else:
+            found = [x for x in meas if x["name"] == measurement]
+            if not found:
+                raise UnsupportedSpec(f"measurement {measurement!r} not found")
+            m = found[0]
+        self.config = m["config"]
+        self.poi = poi
+        self.spec = spec
+        self.obs = {o["name"]: o["data"] for o in spec["observations"]}
+        for ch in spec["channels"]:
+            for s in ch["samples"]:
+                for mod in s.get("modifiers", []):
+                    if mod["type"] not in SUPPORTED_MODIFIERS:
+                        raise UnsupportedSpec(f"modifier type {mod['type']!r}")
+
+    def patched_channels(self, patch_ops: list | None) -> tuple[list[dict], dict]:
+        """Channels and observations of the patched workspace (background arrays shared)."""
+        if not patch_ops:
+            return self.spec["channels"], self.obs
+        if all(op.get("op") == "add" and _ADD_SAMPLE_PATH.match(op.get("path", ""))
+               for op in patch_ops):
+            chans = [dict(ch, samples=list(ch["samples"])) for ch in self.spec["channels"]]
+            for op in patch_ops:
+                i, j = _ADD_SAMPLE_PATH.match(op["path"]).groups()
+                i = int(i)
+                if i >= len(chans):
+                    raise UnsupportedSpec(f"patch path {op['path']} out of range")
+                if j == "-":
+                    chans[i]["samples"].append(op["value"])
+                else:
+                    chans[i]["samples"].insert(int(j), op["value"])
+            return chans, self.obs
+        import jsonpatch
+
+        try:
+            doc = jsonpatch.apply_patch(copy.deepcopy(self.spec), patch_ops)
+        except Exception as exc:
+            raise UnsupportedSpec(f"patch cannot be applied: {exc}") from exc
+        if doc.get("measurements") != self.spec.get("measurements"):
+            raise UnsupportedSpec("patch changes the measurements")
+        return doc["channels"], {o["name"]: o["data"] for o in doc["observations"]}
+
+    def with_patch(self, patch_ops: list | None) -> FastModel:
+        """Compile the model of one hypothesis.
+
+        Args:
+            patch_ops: JSON Patch operations (adding signal samples).
+
+        Returns:
+            FastModel.
+        """
+        chans, obs = self.patched_channels(patch_ops)
+        return FastModel(chans, obs, self.config, self.poi)
+
+
+def model_from_workspace(spec: dict, patch_ops: list | None = None, poi: str = "mu") -> FastModel:
+    """Convenience: compile the model of ``spec`` + ``patch_ops``.
+
+    Args:
+        spec: workspace JSON.
+        patch_ops: optional JSON Patch operations.
+        poi: parameter of interest.
+
+    Returns:
+        FastModel.
+    """
+    return FastBackground(spec, poi=poi).with_patch(patch_ops)
+
+
+def to_pyhf_order(fm: FastModel, pyhf_model: Any, pars: np.ndarray) -> np.ndarray:
+    """Reorder a FastModel parameter vector into a pyhf model's order (by parameter name)."""
+    index = {n: i for i, n in enumerate(fm.par_names)}
+    out = np.empty(len(pyhf_model.config.par_names))
+    for j, n in enumerate(pyhf_model.config.par_names):
+        key = n if n in index else f"{n}[0]" if f"{n}[0]" in index else n
+        out[j] = pars[index[key]]
+    return out

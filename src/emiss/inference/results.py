@@ -1,0 +1,344 @@
+"""Scan result rows, the results file (JSON + CSV) and the append-only journal used for resuming.
+
+A row turns one analysis of one patch (signal strength μ) into physics units:
+
+* branching ratio: μ = 1 corresponds to the patch's ``emiss.reference_branching_ratio``
+  (docs/interfaces.md), so B = μ · B_ref;
+* coupling: the amplitude is linear in the scenario's coupling, so the rate is proportional to
+  its square (docs/interfaces.md, ``Scenario.coupling``; two-body rate ∝ |g|² as in Kamenik &
+  Smith arXiv:1111.6402), hence g = g_ref · sqrt(μ).
+
+Rows carry no timing or host fields, so a resumed scan writes the same bytes as an uninterrupted
+one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from emiss.errors import EmissError
+from emiss.io import atomic_write_text, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+#: Number of significant digits kept in result floats (far below fit precision, so harmless,
+#: and it makes the file independent of last-bit noise).
+SIG_DIGITS = 10
+
+#: Order of the expected-limit band entries.
+EXP_BAND = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
+
+JOURNAL_SUFFIX = ".journal.jsonl"
+RESULTS_FORMAT = "emiss-scan-results/1"
+
+
+def _round(x: Any) -> float | None:
+    """Round a number to SIG_DIGITS significant digits; None/NaN/inf become None (plain JSON)."""
+    if x is None:
+        return None
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.{SIG_DIGITS}g}")
+
+
+def _sqrt_or_none(x: float | None) -> float | None:
+    """sqrt(x) for x >= 0 (inf stays inf); None for None or negative x."""
+    if x is None or x < 0:
+        return None
+    return math.sqrt(x)
+
+
+def patch_emiss_meta(patch_meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``emiss`` block of one patch's metadata, checked.
+
+    Args:
+        patch_meta: ``patch["metadata"]`` of a PatchSet patch.
+
+    Returns:
+        The block (with at least ``reference_branching_ratio``).
+    """
+    name = patch_meta.get("name", "?")
+    block = patch_meta.get("emiss")
+    if not isinstance(block, Mapping):
+        raise EmissError(f"patch {name!r} has no metadata.emiss block; "
+                         "expected {scenario, reference_branching_ratio, process, coupling}")
+    ref = block.get("reference_branching_ratio")
+    if not isinstance(ref, (int, float)) or not ref > 0:
+        raise EmissError(f"patch {name!r}: emiss.reference_branching_ratio={ref!r}; "
+                         "must be a positive number (mu = 1 <-> this branching ratio)")
+    return dict(block)
+
+
+def make_row(patch_meta: Mapping[str, Any], labels: Sequence[str],
+             analysis: Mapping[str, Any] | None, status: str, patchset_index: int)\
+        -> dict[str, Any]:
+    """Build one result row from a patch's metadata and the analyser's output.
+
+    Args:
+        patch_meta: the patch's metadata (``name``, ``values``, ``emiss``).
+        labels: the patchset's labels (one per entry of ``values``).
+        analysis: the dict from ``GridAnalyzer.analyse`` (None when every attempt failed).
+        status: "ok" or a description of the failure / the fallback used.
+        patchset_index: position of the patch's patchset in the scan's input list.
+
+    Returns:
+        The row (keys documented in docs/interfaces.md).
+    """
+    block = patch_emiss_meta(patch_meta)
+    ref_br = float(block["reference_branching_ratio"])
+    coupling = block.get("coupling") or None
+    values = list(patch_meta.get("values", []))
+    row: dict[str, Any] = {
+        "name": patch_meta["name"],
+        "patchset": patchset_index,
+        "scenario": block.get("scenario"),
+        "process": block.get("process"),
+        "reference_branching_ratio": _round(ref_br),
+        "status": status,
+    }
+    for label, value in zip(labels, values, strict=False):
+        row[label] = _round(value)
+    a = analysis or {}
+    mu_hat = _round(a.get("mu_hat"))
+    mu_obs = _round(a.get("mu_limit_obs"))
+    mu_exp_raw = a.get("mu_limit_exp")
+    mu_exp = [_round(v) for v in mu_exp_raw] if mu_exp_raw is not None else [None] * 5
+    if len(mu_exp) != 5:
+        raise EmissError(f"analyser returned {len(mu_exp)} expected limits; need 5 (-2s..+2s)")
+
+    def br(mu: float | None) -> float | None:
+        return None if mu is None else _round(mu * ref_br)
+
+    row.update({
+        "mu_hat": mu_hat,
+        "br_hat": br(mu_hat),
+        "twice_nll": _round(a.get("twice_nll")),
+        "mu_limit_obs": mu_obs,
+        "mu_limit_exp": mu_exp,
+        "br_limit_obs": br(mu_obs),
+        "br_limit_exp": [br(v) for v in mu_exp],
+        "p0": _round(a.get("p0")),
+        "Z": _round(a.get("Z")),
+    })
+    if coupling and coupling.get("name") and coupling.get("reference_value") is not None:
+        g_ref = float(coupling["reference_value"])
+
+        def g(mu: float | None) -> float | None:
+            s = _sqrt_or_none(mu)
+            return None if s is None else _round(g_ref * s)
+
+        row["coupling_name"] = coupling["name"]
+        row["coupling_reference"] = _round(g_ref)
+        row["coupling_hat"] = g(mu_hat)
+        row["coupling_limit_obs"] = g(mu_obs)
+        row["coupling_limit_exp"] = [g(v) for v in mu_exp]
+    return row
+
+
+def results_document(workspace_digest: str, patchset_digests: Sequence[str],
+                     labels: Sequence[str], options: Mapping[str, Any],
+                     rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Assemble the top-level results object.
+
+    Args:
+        workspace_digest: pyhf.utils.digest of the background-only workspace.
+        patchset_digests: pyhf.utils.digest of each input patchset, in input order.
+        labels: union of the patchsets' labels (order of first appearance).
+        options: analysis options that change numbers (cl, calctype, engine, chunk_size).
+        rows: result rows, in patchset order then patch order.
+
+    Returns:
+        The document written to RESULTS.json.
+    """
+    return {
+        "format": RESULTS_FORMAT,
+        "workspace_digest": workspace_digest,
+        "patchset_digest": patchset_digests[0] if len(patchset_digests) == 1 else
+        list(patchset_digests),
+        "patchset_digests": list(patchset_digests),
+        "labels": list(labels),
+        "options": dict(options),
+        "results": [dict(r) for r in rows],
+    }
+
+
+def csv_text(doc: Mapping[str, Any]) -> str:
+    """Flatten the results rows to CSV text (lists become one column per entry).
+
+    Args:
+        doc: a results document.
+
+    Returns:
+        CSV text with a header line.
+    """
+    rows = doc["results"]
+    cols: list[str] = []
+    flat_rows = []
+    for row in rows:
+        flat: dict[str, Any] = {}
+        for key, val in row.items():
+            if isinstance(val, list):
+                for tag, v in zip(EXP_BAND, val, strict=False):
+                    flat[f"{key}_{tag}"] = v
+            else:
+                flat[key] = val
+        for key in flat:
+            if key not in cols:
+                cols.append(key)
+        flat_rows.append(flat)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    writer.writeheader()
+    for flat in flat_rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in flat.items()})
+    return buf.getvalue()
+
+
+def write_results(path: str | os.PathLike, doc: Mapping[str, Any], with_csv: bool = False)\
+        -> list[Path]:
+    """Atomically write the results JSON (and CSV next to it with suffix .csv).
+
+    Args:
+        path: JSON destination.
+        doc: results document.
+        with_csv: also write ``<path without suffix>.csv``.
+
+    Returns:
+        Written paths.
+    """
+    out = [write_json(path, doc)]
+    if with_csv:
+        out.append(atomic_write_text(Path(path).with_suffix(".csv"), csv_text(doc)))
+    return out
+
+
+def load_results(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a results file written by :func:`write_results`.
+
+    Args:
+        path: RESULTS.json.
+
+    Returns:
+        The document.
+    """
+    try:
+        doc = read_json(path)
+    except FileNotFoundError:
+        raise EmissError(f"results file {str(path)!r} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise EmissError(f"results file {str(path)!r} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or "results" not in doc or "workspace_digest" not in doc:
+        raise EmissError(f"{str(path)!r} is not an emiss scan results file "
+                         "(needs 'workspace_digest' and 'results')")
+    return doc
+
+
+# --------------------------------------------------------------------------------------- journal
+def journal_path(output: str | os.PathLike) -> Path:
+    """Journal file that belongs to an output path (``RESULTS.json.journal.jsonl``)."""
+    output = Path(output)
+    return output.with_name(output.name + JOURNAL_SUFFIX)
+
+
+class Journal:
+    """Append-only JSON-lines log of finished chunks; every append is flushed and fsync'd.
+
+    Line 1 is a header (digests and options); each further line is one finished chunk
+    ``{"kind": "chunk", "chunk": id, "rows": [[key, row], ...]}``. A line cut short by a kill is
+    ignored on reading and cut off before appending.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._fh: io.TextIOWrapper | None = None
+
+    @staticmethod
+    def read(path: str | os.PathLike) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
+        """Read a journal.
+
+        Args:
+            path: journal file.
+
+        Returns:
+            (header or None, list of chunk records, byte length of the valid prefix).
+        """
+        path = Path(path)
+        if not path.exists():
+            return None, [], 0
+        data = path.read_bytes()
+        header = None
+        chunks = []
+        valid = 0
+        pos = 0
+        for line in data.splitlines(keepends=True):
+            pos_next = pos + len(line)
+            if not line.endswith(b"\n"):
+                log.warning("journal %s: ignoring an incomplete last line", path)
+                break
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                log.warning("journal %s: ignoring an unreadable line at byte %d", path, pos)
+                break
+            if rec.get("kind") == "header" and header is None:
+                header = rec
+            elif rec.get("kind") == "chunk":
+                chunks.append(rec)
+            pos = valid = pos_next
+        return header, chunks, valid
+
+    def start(self, header: Mapping[str, Any], resume_prefix: int | None = None) -> None:
+        """Open for appending: a fresh journal with the header, or keep a valid prefix.
+
+        Args:
+            header: header record (written only for a fresh journal).
+            resume_prefix: byte length of the valid prefix to keep (None = start fresh).
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_prefix is None:
+            self._fh = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+            self._append({"kind": "header", **header})
+        else:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(resume_prefix)
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def _append(self, rec: Mapping[str, Any]) -> None:
+        assert self._fh is not None
+        self._fh.write(json.dumps(rec, sort_keys=True, allow_nan=True) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def append_chunk(self, chunk_id: str, keyed_rows: Iterable[tuple[list, dict]]) -> None:
+        """Record one finished chunk.
+
+        Args:
+            chunk_id: the chunk's identifier.
+            keyed_rows: (key, row) pairs, key = [patchset index, patch name].
+        """
+        self._append({"kind": "chunk", "chunk": chunk_id,
+                      "rows": [[list(k), r] for k, r in keyed_rows]})
+
+    def close(self, remove: bool = False) -> None:
+        """Close the file; optionally delete it (after the final results are written)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if remove and self.path.exists():
+            self.path.unlink()
+
+
+def iter_journal_rows(chunks: Iterable[Mapping[str, Any]]) -> Iterator[tuple[tuple, dict]]:
+    """(key, row) pairs from journal chunk records (key as a hashable tuple)."""
+    for rec in chunks:
+        for key, row in rec["rows"]:
+            yield tuple(key), row

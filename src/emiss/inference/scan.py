@@ -1,0 +1,303 @@
+"""Scan hypothesis grids: every patch of one or more PatchSets on one background-only workspace.
+
+Structure (issue 5): the grid shares one background model, so each worker builds one
+``GridAnalyzer`` (``emiss.inference.limits``) and reuses it; patches are grouped by patchset,
+ordered by their label values (neighbours warm-start each other) and cut into contiguous chunks
+of fixed size; chunks run serially, on local processes or on Dask (``executors``). Finished
+chunks are appended to a journal next to the output (``results``), so ``resume=True`` continues
+after a kill; the final JSON is written atomically, with rows in patchset order, and equals the
+file an uninterrupted run writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from emiss.errors import EmissError
+from emiss.inference.executors import Chunk, make_executor
+from emiss.inference.results import (
+    Journal,
+    iter_journal_rows,
+    journal_path,
+    make_row,
+    patch_emiss_meta,
+    results_document,
+    write_results,
+)
+
+log = logging.getLogger(__name__)
+
+#: Hypotheses per chunk. Fixed (not derived from the number of workers) so that the warm-start
+#: sequence, and hence every number, is the same for any --jobs / executor / resume.
+DEFAULT_CHUNK_SIZE = 8
+
+
+def _digest(obj: Any) -> str:
+    import pyhf
+
+    return pyhf.utils.digest(obj)
+
+
+def check_patchsets(workspace_spec: Mapping[str, Any], patchsets: Sequence[Mapping[str, Any]])\
+        -> tuple[str, list[str]]:
+    """Check that every patchset was made for this workspace (metadata.digests.sha256).
+
+    Args:
+        workspace_spec: background-only workspace JSON.
+        patchsets: PatchSet JSON dicts.
+
+    Returns:
+        (workspace digest, digests of the patchsets).
+    """
+    if not patchsets:
+        raise EmissError("no patchsets given; need at least one PatchSet JSON")
+    ws_digest = _digest(workspace_spec)
+    ps_digests = []
+    for i, ps in enumerate(patchsets):
+        try:
+            want = ps["metadata"]["digests"]["sha256"]
+        except (KeyError, TypeError):
+            raise EmissError(f"patchset #{i + 1} has no metadata.digests.sha256; "
+                             "is it a pyhf PatchSet?") from None
+        if want != ws_digest:
+            raise EmissError(f"patchset #{i + 1} was made for workspace sha256 {want}, but the "
+                             f"given workspace has sha256 {ws_digest}")
+        if not ps.get("patches"):
+            raise EmissError(f"patchset #{i + 1} has no patches")
+        ps_digests.append(_digest(ps))
+    return ws_digest, ps_digests
+
+
+def _select(patchsets: Sequence[Mapping[str, Any]], names: Sequence[str] | None)\
+        -> list[list[int]]:
+    """Indices of the selected patches per patchset (all when names is None)."""
+    selected = []
+    found = set()
+    for ps in patchsets:
+        idx = []
+        for j, p in enumerate(ps["patches"]):
+            if names is None or p["metadata"]["name"] in names:
+                idx.append(j)
+                found.add(p["metadata"]["name"])
+        selected.append(idx)
+    if names is not None:
+        missing = [n for n in names if n not in found]
+        if missing:
+            known = [p["metadata"]["name"] for ps in patchsets for p in ps["patches"]]
+            shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+            raise EmissError(f"patch name(s) {', '.join(missing)} not in the patchsets; "
+                             f"valid names: {shown}")
+    return selected
+
+
+def _sort_key(values: Sequence[Any]) -> tuple:
+    return tuple((0, float(v)) if isinstance(v, (int, float)) else (1, str(v)) for v in values)
+
+
+def plan_chunks(patchsets: Sequence[Mapping[str, Any]], selected: Sequence[Sequence[int]],
+                chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Chunk]:
+    """Group by patchset, order by label values, cut into contiguous chunks.
+
+    Args:
+        patchsets: PatchSet JSON dicts.
+        selected: patch indices per patchset.
+        chunk_size: hypotheses per chunk.
+
+    Returns:
+        The chunks (ids ``p<patchset>c<n>``), in a deterministic order.
+    """
+    if chunk_size < 1:
+        raise EmissError(f"chunk size {chunk_size}: must be at least 1")
+    chunks = []
+    for i, (ps, idx) in enumerate(zip(patchsets, selected, strict=True)):
+        order = sorted(idx, key=lambda j, ps=ps: (_sort_key(ps["patches"][j]["metadata"]
+                                                            .get("values", [])), j))
+        for c, start in enumerate(range(0, len(order), chunk_size)):
+            items = tuple(((i, ps["patches"][j]["metadata"]["name"]), ps["patches"][j]["patch"])
+                          for j in order[start:start + chunk_size])
+            chunks.append(Chunk(f"p{i}c{c}", items))
+    return chunks
+
+
+def _labels(patchsets: Sequence[Mapping[str, Any]]) -> list[str]:
+    labels: list[str] = []
+    for ps in patchsets:
+        for lab in ps["metadata"].get("labels", []):
+            if lab not in labels:
+                labels.append(lab)
+    return labels
+
+
+def _progress(total: int, initial: int, enabled: bool | None) -> Any:
+    from tqdm.auto import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, disable=not enabled, file=sys.stderr,
+                unit="hyp", desc="emiss scan", dynamic_ncols=True)
+
+
+def scan(
+    workspace_spec: Mapping[str, Any] | str | os.PathLike,
+    patchsets: Sequence[Mapping[str, Any] | str | os.PathLike],
+    output: str | os.PathLike | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    jobs: int | None = None,
+    executor: str = "local",
+    scheduler: Any = None,
+    resume: bool = False,
+    calctype: str = "asymptotics",
+    engine: str = "fast",
+    cl: float = 0.95,
+    poi: str = "mu",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    write_csv: bool = False,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Run limits, discovery and best fits for every selected patch.
+
+    Args:
+        workspace_spec: background-only workspace JSON dict (or its file path).
+        patchsets: PatchSet JSON dicts (or file paths) made for that workspace.
+        output: RESULTS.json (None: return only, no journal).
+        names: restrict to these patch names.
+        jobs: local worker processes (default all cores; 1 = in this process).
+        executor: "local" or "dask".
+        scheduler: Dask scheduler address (or a ``distributed.Client``) for executor "dask".
+        resume: continue from the journal next to ``output``.
+        calctype: "asymptotics" or "toybased".
+        engine: "fast" or "pyhf".
+        cl: confidence level of the upper limits.
+        poi: parameter of interest.
+        chunk_size: hypotheses per chunk (on resume the journal's value is used).
+        write_csv: also write RESULTS.csv.
+        progress: progress bar on stderr (None: only when stderr is a terminal).
+
+    Returns:
+        The results document (also written to ``output``).
+    """
+    if isinstance(workspace_spec, (str, os.PathLike)):
+        workspace_spec = load_json_file(workspace_spec, "workspace")
+    patchsets = [load_json_file(ps, "patchset") if isinstance(ps, (str, os.PathLike)) else dict(ps)
+                 for ps in patchsets]
+    ws_digest, ps_digests = check_patchsets(workspace_spec, patchsets)
+    selected = _select(patchsets, list(names) if names is not None else None)
+    meta = {}
+    for i, (ps, idx) in enumerate(zip(patchsets, selected, strict=True)):
+        for j in idx:
+            pm = ps["patches"][j]["metadata"]
+            patch_emiss_meta(pm)  # fail early on a patch without the emiss block
+            key = (i, pm["name"])
+            if key in meta:
+                raise EmissError(f"patch name {pm['name']!r} appears twice in patchset #{i + 1}")
+            meta[key] = pm
+    labels = _labels(patchsets)
+    options = {"cl": cl, "calctype": calctype, "engine": engine, "poi": poi,
+               "chunk_size": chunk_size}
+    header = {"workspace_digest": ws_digest, "patchset_digests": ps_digests,
+              "names": sorted(names) if names is not None else None, "options": options}
+
+    done: dict[tuple, dict] = {}
+    journal = None
+    jpath = journal_path(output) if output is not None else None
+    prefix = None
+    if resume:
+        if jpath is None:
+            raise EmissError("--resume needs an output file (its journal holds the progress)")
+        old, chunk_recs, prefix = Journal.read(jpath)
+        if old is None:
+            log.warning("no journal %s to resume from; starting from scratch", jpath)
+            prefix = None
+        else:
+            for key in ("workspace_digest", "patchset_digests", "names"):
+                if old.get(key) != header[key]:
+                    raise EmissError(f"cannot resume: journal {jpath} has {key}={old.get(key)!r} "
+                                     f"but this scan has {header[key]!r}; rerun without --resume")
+            old_opts = old.get("options", {})
+            for key in ("cl", "calctype", "engine", "poi"):
+                if old_opts.get(key) != options[key]:
+                    raise EmissError(f"cannot resume: journal {jpath} used {key}="
+                                     f"{old_opts.get(key)!r}, this scan {key}={options[key]!r}")
+            chunk_size = int(old_opts.get("chunk_size", chunk_size))
+            options["chunk_size"] = chunk_size
+            done = dict(iter_journal_rows(chunk_recs))
+            log.info("resuming: %d of %d hypotheses already done", len(done), len(meta))
+    elif jpath is not None and jpath.exists():
+        log.warning("overwriting the old journal %s (use --resume to continue it)", jpath)
+
+    chunks = [c for c in plan_chunks(patchsets, selected, chunk_size)
+              if not all(k in done for k in c.keys)]
+    if jpath is not None:
+        journal = Journal(jpath)
+        journal.start(header, resume_prefix=prefix if resume else None)
+
+    if chunks:
+        ex_options = {"workspace_digest": ws_digest, "poi": poi, "cl": cl, "calctype": calctype,
+                      "engine": engine}
+        n_todo = sum(len(c.items) for c in chunks)
+        bar = _progress(total=len(meta), initial=len(meta) - n_todo, enabled=progress)
+        ex = make_executor(executor, workspace_spec, ex_options, jobs=jobs, scheduler=scheduler)
+        n_failed = 0
+        try:
+            for chunk_id, outcomes in ex.run(chunks):
+                keyed = []
+                for key, analysis, status in outcomes:
+                    key = tuple(key)
+                    row = make_row(meta[key], patchsets[key[0]]["metadata"].get("labels", []),
+                                   analysis, status, key[0])
+                    if not status.startswith("ok"):
+                        n_failed += 1
+                        log.warning("hypothesis %s failed: %s", key[1], status)
+                    done[key] = row
+                    keyed.append((list(key), row))
+                if journal is not None:
+                    journal.append_chunk(chunk_id, keyed)
+                bar.update(len(outcomes))
+        finally:
+            ex.close()
+            bar.close()
+            if journal is not None:
+                journal.close()
+        if n_failed:
+            log.warning("%d hypotheses failed (reported in their status)", n_failed)
+
+    rows = [done[(i, ps["patches"][j]["metadata"]["name"])]
+            for i, (ps, idx) in enumerate(zip(patchsets, selected, strict=True)) for j in idx]
+    doc = results_document(ws_digest, ps_digests, labels, options, rows)
+    if output is not None:
+        write_results(output, doc, with_csv=write_csv)
+        if journal is not None:
+            journal.close(remove=True)
+        log.info("wrote %s (%d hypotheses)", output, len(rows))
+    return doc
+
+
+def load_json_file(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """Read a JSON input file with a clear error.
+
+    Args:
+        path: file path.
+        what: "workspace" or "patchset" (for the message).
+
+    Returns:
+        The parsed JSON object.
+    """
+    import json
+
+    p = Path(path)
+    try:
+        with open(p, encoding="utf-8") as fh:
+            obj = json.load(fh)
+    except FileNotFoundError:
+        raise EmissError(f"{what} file {str(p)!r} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise EmissError(f"{what} file {str(p)!r} is not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise EmissError(f"{what} file {str(p)!r} does not hold a JSON object")
+    return obj

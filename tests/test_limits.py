@@ -1,0 +1,141 @@
+"""Fast CLs limits / discovery / best fit against pyhf 0.7.6 and closed-form asymptotics."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pyhf
+import pytest
+from scipy.optimize import brentq
+from scipy.special import gammaln
+from scipy.stats import norm
+
+from emiss.errors import EmissError
+from emiss.inference import limits
+from emiss.inference.limits import GridAnalyzer, reference_analyse
+from emiss.inference.toy import toy_signal_patch, toy_workspace
+
+# small model: pyhf's reference limits take seconds per patch even here
+SMALL = toy_workspace({"sr": 3}, ("b1",), seed=4, scale=30.0)
+PATCHES = [toy_signal_patch(SMALL, p, total_yield=12.0, with_systematics=s)
+           for p, s in ((0.2, False), (0.8, True))]
+
+
+@pytest.fixture(scope="module")
+def fast_rows():
+    ga = GridAnalyzer(SMALL)
+    rows, warm = [], None
+    for p in PATCHES:
+        r = ga.analyse(p, warm_start=warm)
+        warm = r.pop("warm_start")
+        rows.append(r)
+    return rows
+
+
+@pytest.mark.parametrize("i", [0, 1])
+def test_fast_equals_pyhf_reference(fast_rows, i):
+    ref = reference_analyse(SMALL, PATCHES[i])
+    fast = fast_rows[i]
+    assert ref["status"] == fast["status"] == "ok"
+    assert fast["mu_limit_obs"] == pytest.approx(ref["mu_limit_obs"], rel=1e-3)
+    for a, b in zip(fast["mu_limit_exp"], ref["mu_limit_exp"], strict=True):
+        assert a == pytest.approx(b, rel=1e-3)
+    assert fast["mu_hat"] == pytest.approx(ref["mu_hat"], abs=1e-3 * ref["mu_limit_exp"][2])
+    assert fast["twice_nll"] == pytest.approx(ref["twice_nll"], abs=1e-5)
+    assert fast["p0"] == pytest.approx(ref["p0"], abs=1e-3)
+    assert fast["twice_nll"] <= ref["twice_nll"] + 1e-7  # the fast minimum is not worse
+
+
+def test_cls_at_fast_limits_is_alpha(fast_rows):
+    w = pyhf.Workspace(SMALL)
+    model = w.model(patches=[PATCHES[1]])
+    data = w.data(model)
+    row = fast_rows[1]
+    cls_obs = pyhf.infer.hypotest(row["mu_limit_obs"], data, model, test_stat="qtilde")
+    assert float(cls_obs) == pytest.approx(0.05, abs=2e-4)
+    _, exp_set = pyhf.infer.hypotest(row["mu_limit_exp"][2], data, model, test_stat="qtilde",
+                                     return_expected_set=True)
+    assert float(exp_set[2]) == pytest.approx(0.05, abs=2e-4)
+
+
+def _counting(n: float, b: float, s: float) -> dict:
+    return {
+        "channels": [{"name": "c", "samples": [
+            {"name": "bkg", "data": [b], "modifiers": []},
+        ]}],
+        "observations": [{"name": "c", "data": [n]}],
+        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }, [{"op": "add", "path": "/channels/0/samples/-", "value": {
+        "name": "signal", "data": [s],
+        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}}]
+
+
+def test_counting_experiment_closed_forms():
+    """One bin, known background (arXiv:1007.1727): mu_hat = (n - b)/s,
+    q0 = 2 [n ln(n/b) - (n - b)] (Eq. 97 with the observed n), and the median expected CLs
+    limit solves q_mu,A = 2 [mu s - b ln(1 + mu s / b)] = Phi^-1(1 - alpha/2)^2."""
+    n, b, s = 37.0, 25.0, 10.0
+    spec, patch = _counting(n, b, s)
+    row = GridAnalyzer(spec).analyse(patch)
+    assert row["status"] == "ok"
+    assert row["mu_hat"] == pytest.approx((n - b) / s, rel=1e-6)
+    assert row["twice_nll"] == pytest.approx(2 * (n - n * math.log(n) + gammaln(n + 1)), rel=1e-9)
+    z = math.sqrt(2 * (n * math.log(n / b) - (n - b)))
+    assert row["Z"] == pytest.approx(z, rel=1e-6)
+    assert row["p0"] == pytest.approx(norm.sf(z), rel=1e-5)
+    target = norm.isf(0.025)
+    med = brentq(lambda m: 2 * (m * s - b * math.log(1 + m * s / b)) - target**2, 1e-6, 100)
+    assert row["mu_limit_exp"][2] == pytest.approx(med, rel=1e-5)
+    # ordering of the band: -2 sigma ... +2 sigma
+    assert np.all(np.diff(row["mu_limit_exp"]) > 0)
+
+
+def test_warm_start_does_not_change_results():
+    ga = GridAnalyzer(SMALL)
+    cold = ga.analyse(PATCHES[1])
+    warm = ga.analyse(PATCHES[1], warm_start=ga.analyse(PATCHES[0])["warm_start"])
+    for k in ("mu_hat", "mu_limit_obs", "p0"):
+        assert warm[k] == pytest.approx(cold[k], rel=1e-5, abs=1e-7)
+
+
+def test_realistic_size_cls_at_limit():
+    """Belle II-like 30 bins, six backgrounds: pyhf's CLs at the fast observed limit is 0.05."""
+    ws = toy_workspace(seed=2)
+    patch = toy_signal_patch(ws, 0.35)
+    row = GridAnalyzer(ws).analyse(patch)
+    assert row["status"] == "ok"
+    w = pyhf.Workspace(ws)
+    model = w.model(patches=[patch])
+    cls = pyhf.infer.hypotest(row["mu_limit_obs"], w.data(model), model, test_stat="qtilde")
+    assert float(cls) == pytest.approx(0.05, abs=5e-4)
+
+
+def test_bad_inputs_raise_emiss_error():
+    with pytest.raises(EmissError, match="engine"):
+        GridAnalyzer(SMALL, engine="turbo")
+    with pytest.raises(EmissError, match="cl"):
+        GridAnalyzer(SMALL, cl=1.5)
+    with pytest.raises(EmissError, match="calctype"):
+        reference_analyse(SMALL, PATCHES[0], calctype="bayes")
+
+
+def test_unsupported_patch_falls_back_to_pyhf(monkeypatch, caplog):
+    calls = []
+
+    def fake_reference(spec, patch_ops, **kw):
+        calls.append(patch_ops)
+        return limits.failed_row("ok-from-pyhf")
+
+    monkeypatch.setattr(limits, "reference_analyse", fake_reference)
+    bad = toy_signal_patch(SMALL, 0.5, with_systematics=False)
+    bad[0]["value"]["modifiers"].append({"name": "z", "type": "normsys",
+                                         "data": {"hi": 1.1, "lo": -0.1}})
+    ga = GridAnalyzer(SMALL)
+    assert ga.engine == "fast"
+    with caplog.at_level(logging.WARNING):
+        row = ga.analyse(bad)
+    assert calls and row["status"] == "ok-from-pyhf"
+    assert "using pyhf" in caplog.text

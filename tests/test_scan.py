@@ -1,0 +1,152 @@
+"""emiss scan: digests, row contents against pyhf itself and known truths, order, retries, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pyhf
+import pytest
+import scan_toy as T
+
+from emiss.errors import EmissError
+from emiss.inference import executors
+from emiss.inference.scan import scan
+
+ENGINE = T.ENGINE
+
+
+@pytest.fixture(scope="module")
+def toy():
+    ws = T.workspace(inject_mass=1.5, inject_mu=1.0)
+    return ws, T.patchset(ws, [1.8, 1.2, 1.5]), T.sm_patchset(ws)
+
+
+@pytest.fixture(scope="module")
+def doc(toy):
+    ws, ps, sm = toy
+    return scan(ws, [ps, sm], None, jobs=1, engine=ENGINE, progress=False)
+
+
+def test_digest_mismatch_names_both(toy):
+    ws, ps, _ = toy
+    other = T.workspace(inject_mass=None)
+    with pytest.raises(EmissError) as err:
+        scan(other, [ps], None, jobs=1)
+    msg = str(err.value)
+    assert pyhf.utils.digest(other) in msg and ps["metadata"]["digests"]["sha256"] in msg
+
+
+def test_rows_in_patchset_order_with_digests(doc, toy):
+    ws, ps, sm = toy
+    assert [r["name"] for r in doc["results"]] == ["mX_1p800", "mX_1p200", "mX_1p500", "sm"]
+    assert doc["workspace_digest"] == pyhf.utils.digest(ws)
+    assert doc["patchset_digests"] == [pyhf.utils.digest(ps), pyhf.utils.digest(sm)]
+    assert doc["labels"] == ["m_X", "C"]
+    assert all(r["status"] == "ok" for r in doc["results"])
+
+
+def test_injected_signal_is_recovered(doc):
+    """Data = bkg + 1 x signal(m=1.5) exactly, so mu_hat = 1 and B_hat = B_ref there."""
+    row = next(r for r in doc["results"] if r["name"] == "mX_1p500")
+    assert row["m_X"] == 1.5
+    assert row["mu_hat"] == pytest.approx(1.0, abs=2e-3)
+    assert row["br_hat"] == pytest.approx(1e-5, rel=2e-3)
+    # the true hypothesis fits best among the bumps
+    others = [r["twice_nll"] for r in doc["results"] if r["name"] in ("mX_1p800", "mX_1p200")]
+    assert row["twice_nll"] < min(others)
+
+
+def test_unit_conversions(doc):
+    """B = mu * B_ref (mu = 1 <-> B_ref) and g = g_ref sqrt(mu) (rate ~ g^2)."""
+    for row in doc["results"]:
+        ref = row["reference_branching_ratio"]
+        assert row["br_limit_obs"] == pytest.approx(row["mu_limit_obs"] * ref, rel=1e-9)
+        for b, m in zip(row["br_limit_exp"], row["mu_limit_exp"], strict=True):
+            assert b == pytest.approx(m * ref, rel=1e-9)
+        if row["scenario"] == "sm":
+            assert "coupling_limit_obs" not in row
+            continue
+        assert row["coupling_name"] == "g"
+        assert row["coupling_limit_obs"] == pytest.approx(1e-8 * math.sqrt(row["mu_limit_obs"]),
+                                                          rel=1e-9)
+        assert row["coupling_limit_exp"][2] == pytest.approx(
+            1e-8 * math.sqrt(row["mu_limit_exp"][2]), rel=1e-9)
+
+
+def test_limits_match_pyhf_upper_limit_and_cls(doc, toy):
+    """The issue's check: emiss limits equal pyhf's upper_limit; CLs there is 0.05."""
+    ws, ps, _ = toy
+    row = next(r for r in doc["results"] if r["name"] == "mX_1p200")
+    w = pyhf.Workspace(ws)
+    model = w.model(patches=[ps["patches"][1]["patch"]])
+    data = w.data(model)
+    obs, exp = pyhf.infer.intervals.upper_limits.upper_limit(data, model, level=0.05)
+    assert row["mu_limit_obs"] == pytest.approx(float(obs), rel=1e-2)
+    assert row["mu_limit_exp"] == pytest.approx([float(e) for e in exp], rel=1e-2)
+    cls_obs = float(pyhf.infer.hypotest(row["mu_limit_obs"], data, model, test_stat="qtilde"))
+    assert cls_obs == pytest.approx(0.05, abs=1e-3)
+    _, cls_exp = pyhf.infer.hypotest(row["mu_limit_exp"][2], data, model, test_stat="qtilde",
+                                     return_expected_set=True)
+    assert float(cls_exp[2]) == pytest.approx(0.05, abs=1e-3)
+    # expected band ordered -2 sigma < ... < +2 sigma
+    assert row["mu_limit_exp"] == sorted(row["mu_limit_exp"])
+
+
+def test_failed_fit_is_retried_then_reported(toy, monkeypatch):
+    ws, ps, _ = toy
+
+    class Broken:
+        def analyse(self, ops, warm_start=None):
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(executors, "_analyser", lambda *a, **k: Broken())
+    real = executors.pyhf_positive_bracket
+    calls = []
+
+    def bracket(spec, options, ops):
+        calls.append(1)
+        if len(calls) == 1:
+            return real(spec, options, ops)
+        raise RuntimeError("still broken")
+
+    monkeypatch.setattr(executors, "pyhf_positive_bracket", bracket)
+    doc = scan(ws, [ps], None, jobs=1, engine="fast", progress=False)
+    rows = doc["results"]
+    assert len(rows) == 3  # never dropped
+    # scan order is by mass: 1.2 first -> rescued by the last strategy; the others fail
+    first = next(r for r in rows if r["name"] == "mX_1p200")
+    assert first["status"].startswith("ok (pyhf bracket from mu>0")
+    assert first["mu_limit_obs"] > 0
+    for r in rows:
+        if r["name"] != "mX_1p200":
+            assert r["status"].startswith("failed:")
+            assert "boom" in r["status"] and "still broken" in r["status"]
+            assert r["mu_limit_obs"] is None and r["br_limit_obs"] is None
+
+
+def test_names_filter_and_unknown_name(toy):
+    ws, ps, sm = toy
+    with pytest.raises(EmissError, match="nope"):
+        scan(ws, [ps, sm], None, names=["nope"], jobs=1)
+
+
+def test_cli_scan_csv_and_error_exit(tmp_path):
+    from emiss.cli import main
+
+    wsf, psf, smf = T.write_inputs(tmp_path, [1.4, 1.6])
+    out = tmp_path / "res.json"
+    main(["scan", wsf, psf, smf, "-o", str(out), "--csv", "--names", "mX_1p400,sm",
+          "--jobs", "1", "--engine", ENGINE, "-q"])
+    doc = json.loads(out.read_text())
+    assert [r["name"] for r in doc["results"]] == ["mX_1p400", "sm"]
+    header = (tmp_path / "res.csv").read_text().splitlines()[0].split(",")
+    assert {"name", "m_X", "mu_limit_exp_median", "br_limit_exp_+2sigma", "Z"} <= set(header)
+    assert not (tmp_path / "res.json.journal.jsonl").exists()
+    # a patchset made for another workspace: one-line error, exit 2
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(T.workspace(inject_mass=None)))
+    with pytest.raises(SystemExit) as ex:
+        main(["scan", str(other), psf, "-o", str(tmp_path / "x.json"), "-q"])
+    assert ex.value.code == 2
+    assert not (tmp_path / "x.json").exists()
