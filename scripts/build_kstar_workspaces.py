@@ -1,15 +1,17 @@
 #!/usr/bin/env python
-"""Build the Belle II-style B -> K* workspaces, the K + K* combination and their patchsets.
+"""Build the Belle II-style B -> K* workspaces and the K + K* combination.
 
 Writes (deterministically) into workspaces/:
   belle2_kstar_bkgonly.json, .meta.json, belle2_kstar_response.json
   belle2_k_kstar_combined_bkgonly.json, .meta.json, belle2_k_kstar_combined_response.json
-  belle2_kstar_patchsets/<scenario>.json, belle2_k_kstar_combined_patchsets/<scenario>.json
-    (with --patches)
+
+Their standard PatchSets live in patches/belle2_kstar/ and patches/belle2_k_kstar_combined/
+and are built, like the B -> K ones, by scripts/build_patches.py (grid ``kstar_patchsets`` of
+patches/standard_grid.yaml); ``--patches`` runs that step for the two K* workspaces.
 
 Usage:
   python scripts/build_kstar_workspaces.py                 # workspaces
-  python scripts/build_kstar_workspaces.py --patches       # + patchsets of every scenario
+  python scripts/build_kstar_workspaces.py --patches       # + their standard PatchSets
   python scripts/build_kstar_workspaces.py --check         # exit 1 if committed files are stale
   python scripts/build_kstar_workspaces.py --calibrate     # print calibrated background scales
 """
@@ -26,11 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "workspaces"
 log = logging.getLogger("build_kstar_workspaces")
 
-#: Patch grids per scenario kind (m_X in GeV): two-body up to m_B - m_K* = 4.38 GeV, pairs up
-#: to (m_B - m_K*)/2 = 2.19 GeV (the K* endpoint is the tighter one).
-TWO_BODY_MASSES = "0.1:4.31:0.2"
-PAIR_MASSES = "0.05:2.16:0.15"
-HEAVY_NP = {"C_L": "-12,-9,-6,-3", "C_R": "-2,0,2"}
+#: The K* workspaces (their patches: scripts/build_patches.py).
+STEMS = ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly")
 
 
 def build(outdir: Path) -> list[Path]:
@@ -43,29 +42,17 @@ def build(outdir: Path) -> list[Path]:
     return paths
 
 
-def patches(outdir: Path, n_samples: int = 50,
-            stems: tuple[str, ...] = ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly"))\
-        -> list[Path]:
-    """Patchsets of every scenario on the K* and the K + K* workspaces."""
-    from emiss.io import write_json
-    from emiss.kstar.patches import KstarTemplateBuilder, kstar_target, scenario_patchset
-    from emiss.physics.scenarios import list_scenarios
+def patches(workspace_dir: Path, stems: tuple[str, ...] = STEMS) -> list[Path]:
+    """Standard PatchSets of the K* workspaces into patches/ (scripts/build_patches.py)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from build_patches import build_all
+
+    from emiss.io import atomic_write_text
 
     written = []
-    for stem in stems:
-        target = kstar_target(outdir / f"{stem}.json")
-        builder = KstarTemplateBuilder(target, n_samples=n_samples)
-        folder = outdir / f"{stem.replace('_bkgonly', '')}_patchsets"
-        for scen in list_scenarios():
-            if scen.name == "heavy-np":
-                ps = scenario_patchset(target, scen.name, params=HEAVY_NP, builder=builder)
-            elif scen.needs_mass:
-                grid = TWO_BODY_MASSES if scen.multiplicity == 2 else PAIR_MASSES
-                ps = scenario_patchset(target, scen.name, masses=grid, builder=builder)
-            else:
-                ps = scenario_patchset(target, scen.name, builder=builder)
-            written.append(write_json(folder / f"{scen.name}.json", ps))
-            log.info("%s: %s (%d patches)", stem, scen.name, len(ps["patches"]))
+    for rel, text in build_all(workspace_dir, stems=stems).items():
+        atomic_write_text(ROOT / "patches" / rel, text)
+        written.append(ROOT / "patches" / rel)
     return written
 
 
@@ -75,19 +62,7 @@ def check() -> int:
         fresh = build(Path(tmp))
         stale = [p.name for p in fresh
                  if not (OUT / p.name).is_file() or (OUT / p.name).read_bytes() != p.read_bytes()]
-    # committed patchsets must carry the digest of the committed workspaces
-    import pyhf
-
-    from emiss.io import read_json
-
-    for stem in ("belle2_kstar", "belle2_k_kstar_combined"):
-        ws_path = OUT / f"{stem}_bkgonly.json"
-        if not ws_path.is_file():
-            continue
-        digest = pyhf.utils.digest(read_json(ws_path), algorithm="sha256")
-        for f in sorted((OUT / f"{stem}_patchsets").glob("*.json")):
-            if read_json(f)["metadata"]["digests"].get("sha256") != digest:
-                stale.append(f"{stem}_patchsets/{f.name} (rerun with --patches)")
+    # (the PatchSets under patches/ are checked by scripts/build_patches.py --check)
     if stale:
         print("stale:", ", ".join(stale))
         return 1
@@ -98,10 +73,8 @@ def check() -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--patches", action="store_true", help="also write the patchsets")
-    ap.add_argument("--ff-samples", type=int, default=50, help="form-factor draws per patch")
-    ap.add_argument("--only", choices=("kstar", "combined"), default=None,
-                    help="patchsets of one workspace only")
+    ap.add_argument("--patches", action="store_true",
+                    help="also rebuild their standard PatchSets under patches/")
     ap.add_argument("--check", action="store_true", help="only check for staleness")
     ap.add_argument("--calibrate", action="store_true",
                     help="solve the background scales against Belle's limits and print them")
@@ -124,10 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in build(args.output):
         print(p)
     if args.patches:
-        stems = {"kstar": ("belle2_kstar_bkgonly",),
-                 "combined": ("belle2_k_kstar_combined_bkgonly",)}.get(
-            args.only, ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly"))
-        for p in patches(args.output, args.ff_samples, stems):
+        for p in patches(args.output):
             print(p)
     return 0
 

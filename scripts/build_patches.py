@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Build (or check) the standard PatchSets under patches/ for every bundled workspace.
 
-For each bundled Belle II-style workspace (ITA, HTA, combined) and each entry of
+For each bundled Belle II-style workspace and each entry of its grid in
 patches/standard_grid.yaml this writes patches/<workspace>/<entry>.json, e.g.
-patches/belle2_combined/twobody_scalar.json. Output is deterministic (same inputs, same bytes).
+patches/belle2_combined/twobody_scalar.json: the B -> K workspaces (ITA, HTA, combined) take the
+``patchsets`` grid, the B -> K* workspaces (K*, K + K* combination) the coarser
+``kstar_patchsets`` grid. Output is deterministic (same inputs, same bytes).
 
 Usage:
     python scripts/build_patches.py            # (re)write patches/
@@ -33,12 +35,25 @@ log = logging.getLogger("build_patches")
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ROOT / "patches" / "standard_grid.yaml"
-WORKSPACES = ("belle2_ita_bkgonly", "belle2_hta_bkgonly", "belle2_combined_bkgonly")
+#: workspace stem -> grid key of patches/standard_grid.yaml
+GRID_KEYS = {
+    "belle2_ita_bkgonly": "patchsets",
+    "belle2_hta_bkgonly": "patchsets",
+    "belle2_combined_bkgonly": "patchsets",
+    "belle2_kstar_bkgonly": "kstar_patchsets",
+    "belle2_k_kstar_combined_bkgonly": "kstar_patchsets",
+}
+WORKSPACES = tuple(GRID_KEYS)
 
 
 def out_dir_name(stem: str) -> str:
     """patches/ sub-folder of a workspace stem (``belle2_ita_bkgonly`` -> ``belle2_ita``)."""
     return stem.removesuffix("_bkgonly")
+
+
+def grid_entries(stem: str, grid: Path = GRID) -> list:
+    """Grid entries of one workspace stem (its key in the grid file)."""
+    return load_grid(grid, key=GRID_KEYS.get(stem, "patchsets"))
 
 
 def build_all(workspace_dir: Path, grid: Path = GRID, stems=WORKSPACES) -> dict[Path, str]:
@@ -52,13 +67,12 @@ def build_all(workspace_dir: Path, grid: Path = GRID, stems=WORKSPACES) -> dict[
     Returns:
         {relative path: JSON text}.
     """
-    entries = load_grid(grid)
     cache: dict = {}  # spectrum integrals shared by the workspaces (same true-q^2 bins)
     out = {}
     for stem in stems:
         target = load_target(workspace_dir / f"{stem}.json")
         builder = TemplateBuilder(target, DEFAULT_FF_SAMPLES, DEFAULT_FF_SEED, cache=cache)
-        for e in entries:
+        for e in grid_entries(stem, grid):
             ps = build_patchset(target, e, builder=builder)
             out[Path(out_dir_name(stem)) / f"{e.name}.json"] = dumps_json(ps)
     return out
@@ -84,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         stale = [str(p) for p, text in files.items()
                  if not (args.out / p).is_file()
                  or (args.out / p).read_text(encoding="utf-8") != text]
+        stale += [f"{p.relative_to(args.out)} (not in the grid; delete it)"
+                  for d in {p.parts[0] for p in files}
+                  for p in sorted((args.out / d).glob("*.json"))
+                  if p.relative_to(args.out) not in files]
         if stale:
             print("stale: " + ", ".join(stale) + " (run python scripts/build_patches.py)",
                   file=sys.stderr)

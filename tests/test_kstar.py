@@ -149,15 +149,15 @@ def test_fold_needs_longitudinal_parts(response):
 def test_bundled_workspaces_are_valid_and_fresh():
     import pyhf
 
-    from emiss.kstar.patches import load_kstar_bundle
+    from emiss.workspace import load_bundle
 
     for stem in ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly"):
-        b = load_kstar_bundle(WS / f"{stem}.json")
+        b = load_bundle(WS / f"{stem}.json")
         pyhf.schema.validate(b.spec, "workspace.json")
         assert b.meta["emulated_data"] is True
         for ch in b.spec["channels"]:
             assert all(s["name"] != "signal" for s in ch["samples"])
-    kst = load_kstar_bundle(WS / "belle2_kstar_bkgonly.json")
+    kst = load_bundle(WS / "belle2_kstar_bkgonly.json")
     assert kst.meta["observations"].startswith("asimov-background-only")
     # observations = backgrounds + SM nu nubar (H1's SM spectrum folded with the response)
     from emiss.physics.sm import sm_spectrum
@@ -182,10 +182,11 @@ def test_expected_limits_at_belle_luminosity_match_belle():
 
 
 def test_patches_fold_polarisation_and_share_ff_names():
-    from emiss.kstar.patches import KstarTemplateBuilder, kstar_target, scenario_patchset
+    from emiss.kstar.patches import scenario_patchset
+    from emiss.patches.build import TemplateBuilder, load_target
 
-    tgt = kstar_target(WS / "belle2_k_kstar_combined_bkgonly.json")
-    b = KstarTemplateBuilder(tgt, n_samples=4)
+    tgt = load_target(WS / "belle2_k_kstar_combined_bkgonly.json")
+    b = TemplateBuilder(tgt, n_samples=4)
     ps = scenario_patchset(tgt, "twobody-scalar", masses=[2.1], builder=b)
     ops = ps["patches"][0]["patch"]
     meta = ps["patches"][0]["metadata"]["emiss"]
@@ -208,15 +209,77 @@ def test_patches_fold_polarisation_and_share_ff_names():
     pyhf.PatchSet(ps).verify(pyhf.Workspace(tgt.spec))
 
 
-def test_committed_patchsets_match_their_workspaces():
-    import pyhf
+def test_one_response_loader_reads_k_and_kstar_files(tmp_path):
+    from emiss.response import KstarChannelResponse, Response
+    from emiss.workspace import load_bundle
 
-    from emiss.io import read_json
+    comb = load_bundle(WS / "belle2_k_kstar_combined_bkgonly.json")
+    kinds = {n: type(c).__name__ for n, c in comb.response.channels.items()}
+    assert kinds["kstar_kpi"] == "KstarChannelResponse" and kinds["ita_onres"] == "ChannelResponse"
+    assert isinstance(load_bundle(WS / "belle2_kstar_bkgonly.json").response.channels["kstar_kspi"],
+                      KstarChannelResponse)
+    # the file format follows the content: K only -> plain, any K* channel -> K* format
+    assert Response.load(WS / "belle2_ita_response.json").to_dict()["format"] == "emiss-response-1"
+    d = comb.response.to_dict()
+    assert d["format"] == "emiss-kstar-response-1"
+    d["format"] = "emiss-response-9"
+    with pytest.raises(EmissError, match="emiss-response-9"):
+        Response.from_dict(d)
 
-    for stem in ("belle2_kstar", "belle2_k_kstar_combined"):
-        ws = pyhf.Workspace(read_json(WS / f"{stem}_bkgonly.json"))
-        folder = WS / f"{stem}_patchsets"
-        files = sorted(folder.glob("*.json"))
-        assert {"sm.json", "twobody-scalar.json", "twobody-vector.json"} <= {f.name for f in files}
-        for f in files:
-            pyhf.PatchSet(read_json(f)).verify(ws)  # digest of the committed workspace
+
+def _signal_by_channel(ps, spec, i=0):
+    names = [c["name"] for c in spec["channels"]]
+    return {names[int(op["path"].split("/")[2])]: op["value"] for op in ps["patches"][i]["patch"]
+            if op["value"]["name"] == "signal"}
+
+
+@pytest.mark.parametrize("stem", ["belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly"])
+def test_generic_builder_folds_the_line_polarisation(stem):
+    """A vector X line has 0 < F_L < 1: the cos(theta_K) bins must follow F_L A_L + (1-F_L) A_T
+    (arXiv:0902.0160 eq. (3.5)) with F_L of the line, not the isotropic (A_L + 2 A_T)/3; and the
+    templates equal Response.fold of the physics spectrum normalised to B(first process) = 1e-5."""
+    from emiss.kstar.patches import scenario_patchset
+    from emiss.patches.build import TemplateBuilder, load_target
+    from emiss.physics.scenarios import get_scenario
+
+    tgt = load_target(WS / f"{stem}.json")
+    ps = scenario_patchset(tgt, "twobody-vector", masses=[2.1],
+                           builder=TemplateBuilder(tgt, n_samples=0))
+    sig = _signal_by_channel(ps, tgt.spec)
+    spec = get_scenario("twobody-vector").spectrum("B0->K*0", mass=2.1)
+    (q2, br), = spec.lines
+    fl = spec.lines_long[0] / br
+    assert 0.2 < fl < 0.98
+    cfg = load_config()
+    a_l, a_t = helicity_acceptance(cfg["binning"]["cos_edges"],
+                                   cfg["channels"]["kstar_kpi"]["acc_slope"])
+    y = np.asarray(sig["kstar_kpi"]["data"]).reshape(6, 4).sum(axis=0)
+    want = fl * a_l + (1 - fl) * a_t
+    np.testing.assert_allclose(y / y.sum(), want / want.sum(), rtol=1e-7)  # 8-digit JSON data
+    iso = (a_l + 2 * a_t) / 3
+    assert np.max(np.abs(y / y.sum() - iso / iso.sum())) > 1e-3  # the test can tell
+    first = tgt.processes()[0]
+    scale = 1e-5 / get_scenario("twobody-vector").spectrum(first, mass=2.1).branching_ratio()
+    for ch, val in sig.items():
+        cr = tgt.response.channels[ch]
+        np.testing.assert_allclose(val["data"], scale * cr.fold(
+            get_scenario("twobody-vector").spectrum(cr.process, mass=2.1)), rtol=1e-7)
+
+
+def test_patchset_cli_on_kstar_bundles(tmp_path):
+    from click.testing import CliRunner
+
+    from emiss.cli import cli
+
+    for stem in ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly"):
+        out = tmp_path / f"{stem}.json"
+        r = CliRunner().invoke(cli, ["patchset", str(WS / f"{stem}.json"), "--scenario",
+                                     "twobody-vector", "--masses", "1,2.1", "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        from emiss.io import read_json
+
+        ps = read_json(out)
+        mods = {m["name"] for p in ps["patches"] for op in p["patch"]
+                for m in op["value"]["modifiers"]}
+        assert "ff_BKstar_pc1" in mods
+        assert ("ff_BK_pc1" in mods) == ("combined" in stem)

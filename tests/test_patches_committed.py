@@ -21,16 +21,16 @@ import pytest
 
 from emiss.io import dumps_json, read_json
 from emiss.patches import build as B
-from emiss.patches.grid import load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 WS_DIR = ROOT / "workspaces"
 PATCH_DIR = ROOT / "patches"
-STEMS = ("belle2_ita_bkgonly", "belle2_hta_bkgonly", "belle2_combined_bkgonly")
-ENTRIES = load_grid(PATCH_DIR / "standard_grid.yaml")
-
 sys.path.insert(0, str(ROOT / "scripts"))
-from build_patches import out_dir_name  # noqa: E402
+from build_patches import WORKSPACES, grid_entries, out_dir_name  # noqa: E402
+
+#: every bundled workspace with standard patches: B -> K (ITA, HTA, combined), B -> K*, K + K*
+STEMS = WORKSPACES
+ENTRIES = {s: grid_entries(s) for s in STEMS}
 
 
 def committed(stem: str, entry: str) -> Path:
@@ -51,7 +51,7 @@ def test_every_committed_patchset_is_valid_and_matches_its_workspace():
     for stem in STEMS:
         spec = read_json(WS_DIR / f"{stem}.json")
         ws = pyhf.Workspace(spec)
-        for e in ENTRIES:
+        for e in ENTRIES[stem]:
             ps_spec = read_json(committed(stem, e.name))
             ps = pyhf.PatchSet(ps_spec)  # schema, unique names and values
             ps.verify(ws)  # digest = pyhf.utils.digest(workspace)
@@ -70,7 +70,7 @@ def test_committed_patchsets_are_not_stale(targets, cache):
     for stem in STEMS:
         builder = B.TemplateBuilder(targets[stem], B.DEFAULT_FF_SAMPLES, B.DEFAULT_FF_SEED,
                                     cache=cache)
-        for e in ENTRIES:
+        for e in ENTRIES[stem]:
             old = read_json(committed(stem, e.name))
             res = B.resolve_entry(e)
             assert [p["metadata"]["name"] for p in old["patches"]] == \
@@ -83,6 +83,19 @@ def test_committed_patchsets_are_not_stale(targets, cache):
             for i, p in zip(keep, new["patches"], strict=True):
                 assert dumps_json(p) == dumps_json(old["patches"][i]), \
                     f"{stem}/{e.name} is stale: run python scripts/build_patches.py"
+
+
+def test_no_stray_files_and_kstar_grid_below_its_endpoint():
+    """Every committed file belongs to the grid; K* masses stay below (m_B0 - m_K*0) (PDG)."""
+    for stem in STEMS:
+        names = {f"{e.name}.json" for e in ENTRIES[stem]}
+        assert {p.name for p in (PATCH_DIR / out_dir_name(stem)).glob("*.json")} == names
+    m_b0, m_kst0 = 5.27966, 0.89555  # PDG 2024, GeV
+    for e in grid_entries("belle2_kstar_bkgonly"):
+        if e.masses is not None:
+            n = 2 if e.scenario.startswith("threebody") else 1
+            assert max(e.masses) < (m_b0 - m_kst0) / n
+    assert not (WS_DIR / "belle2_kstar_patchsets").exists()
 
 
 def _subset(entry, hyps):
@@ -150,7 +163,8 @@ def test_threebody_pair_has_nothing_below_4mx2(targets):
     m = 1.5  # threshold q^2 = 9 GeV^2
     builder = B.TemplateBuilder(targets["belle2_ita_bkgonly"], n_samples=0)
     scen = B._scenario("threebody-scalar")
-    ints, total, _ = builder._integrals(scen, "B+->K+", m, {}, None)  # the fold's input
+    it = builder._integrals(scen, "B+->K+", m, {}, None)  # the fold's input
+    ints, total = it.ints, it.total
     edges = targets["belle2_ita_bkgonly"].response.channels["ita_onres"].true_edges
     below = edges[1:] <= 4 * m * m
     assert total > 0 and np.all(ints[0][below] == 0.0) and ints[0][~below].sum() > 0

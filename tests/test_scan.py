@@ -150,3 +150,55 @@ def test_cli_scan_csv_and_error_exit(tmp_path):
         main(["scan", str(other), psf, "-o", str(tmp_path / "x.json"), "-q"])
     assert ex.value.code == 2
     assert not (tmp_path / "x.json").exists()
+
+
+# ----------------------------------------------------------------------------- K* F_L (issue 7.4)
+def test_k_only_rows_carry_no_fl(doc):
+    assert not any(k.startswith("FL") for r in doc["results"] for k in r)
+
+
+def test_kstar_rows_report_binned_fl():
+    """Scan rows of B -> K* patches carry <F_L>: a scalar X line is purely longitudinal
+    (B (J=0) -> K* (helicity 0) + scalar (J=0)), so F_L = 1 in the bin holding q^2 = m_X^2 and
+    no rate elsewhere; the SM F_L = 0.47 +- 0.03 (arXiv:1409.4557)."""
+    from pathlib import Path
+
+    from emiss.io import read_json
+
+    root = Path(__file__).resolve().parents[1]
+    ps = [read_json(root / "patches" / "belle2_kstar" / f"{n}.json")
+          for n in ("twobody_scalar", "sm")]
+    doc = scan(root / "workspaces" / "belle2_kstar_bkgonly.json", ps, None,
+               names=["twobody_scalar_mX_2p10", "sm"], jobs=1, engine=ENGINE, progress=False)
+    line, sm = doc["results"]
+    assert line["FL_process"] == "B0->K*0" and line["FL"] == pytest.approx(1.0, abs=1e-12)
+    edges = line["FL_q2_edges"]
+    held = [lo <= 2.1**2 < hi for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    assert [v == pytest.approx(1.0) if h else v is None
+            for v, h in zip(line["FL_binned"], held, strict=True)] == [True] * len(held)
+    assert sm["FL"] == pytest.approx(0.47, abs=0.03)
+    assert all(0 < v < 1 for v in sm["FL_binned"])
+
+
+def test_fl_fields_follow_the_chirality_of_heavy_np():
+    """B -> K* nu nubar with (C_L, C_R) (arXiv:1409.4557, eta parametrisation:
+    F_L = F_L^SM (1 + 2 eta) / (1 + kappa_eta eta), eta = -Re(C_L C_R*) / (|C_L|^2 + |C_R|^2)):
+    C_L = C_R (eta = -1/2, A_0 ~ C_L - C_R = 0) leaves no longitudinal rate, F_L = 0; C_R = 0
+    (eta = 0) gives the SM F_L in every bin; eta < 0 lowers F_L. The K + K* combination names
+    the K* process in reference_branching_ratios."""
+    from emiss.inference.scan import fl_fields, kstar_process
+
+    def block(**params):
+        return {"scenario": "heavy-np", "process": "B+->K+",
+                "reference_branching_ratios": {"B+->K+": 1e-5, "B0->K*0": 2e-5},
+                "parameters": params}
+
+    assert kstar_process(block()) == "B0->K*0"
+    assert kstar_process({"process": "B+->K+"}) is None and fl_fields({"process": "B+->K+"}) == {}
+    same = fl_fields(block(C_L=-4.0, C_R=-4.0))
+    assert same["FL"] == pytest.approx(0.0, abs=1e-9)
+    sm = fl_fields({"scenario": "sm", "process": "B0->K*0"})
+    only_l = fl_fields(block(C_L=-13.0, C_R=0.0))
+    assert only_l["FL_binned"] == pytest.approx(sm["FL_binned"], rel=1e-8)
+    # eta = -0.3: F_L = F_L^SM 0.4 / (1 - 0.3 kappa_eta) < F_L^SM for any kappa_eta < 2
+    assert fl_fields(block(C_L=-6.0, C_R=-2.0))["FL"] < sm["FL"] - 0.05

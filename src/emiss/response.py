@@ -15,6 +15,11 @@ Sources of a response:
   with the released ``combined_likelihood.json`` (``Response.from_hepdata``);
 * any ROOT TH2 holding R (``Response.from_root``).
 
+B -> K* channels binned in the K* helicity angle are ``KstarChannelResponse`` (separate
+longitudinal and transverse matrices, ``fold_parts``; built by ``emiss.kstar.response``). One
+loader (``Response.load``) reads plain (``emiss-response-1``) and K* (``emiss-kstar-response-1``)
+files; a file is written in the K* format exactly when it holds a K* channel.
+
 The stage knows bins and matrices only; which hypothesis made a spectrum is not its business.
 """
 
@@ -279,20 +284,244 @@ class ChannelResponse:
         }
 
     @classmethod
+    def _fields_from_dict(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        """Constructor arguments from the JSON form (KeyError when a key is missing)."""
+        return {
+            "name": str(d["name"]),
+            "process": str(d["process"]),
+            "true_edges": np.asarray(d["true_edges"], dtype=float),
+            "matrix": np.asarray(d["matrix"], dtype=float),
+            "n_b": float(d["n_b"]),
+            "kernel": None if d.get("kernel") is None else BoxKernel.from_dict(d["kernel"]),
+            "meta": dict(d.get("meta") or {}),
+        }
+
+    @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ChannelResponse:
         """Inverse of to_dict."""
         try:
-            return cls(
-                name=str(d["name"]),
-                process=str(d["process"]),
-                true_edges=np.asarray(d["true_edges"], dtype=float),
-                matrix=np.asarray(d["matrix"], dtype=float),
-                n_b=float(d["n_b"]),
-                kernel=None if d.get("kernel") is None else BoxKernel.from_dict(d["kernel"]),
-                meta=dict(d.get("meta") or {}),
-            )
+            return cls(**cls._fields_from_dict(d))
         except KeyError as exc:
             raise EmissError(f"response channel entry lacks the key {exc.args[0]!r}") from None
+
+
+# ----------------------------------------------------------------------------- K* helicity
+#: Format tag of response files holding at least one K* helicity channel (``kind``
+#: "kstar-helicity"); ``Response.load`` reads both formats.
+KSTAR_RESPONSE_FORMAT = "emiss-kstar-response-1"
+#: ``kind`` of K* helicity channels in response files (plain channels have no ``kind``).
+POLARISED_KIND = "kstar-helicity"
+
+
+def helicity_acceptance(cos_edges: Any, slope: float) -> tuple[np.ndarray, np.ndarray]:
+    """Integrated angular templates per cos(theta_K) bin, times the relative acceptance.
+
+    Args:
+        cos_edges: bin edges in [-1, 1].
+        slope: k of a(cos) = 1 - k ((1 + cos)/2)^2 (0: perfect acceptance).
+
+    Returns:
+        (A_L, A_T): per-bin integrals of (3/2) cos^2 a(cos) and (3/4)(1 - cos^2) a(cos); each
+        sums to 1 over [-1, 1] for slope 0.
+    """
+    e = np.asarray(cos_edges, dtype=float)
+    if e[0] < -1 - 1e-12 or e[-1] > 1 + 1e-12 or np.any(np.diff(e) <= 0):
+        raise EmissError(f"cos(theta_K) edges {e.tolist()} must increase within [-1, 1]")
+    if not 0.0 <= slope < 1.0:
+        raise EmissError(f"acceptance slope {slope} invalid; valid: 0 <= slope < 1")
+    lo, hi = e[:-1], e[1:]
+    x = 0.5 * (hi + lo)[:, None] + 0.5 * (hi - lo)[:, None] * _GL_X[None, :]
+    acc = 1.0 - slope * ((1.0 + x) / 2.0) ** 2
+    w = 0.5 * (hi - lo)[:, None] * _GL_W[None, :]
+    a_l = np.sum(1.5 * x**2 * acc * w, axis=1)
+    a_t = np.sum(0.75 * (1.0 - x**2) * acc * w, axis=1)
+    return a_l, a_t
+
+
+@dataclass(frozen=True)
+class HelicityKernel:
+    """Exact P(selected in fit bin i | true q^2) for the L and T parts of one K* channel.
+
+    Attributes:
+        box: q^2_rec kernel (``emiss.response.BoxKernel`` with the K* mass; its own
+            efficiency is not used).
+        cos_edges: cos(theta_K) bin edges.
+        acc_slope: relative-acceptance parameter k.
+        eff_norm: efficiency normalisation.
+        eff_a, eff_b: efficiency shape 1 - a exp(b q^2 / m_B^2) (data file, proxy).
+    """
+
+    box: BoxKernel
+    cos_edges: tuple[float, ...]
+    acc_slope: float
+    eff_norm: float
+    eff_a: float
+    eff_b: float
+
+    @property
+    def n_cos(self) -> int:
+        """Number of cos(theta_K) bins."""
+        return len(self.cos_edges) - 1
+
+    @property
+    def n_reco(self) -> int:
+        """Number of fit bins (q^2_rec x cos)."""
+        return (len(self.box.q2rec_edges) - 1) * self.n_cos
+
+    def efficiency(self, q2: np.ndarray) -> np.ndarray:
+        """Selection efficiency vs true q^2 before the fit-bin windows (0 outside the range)."""
+        q2 = np.asarray(q2, dtype=float)
+        inside = (q2 >= 0.0) & (q2 <= self.box.q2_max)
+        shape = 1.0 - self.eff_a * np.exp(self.eff_b * q2 / self.box.m_B**2)
+        return np.where(inside, self.eff_norm * shape, 0.0)
+
+    def columns(self, q2: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(col_L, col_T), each of shape (n_reco, len(q2))."""
+        q2 = np.atleast_1d(np.asarray(q2, dtype=float))
+        prob = self.box.q2rec_probabilities(q2) * self.efficiency(q2)[None, :]  # (nq, n)
+        a_l, a_t = helicity_acceptance(self.cos_edges, self.acc_slope)
+        col_l = (prob[:, None, :] * a_l[None, :, None]).reshape(self.n_reco, len(q2))
+        col_t = (prob[:, None, :] * a_t[None, :, None]).reshape(self.n_reco, len(q2))
+        return col_l, col_t
+
+    def bin_average(self, true_edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(R_L, R_T) averaged uniformly over each true bin (8-point Gauss-Legendre)."""
+        lo, hi = np.asarray(true_edges[:-1]), np.asarray(true_edges[1:])
+        x = 0.5 * (hi + lo)[:, None] + 0.5 * (hi - lo)[:, None] * _GL_X[None, :]
+        cl, ct = self.columns(x.ravel())
+        shape = (self.n_reco, len(lo), len(_GL_X))
+        r_l = np.sum(cl.reshape(shape) * _GL_W, axis=2) / 2.0
+        r_t = np.sum(ct.reshape(shape) * _GL_W, axis=2) / 2.0
+        return r_l, r_t
+
+    def to_dict(self) -> dict:
+        """JSON form."""
+        return {
+            "type": "kstar-helicity",
+            "box": self.box.to_dict(),
+            "cos_edges": list(self.cos_edges),
+            "acc_slope": self.acc_slope,
+            "eff_norm": _round(self.eff_norm),
+            "eff_a": self.eff_a,
+            "eff_b": self.eff_b,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> HelicityKernel:
+        """Inverse of to_dict."""
+        if d.get("type") != "kstar-helicity":
+            raise EmissError(f"unknown K* kernel type {d.get('type')!r}; valid: 'kstar-helicity'")
+        return cls(
+            box=BoxKernel.from_dict(d["box"]),
+            cos_edges=tuple(float(c) for c in d["cos_edges"]),
+            acc_slope=float(d["acc_slope"]),
+            eff_norm=float(d["eff_norm"]),
+            eff_a=float(d["eff_a"]),
+            eff_b=float(d["eff_b"]),
+        )
+
+
+@dataclass
+class KstarChannelResponse(ChannelResponse):
+    """A ChannelResponse with separate longitudinal / transverse matrices.
+
+    Attributes (beyond ChannelResponse):
+        matrix_long: R_L, shape (n_reco, n_true).
+        matrix_trans: R_T, shape (n_reco, n_true).
+        hkernel: exact kernel for lines (or None: binned columns).
+    """
+
+    matrix_long: np.ndarray | None = None
+    matrix_trans: np.ndarray | None = None
+    hkernel: HelicityKernel | None = None
+
+    def __post_init__(self) -> None:
+        self.matrix_long = np.asarray(self.matrix_long, dtype=float)
+        self.matrix_trans = np.asarray(self.matrix_trans, dtype=float)
+        if self.matrix_long.shape != self.matrix_trans.shape:
+            raise EmissError(f"channel {self.name!r}: R_L and R_T shapes differ")
+        for tag, m in (("R_L", self.matrix_long), ("R_T", self.matrix_trans)):
+            if np.any(m < 0) or np.any(m.sum(axis=0) > 1 + 1e-9):
+                raise EmissError(f"channel {self.name!r}: {tag} is not a probability matrix")
+        # the isotropic (F_L = 1/3) combination, for code that knows only `matrix`
+        self.matrix = self.matrix_long / 3.0 + 2.0 * self.matrix_trans / 3.0
+        super().__post_init__()
+
+    def columns_at(self, q2: float) -> tuple[np.ndarray, np.ndarray]:
+        """Exact (col_L, col_T) for a line at true q2 (zero outside the true range)."""
+        if self.hkernel is not None:
+            cl, ct = self.hkernel.columns(np.array([float(q2)]))
+            return cl[:, 0], ct[:, 0]
+        edges = self.true_edges
+        if q2 < edges[0] or q2 > edges[-1]:
+            z = np.zeros(self.n_reco)
+            return z, z.copy()
+        j = min(int(np.searchsorted(edges, q2, side="right")) - 1, len(edges) - 2)
+        return self.matrix_long[:, j].copy(), self.matrix_trans[:, j].copy()
+
+    def column_at(self, q2: float) -> np.ndarray:
+        """Isotropic (F_L = 1/3) column of a line; ``fold`` uses the polarised columns."""
+        cl, ct = self.columns_at(q2)
+        return cl / 3.0 + 2.0 * ct / 3.0
+
+    def fold_parts(self, spectrum: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Longitudinal and transverse yields per fit bin.
+
+        Args:
+            spectrum: a K* Spectrum with ``continuum_long`` / ``lines_long``.
+
+        Returns:
+            (yields_L, yields_T), each of shape (n_reco,).
+
+        Raises:
+            EmissError: the spectrum has no longitudinal part (not a K* spectrum).
+        """
+        if spectrum.process != self.process:
+            raise EmissError(f"channel {self.name!r} measures {self.process}, the spectrum is "
+                             f"for {spectrum.process}")
+        if spectrum.continuum is not None and spectrum.continuum_long is None:
+            raise EmissError(f"spectrum {spectrum.label or spectrum.process!r} has no longitudinal "
+                             "part (continuum_long); a K* channel needs it")
+        if spectrum.lines and len(spectrum.lines_long) != len(spectrum.lines):
+            raise EmissError(f"spectrum {spectrum.label or spectrum.process!r} has lines without "
+                             "their longitudinal parts (lines_long)")
+        cont = dataclasses.replace(spectrum, lines=(), lines_long=())
+        b_all = np.asarray(cont.bin_integrals(self.true_edges), dtype=float)
+        b_l = np.asarray(cont.bin_integrals_long(self.true_edges), dtype=float)
+        y_l = self.matrix_long @ b_l
+        y_t = self.matrix_trans @ (b_all - b_l)
+        for (q2, br), br_l in zip(spectrum.lines, spectrum.lines_long, strict=True):
+            cl, ct = self.columns_at(q2)
+            y_l = y_l + br_l * cl
+            y_t = y_t + (br - br_l) * ct
+        return self.n_b * y_l, self.n_b * y_t
+
+    def fold(self, spectrum: Any) -> np.ndarray:
+        """Expected yields per fit bin (longitudinal + transverse)."""
+        y_l, y_t = self.fold_parts(spectrum)
+        return y_l + y_t
+
+    def to_dict(self) -> dict:
+        """JSON form (adds the polarised matrices and the K* kernel)."""
+        d = super().to_dict()
+        d["kernel"] = None
+        d["kind"] = POLARISED_KIND
+        d["matrix_long"] = _round(self.matrix_long)
+        d["matrix_trans"] = _round(self.matrix_trans)
+        d["hkernel"] = None if self.hkernel is None else self.hkernel.to_dict()
+        return d
+
+    @classmethod
+    def _fields_from_dict(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        """Constructor arguments from the JSON form (adds R_L, R_T and the K* kernel)."""
+        return {
+            **super()._fields_from_dict(d),
+            "kernel": None,
+            "matrix_long": np.asarray(d["matrix_long"], dtype=float),
+            "matrix_trans": np.asarray(d["matrix_trans"], dtype=float),
+            "hkernel": None if d.get("hkernel") is None else HelicityKernel.from_dict(
+                d["hkernel"]),
+        }
 
 
 # ----------------------------------------------------------------------------- response
@@ -330,6 +559,23 @@ class Response:
             out[n] = self.channels[n].fold(spectrum)
         return out
 
+    def fold_parts(self, spectrum: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """channel -> (yields_L, yields_T) for the K* channels measuring spectrum.process.
+
+        Args:
+            spectrum: a K* Spectrum (``continuum_long`` / ``lines_long`` set).
+
+        Returns:
+            channel name -> (longitudinal, transverse) yields per fit bin.
+        """
+        return {n: c.fold_parts(spectrum) for n, c in self.channels.items()
+                if isinstance(c, KstarChannelResponse) and c.process == spectrum.process}
+
+    @property
+    def polarised(self) -> bool:
+        """True when some channel folds longitudinal and transverse parts apart."""
+        return any(isinstance(c, KstarChannelResponse) for c in self.channels.values())
+
     def check_workspace(self, spec: Mapping[str, Any]) -> None:
         """Raise EmissError unless every response channel exists in spec with the same bin count."""
         bins = {}
@@ -352,7 +598,7 @@ class Response:
     def to_dict(self) -> dict:
         """JSON form."""
         return {
-            "format": RESPONSE_FORMAT,
+            "format": KSTAR_RESPONSE_FORMAT if self.polarised else RESPONSE_FORMAT,
             "meta": self.meta,
             "channels": {n: c.to_dict() for n, c in sorted(self.channels.items())},
         }
@@ -363,18 +609,27 @@ class Response:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Response:
-        """Inverse of to_dict."""
-        if d.get("format") != RESPONSE_FORMAT:
+        """Inverse of to_dict: plain and K* response files (channels dispatched on ``kind``)."""
+        if d.get("format") not in (RESPONSE_FORMAT, KSTAR_RESPONSE_FORMAT):
             raise EmissError(
                 f"not an emiss response file (format {d.get('format')!r}, expected "
-                f"{RESPONSE_FORMAT!r})"
+                f"{RESPONSE_FORMAT!r} or {KSTAR_RESPONSE_FORMAT!r})"
             )
-        chans = {n: ChannelResponse.from_dict(c) for n, c in d["channels"].items()}
+        chans: dict[str, ChannelResponse] = {}
+        for n, c in d["channels"].items():
+            kind = c.get("kind")
+            if kind == POLARISED_KIND:
+                chans[n] = KstarChannelResponse.from_dict(c)
+            elif kind is None:
+                chans[n] = ChannelResponse.from_dict(c)
+            else:
+                raise EmissError(f"response channel {n!r} has unknown kind {kind!r}; valid: "
+                                 f"none (plain) or {POLARISED_KIND!r}")
         return cls(channels=chans, meta=dict(d.get("meta") or {}))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Response:
-        """Read a response file written by ``save``."""
+        """Read a response file written by ``save`` (plain or K*)."""
         path = Path(path)
         if not path.is_file():
             raise EmissError(f"response file {str(path)!r} does not exist")

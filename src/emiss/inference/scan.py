@@ -7,6 +7,11 @@ of fixed size; chunks run serially, on local processes or on Dask (``executors``
 chunks are appended to a journal next to the output (``results``), so ``resume=True`` continues
 after a kill; the final JSON is written atomically, with rows in patchset order, and equals the
 file an uninterrupted run writes.
+
+Rows of patches whose metadata ``emiss`` block names a B -> K* process (``process`` or a key of
+``reference_branching_ratios``) also carry the K* polarisation of the hypothesis (issue 7.4):
+``FL_process``, ``FL``, ``FL_binned``, ``FL_q2_edges`` (``emiss.kstar.observables.fl_row`` of
+the physics spectrum with central form factors). Other rows are unchanged and cost nothing extra.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from emiss.errors import EmissError
 from emiss.inference.executors import Chunk, make_executor
 from emiss.inference.results import (
     Journal,
+    _round,
     iter_journal_rows,
     journal_path,
     make_row,
@@ -35,6 +41,55 @@ log = logging.getLogger(__name__)
 #: Hypotheses per chunk. Fixed (not derived from the number of workers) so that the warm-start
 #: sequence, and hence every number, is the same for any --jobs / executor / resume.
 DEFAULT_CHUNK_SIZE = 8
+
+
+#: B -> K* processes whose polarisation a row reports (the first one a patch names).
+KSTAR_PROCESSES = ("B0->K*0", "B+->K*+")
+
+
+def kstar_process(block: Mapping[str, Any]) -> str | None:
+    """The B -> K* process a patch's ``emiss`` block names, or None.
+
+    Args:
+        block: the ``emiss`` block of a patch's metadata.
+
+    Returns:
+        The first of KSTAR_PROCESSES named as ``process`` or in ``reference_branching_ratios``.
+    """
+    named = {block.get("process"), *(block.get("reference_branching_ratios") or {})}
+    return next((p for p in KSTAR_PROCESSES if p in named), None)
+
+
+def fl_fields(block: Mapping[str, Any]) -> dict[str, Any]:
+    """Binned <F_L> row fields of a K* hypothesis ({} when the patch names no K* process).
+
+    The spectrum is ``get_scenario(scenario).spectrum(process, m_X, parameters)`` with central
+    form factors; F_L does not depend on the overall coupling, so the defaults of parameters the
+    block does not list are right. An unknown scenario (a patch from elsewhere) gives {} and a
+    warning.
+
+    Args:
+        block: the ``emiss`` block of a patch's metadata.
+
+    Returns:
+        {"FL_process", "FL", "FL_binned", "FL_q2_edges"} or {}.
+    """
+    proc = kstar_process(block)
+    if proc is None:
+        return {}
+    from emiss.kstar.observables import fl_row
+    from emiss.physics.scenarios import get_scenario
+
+    try:
+        spec = get_scenario(str(block.get("scenario"))).spectrum(
+            proc, mass=block.get("m_X"), params=dict(block.get("parameters") or {}))
+        fl = fl_row(spec)
+    except EmissError as exc:
+        log.warning("no F_L for scenario %r (%s): %s", block.get("scenario"), proc, exc)
+        return {}
+    return {"FL_process": proc, "FL": _round(fl["FL"]),
+            "FL_binned": [_round(v) for v in fl["FL_binned"]],
+            "FL_q2_edges": fl["FL_q2_edges"]}
 
 
 def _digest(obj: Any) -> str:
@@ -251,6 +306,7 @@ def scan(
                     key = tuple(key)
                     row = make_row(meta[key], patchsets[key[0]]["metadata"].get("labels", []),
                                    analysis, status, key[0])
+                    row.update(fl_fields(meta[key]["emiss"]))
                     if not status.startswith("ok"):
                         n_failed += 1
                         log.warning("hypothesis %s failed: %s", key[1], status)

@@ -70,10 +70,10 @@ def expected_ul_at_belle(cfg: Mapping[str, Any] | None = None, n_samples: int = 
     Returns:
         process -> expected upper limit on the branching ratio.
     """
-    from emiss.kstar.patches import KstarTemplateBuilder, scenario_patchset
+    from emiss.kstar.patches import scenario_patchset
     from emiss.kstar.response import build_response
     from emiss.kstar.workspace import build_spec, sidecar
-    from emiss.patches.build import target_from_bundle
+    from emiss.patches.build import TemplateBuilder, target_from_bundle
     from emiss.workspace import Bundle
 
     cfg = cfg or load_config()
@@ -81,7 +81,7 @@ def expected_ul_at_belle(cfg: Mapping[str, Any] | None = None, n_samples: int = 
     spec = build_spec(cfg, response=resp)
     bundle = Bundle(spec=spec, meta=sidecar(cfg, "none"), response=resp, path=None)
     target = target_from_bundle(bundle)
-    ps = scenario_patchset(target, "sm", builder=KstarTemplateBuilder(target, n_samples))
+    ps = scenario_patchset(target, "sm", builder=TemplateBuilder(target, n_samples))
     patch = ps["patches"][0]
     refs = patch["metadata"]["emiss"]["reference_branching_ratios"]
     rr = cfg["reference_results"]

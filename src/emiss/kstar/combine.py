@@ -4,7 +4,7 @@ The K part is the Belle II-style combined B+ -> K+ workspace (ITA on/off resonan
 ``belle2_combined_bkgonly``), the K* part the channels of ``belle2_kstar_bkgonly``. Both emulate
 the same Belle II data set (362 fb^-1, N_BB = 387e6), so the modifiers that describe the data
 set (``n_bb``, ``lumi``) are shared; everything else keeps its own name. One hypothesis predicts
-all channels: the patches (``emiss.kstar.patches.KstarTemplateBuilder``) carry a ``signal``
+all channels: the patches (``emiss.patches.build.TemplateBuilder``) carry a ``signal``
 sample with one ``mu`` in every channel, mu = 1 meaning the reference branching ratio of the
 first process (B+ -> K+), the K* yields following from the physics, and form-factor
 uncertainties ``ff_BK_pc<i>`` (B -> K form factors, in the K channels and, through the
@@ -21,7 +21,6 @@ from typing import Any
 
 from emiss.errors import EmissError
 from emiss.io import read_json, write_json
-from emiss.kstar.response import KstarResponse
 from emiss.response import Response
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ def k_bundle(workspaces_dir: str | os.PathLike | None = None) -> tuple[dict, dic
 
 
 def combine(k: tuple[dict, dict, Response], kst: tuple[dict, dict, Response])\
-        -> tuple[dict, dict, KstarResponse]:
+        -> tuple[dict, dict, Response]:
     """Combine a K bundle and a K* bundle into one (spec, sidecar, response).
 
     Args:
@@ -98,7 +97,7 @@ def combine(k: tuple[dict, dict, Response], kst: tuple[dict, dict, Response])\
                      **copy.deepcopy(sm.get("channels", {}))},
         "parts": {"k": K_STEM, "kstar": "belle2_kstar_bkgonly"},
     }
-    resp = KstarResponse(channels={**kr.channels, **sr.channels}, meta={
+    resp = Response(channels={**kr.channels, **sr.channels}, meta={
         "source": "union of the B -> K and B -> K* emulated responses"})
     resp.check_workspace(spec)
     return spec, meta, resp
@@ -117,10 +116,10 @@ def write_combined(outdir: str | os.PathLike, kstar_dir: str | os.PathLike | Non
     """
     import pyhf
 
-    from emiss.kstar.patches import load_kstar_bundle
+    from emiss.workspace import load_bundle
 
     src = Path(kstar_dir or outdir)
-    kb = load_kstar_bundle(src / "belle2_kstar_bkgonly.json")
+    kb = load_bundle(src / "belle2_kstar_bkgonly.json")
     spec, meta, resp = combine(k_bundle(src), (kb.spec, kb.meta, kb.response))
     pyhf.schema.validate(spec, "workspace.json")
     outdir = Path(outdir)
@@ -132,9 +131,9 @@ def write_combined(outdir: str | os.PathLike, kstar_dir: str | os.PathLike | Non
 
 
 def load_combined(path: str | os.PathLike) -> Any:
-    """Load the combined bundle (a ``emiss.workspace.Bundle`` with a KstarResponse)."""
-    from emiss.kstar.patches import load_kstar_bundle
+    """Load the combined bundle (a ``emiss.workspace.Bundle`` with a Response)."""
+    from emiss.workspace import load_bundle
 
-    return load_kstar_bundle(path)
+    return load_bundle(path)
 
 

@@ -88,8 +88,7 @@ def load_targets(workspaces_dir: str | Path) -> dict[str, Any]:
     Returns:
         name -> Target.
     """
-    from emiss.kstar.patches import kstar_target
-    from emiss.patches.build import target_from_bundle
+    from emiss.patches.build import load_target
 
     d = Path(workspaces_dir)
     out = {}
@@ -98,22 +97,18 @@ def load_targets(workspaces_dir: str | Path) -> dict[str, Any]:
         if not p.is_file():
             raise EmissError(f"workspace {str(p)!r} is missing; build it with "
                              "scripts/build_workspaces.py and scripts/build_kstar_workspaces.py")
-        if name == "K":
-            from emiss.workspace import load_bundle
-
-            out[name] = target_from_bundle(load_bundle(p))
-        else:
-            out[name] = kstar_target(p)
+        out[name] = load_target(p)
     return out
 
 
 def _hypotheses(targets: dict[str, Any], scenarios: Sequence[str], masses: Sequence[float],
                 n_samples: int) -> tuple[list[_Hyp], _Hyp]:
     """Patches of every (scenario, mass) and of the SM on the three base workspaces."""
-    from emiss.kstar.patches import KstarTemplateBuilder, scenario_patchset
+    from emiss.kstar.patches import scenario_patchset
+    from emiss.patches.build import TemplateBuilder
     from emiss.physics.scenarios import get_scenario
 
-    builders = {w: KstarTemplateBuilder(t, n_samples=n_samples) for w, t in targets.items()}
+    builders = {w: TemplateBuilder(t, n_samples=n_samples) for w, t in targets.items()}
 
     def patches(scen: str, ms: Sequence[float] | None) -> dict[str, list[dict]]:
         return {w: scenario_patchset(targets[w], scen, masses=ms, builder=builders[w])["patches"]

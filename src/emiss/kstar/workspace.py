@@ -24,9 +24,10 @@ import numpy as np
 from emiss.errors import EmissError
 from emiss.io import write_json
 from emiss.kstar.config import KSTAR_CHANNELS, load_config
-from emiss.kstar.response import KstarResponse, build_response, channel_kernel
+from emiss.kstar.response import build_response, channel_kernel
 from emiss.physics.processes import get_process
 from emiss.physics.spectrum import Spectrum
+from emiss.response import Response
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def _tilt(n_q: int, n_c: int, size: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def background_yields(cfg: Mapping[str, Any], n_bb: float | None = None,
-                      response: KstarResponse | None = None) -> dict[str, dict[str, np.ndarray]]:
+                      response: Response | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Nominal background yields per channel and component (flattened q^2_rec x cos bins).
 
     Args:
@@ -145,7 +146,7 @@ def background_yields(cfg: Mapping[str, Any], n_bb: float | None = None,
     return out
 
 
-def sm_yields(response: KstarResponse, channels: tuple[str, ...] = KSTAR_CHANNELS)\
+def sm_yields(response: Response, channels: tuple[str, ...] = KSTAR_CHANNELS)\
         -> dict[str, np.ndarray]:
     """SM nu nubar yields per channel (central form factors; ``emiss.physics.sm``).
 
@@ -170,7 +171,7 @@ def _mod_normsys(name: str, size: float) -> dict:
 
 def build_spec(cfg: Mapping[str, Any] | None = None, n_bb: float | None = None,
                channels: tuple[str, ...] = KSTAR_CHANNELS,
-               response: KstarResponse | None = None) -> dict:
+               response: Response | None = None) -> dict:
     """The background-only pyhf workspace of the K* emulation.
 
     Args:

@@ -12,13 +12,23 @@ Normalisation (what mu means), the same for every scenario:
       mu = 1 to (arXiv:2311.14647; shared/reference/belle2.md 1.2), so that the SM patch
       reproduces ``emiss measure``; other processes: the computed SM value.
 
-Form-factor uncertainty: ``n_samples`` correlated form-factor draws (fixed seed,
-``emiss.physics.formfactors.sample``) give template variations; their principal components
-(at most ``FF_COMPONENTS`` per form-factor family) become histosys modifiers ``ff_<tag>_pc<i>``
-shared by every channel and every sample of the patch (the ``signal`` and ``sm_nunu`` samples
-see the same form factors). Because mu is a branching ratio, the signal variations are shape
+Form-factor uncertainty: ``n_samples`` correlated form-factor draws per form-factor family
+(fixed seed, ``emiss.physics.formfactors.sample``) give template variations; their principal
+components (at most ``FF_COMPONENTS`` per family) become histosys modifiers ``ff_<tag>_pc<i>``
+(``ff_BK_pc<i>``, ``ff_BKstar_pc<i>``) shared by every channel and every sample of the patch (the
+``signal`` and ``sm_nunu`` samples see the same form factors). When a workspace measures both
+B -> K and B -> K* (the K + K* combination) the families are varied one at a time (draws
+0..n-1: B -> K varied, B -> K* central; draws n..2n-1: the reverse), so that B -> K and B -> K*
+form factors are separate nuisance parameters with the same names as on the single-channel
+workspaces, each shared by every channel it enters.
+
+Because mu is a branching ratio, the signal variations are shape
 only (each draw keeps B of the first process fixed); the fixed ``sm_nunu`` sample of light-X
 hypotheses keeps its full (rate and shape) form-factor uncertainty.
+
+Polarised channels (``emiss.response.KstarChannelResponse``: B -> K* binned in the K* helicity
+angle) fold the longitudinal and transverse parts of a spectrum with their own matrices
+(``continuum_long`` / ``lines_long``), so that the templates follow the hypothesis' F_L.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from emiss.patches.assemble import (
     validate_patchset,
 )
 from emiss.patches.grid import GridEntry, Hypothesis, make_entry, sanitize
+from emiss.response import KstarChannelResponse
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +204,9 @@ def fold_many(response: Any, channels: Sequence[str], spectra: Sequence[Any]) ->
     """Fold several spectra of one process into the given channels at once.
 
     Same arithmetic as ``ChannelResponse.fold`` (n_b (R @ continuum bin integrals + lines via
-    the exact column)), but the bin integrals of each spectrum are computed once for all
-    channels sharing true-q^2 edges. (Public helper, used by ``emiss.kstar.patches``.)
+    the exact column)) and, for polarised K* channels, ``KstarChannelResponse.fold`` (R_L on
+    the longitudinal, R_T on the transverse part), but the bin integrals of each spectrum are
+    computed once for all channels sharing true-q^2 edges.
 
     Args:
         response: Response.
@@ -205,20 +217,37 @@ def fold_many(response: Any, channels: Sequence[str], spectra: Sequence[Any]) ->
         Array (n_spectra, sum of channel bins): yields, channels concatenated in order.
     """
     blocks = []
-    cache: dict[bytes, np.ndarray] = {}
+    cache: dict[tuple[bytes, bool], np.ndarray] = {}
     for ch in channels:
         cr = response.channels[ch]
-        key = cr.true_edges.tobytes()
+        pol = isinstance(cr, KstarChannelResponse)
+        if pol:
+            for s in spectra:
+                _check_polarised(s, ch)
+        key = (cr.true_edges.tobytes(), False)
         if key not in cache:
             cache[key] = np.array([np.asarray(_continuum_only(s).bin_integrals(cr.true_edges),
                                               dtype=float) for s in spectra])
-        y = cache[key] @ cr.matrix.T
-        cols: dict[float, np.ndarray] = {}
+        if not pol:
+            y = cache[key] @ cr.matrix.T
+        else:
+            key_l = (cr.true_edges.tobytes(), True)
+            if key_l not in cache:
+                cache[key_l] = np.array([np.asarray(
+                    _continuum_only(s).bin_integrals_long(cr.true_edges), dtype=float)
+                    for s in spectra])
+            b_l = cache[key_l]
+            y = b_l @ cr.matrix_long.T + (cache[key] - b_l) @ cr.matrix_trans.T
+        cols: dict[float, Any] = {}
         for k, s in enumerate(spectra):
-            for q2, br in s.lines:
+            for i, (q2, br) in enumerate(s.lines):
                 if q2 not in cols:
-                    cols[q2] = cr.column_at(q2)
-                y[k] += br * cols[q2]
+                    cols[q2] = cr.columns_at(q2) if pol else cr.column_at(q2)
+                if pol:
+                    br_l = s.lines_long[i]
+                    y[k] += br_l * cols[q2][0] + (br - br_l) * cols[q2][1]
+                else:
+                    y[k] += br * cols[q2]
         blocks.append(cr.n_b * y)
     return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(spectra), 0))
 
@@ -240,6 +269,17 @@ def total_br(spectrum: Any, n_panels: int = 48) -> float:
         edges = np.array([spectrum.q2_min, spectrum.q2_max])
         total += float(np.sum(cont.bin_integrals(edges, n_sub=n_panels)))
     return total
+
+
+def _check_polarised(spectrum: Any, channel: str) -> None:
+    """Raise EmissError unless the spectrum has the longitudinal parts a K* channel needs."""
+    name = spectrum.label or spectrum.process
+    if spectrum.continuum is not None and spectrum.continuum_long is None:
+        raise EmissError(f"spectrum {name!r} has no longitudinal part (continuum_long); "
+                         f"K* channel {channel!r} needs it")
+    if spectrum.lines and len(spectrum.lines_long) != len(spectrum.lines):
+        raise EmissError(f"spectrum {name!r} has lines without their longitudinal parts "
+                         f"(lines_long); K* channel {channel!r} needs them")
 
 
 def _continuum_only(spectrum: Any) -> Any:
@@ -375,9 +415,15 @@ class _DrawQuadrature:
         self.edge_sets = [np.asarray(e, dtype=float) for e in edge_sets]
         self.union = np.unique(np.concatenate(self.edge_sets))
 
-    def pieces(self, spectrum: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Midpoints and continuum integrals of the sub-intervals of the union grid."""
-        if spectrum.continuum is None or spectrum.q2_max <= spectrum.q2_min:
+    def pieces(self, spectrum: Any, long: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Midpoints and continuum integrals of the sub-intervals of the union grid.
+
+        Args:
+            spectrum: Spectrum.
+            long: integrate the longitudinal part (``continuum_long``) instead of the total.
+        """
+        fn = spectrum.continuum_long if long else spectrum.continuum
+        if fn is None or spectrum.q2_max <= spectrum.q2_min:
             return np.zeros(0), np.zeros(0)
         lo_s, hi_s = spectrum.q2_min, spectrum.q2_max
         inner = self.union[(self.union > lo_s) & (self.union < hi_s)]
@@ -385,7 +431,7 @@ class _DrawQuadrature:
         a, b = cuts[:-1], cuts[1:]
         half, mid = 0.5 * (b - a), 0.5 * (b + a)
         x = mid[:, None] + half[:, None] * _DRAW_X[None, :]
-        vals = np.asarray(spectrum.continuum(x.ravel()), dtype=float).reshape(x.shape)
+        vals = np.asarray(fn(x.ravel()), dtype=float).reshape(x.shape)
         return mid, np.sum(vals * _DRAW_W[None, :], axis=1) * half
 
     def split(self, mid: np.ndarray, pieces: np.ndarray) -> list[np.ndarray]:
@@ -396,6 +442,25 @@ class _DrawQuadrature:
             ok = (idx >= 0) & (idx < len(e) - 1)
             out.append(np.bincount(idx[ok], weights=pieces[ok], minlength=len(e) - 1))
         return out
+
+
+@dataclass
+class _Integrals:
+    """Folding inputs of one spectrum over the channels of its process.
+
+    Attributes:
+        ints: continuum integrals per channel true bin.
+        ints_long: their longitudinal parts (None per channel: process not polarised).
+        total: total branching ratio (lines included).
+        lines: (q2, B) of the lines.
+        lines_long: longitudinal B of each line (K* only).
+    """
+
+    ints: list[np.ndarray]
+    ints_long: list[np.ndarray | None]
+    total: float
+    lines: tuple
+    lines_long: tuple
 
 
 @dataclass
@@ -430,7 +495,8 @@ class TemplateBuilder:
 
     Args:
         target: the workspace.
-        n_samples: form-factor draws per hypothesis (0: no form-factor systematics).
+        n_samples: form-factor draws per hypothesis and form-factor family (0: no form-factor
+            systematics); a workspace with B -> K and B -> K* channels folds 2 n_samples draws.
         seed: seed of the draws (the same draws serve every hypothesis).
         cache: dict shared with other builders (same n_samples and seed) to reuse spectrum
             integrals across workspaces.
@@ -456,6 +522,12 @@ class TemplateBuilder:
         self.kinds = {p: _process(p).ff_kind for p in self.processes}
         self._quad = {p: _DrawQuadrature([resp[c].true_edges for c in self.by_process[p]])
                       for p in self.processes}
+        #: processes with polarised (K* helicity) channels fold longitudinal parts too
+        self.polarised = {p: any(isinstance(resp[c], KstarChannelResponse)
+                                 for c in self.by_process[p]) for p in self.processes}
+        #: form-factor families, varied one at a time (draw k varies families[k // n_samples])
+        self.families = sorted(set(self.kinds.values()))
+        self.n_draws = self.n_samples * len(self.families)
         self._ff: dict[str, list] = {}
         self._raw_cache: dict[tuple, _Raw] = {}
 
@@ -468,63 +540,100 @@ class TemplateBuilder:
             self._ff[kind] = formfactors.sample(kind, self.n_samples, seed=self.seed)
         return self._ff[kind]
 
+    def _draw_index(self, proc: str, k: int | None) -> int | None:
+        """Index of the form-factor draw process proc uses in draw k (-1: central; None: k None).
+
+        Draws 0..n-1 vary the first family, n..2n-1 the second, ...; the other families stay
+        central.
+        """
+        if k is None:
+            return None
+        fam, i = divmod(int(k), self.n_samples)
+        return i if self.families[fam] == self.kinds[proc] else -1
+
     def _spectrum(self, scen: Any, proc: str, mass: float | None, params: dict,
                   k: int | None) -> Any:
         kind = self.kinds[proc]
-        ff = _central_ff(kind) if k is None else self.ff_samples(kind)[k]
+        i = self._draw_index(proc, k)
+        ff = _central_ff(kind) if i is None or i < 0 else self.ff_samples(kind)[i]
         return scen.spectrum(proc, mass=mass, params=params, ff=ff)
 
     def _integrals(self, scen: Any, proc: str, mass: float | None, params: Mapping,
-                   k: int | None) -> tuple[list[np.ndarray], float, tuple]:
+                   k: int | None) -> _Integrals:
         """Continuum integrals per channel true bin, total B and lines of one spectrum (cached).
 
         k None: central form factors, the exact arithmetic of ``Response.fold``
         (``Spectrum.bin_integrals``); k = draw index: fast quadrature (``_DrawQuadrature``).
+        Processes with polarised channels also get the longitudinal integrals and lines.
         """
         resp = self.target.response.channels
         edges = [resp[c].true_edges for c in self.by_process[proc]]
         quad = self._quad[proc]
-        base = (scen.name, proc, mass, tuple(sorted(params.items())), k, self.n_samples,
-                self.seed)
+        pol = self.polarised[proc]
+        i = self._draw_index(proc, k)
+        base = (scen.name, proc, mass, tuple(sorted(params.items())), i, self.n_samples,
+                self.seed, pol)
         spec = None
         if k is None:  # exact integrals, cached per true-edge array
-            ints = []
+            ints, ints_long = [], []
             for e in edges:
                 key = (*base, e.tobytes())
                 hit = self.cache.get(key)
                 if hit is None:
                     spec = spec or self._spectrum(scen, proc, mass, dict(params), k)
+                    if pol:
+                        _check_polarised(spec, proc)
                     cont = _continuum_only(spec)
-                    hit = self.cache[key] = (np.asarray(cont.bin_integrals(e), dtype=float),
-                                             total_br(cont), tuple(spec.lines))
+                    hit = self.cache[key] = (
+                        np.asarray(cont.bin_integrals(e), dtype=float), total_br(cont),
+                        tuple(spec.lines),
+                        np.asarray(cont.bin_integrals_long(e), dtype=float) if pol else None,
+                        tuple(spec.lines_long))
                 ints.append(hit[0])
-            total, lines = hit[1], hit[2]
+                ints_long.append(hit[3])
+            total, lines, lines_long = hit[1], hit[2], hit[4]
         else:  # fast quadrature pieces on the union grid
             key = (*base, quad.union.tobytes())
             hit = self.cache.get(key)
             if hit is None:
                 spec = self._spectrum(scen, proc, mass, dict(params), k)
-                hit = self.cache[key] = (quad.pieces(_continuum_only(spec)), tuple(spec.lines))
-            (mid, pieces), lines = hit
+                if pol:
+                    _check_polarised(spec, proc)
+                cont = _continuum_only(spec)
+                hit = self.cache[key] = (quad.pieces(cont), tuple(spec.lines),
+                                         quad.pieces(cont, long=True) if pol else None,
+                                         tuple(spec.lines_long))
+            (mid, pieces), lines, long_pieces, lines_long = hit
             ints, total = quad.split(mid, pieces), float(pieces.sum())
-        return ints, total + float(sum(br for _, br in lines)), lines
+            ints_long = quad.split(*long_pieces) if pol else [None] * len(ints)
+        return _Integrals(ints, ints_long, total + float(sum(br for _, br in lines)), lines,
+                          lines_long)
 
     def _fold_cached(self, scen: Any, proc: str, mass: float | None, params: Mapping,
-                  k: int | None) -> tuple[np.ndarray, float]:
-        """Yields over the process' channels (concatenated) and B of one spectrum."""
+                     k: int | None) -> tuple[np.ndarray, float, bool]:
+        """Yields over the process' channels (concatenated), B, and whether there is a continuum."""
         resp = self.target.response.channels
-        ints, total, lines = self._integrals(scen, proc, mass, params, k)
+        it = self._integrals(scen, proc, mass, params, k)
         blocks = []
-        for c, integ in zip(self.by_process[proc], ints, strict=True):
+        for c, integ, integ_l in zip(self.by_process[proc], it.ints, it.ints_long, strict=True):
             cr = resp[c]
-            y = cr.matrix @ integ
-            for q2, br in lines:
+            pol = isinstance(cr, KstarChannelResponse)
+            if pol:  # longitudinal and transverse parts with their own matrices
+                y = cr.matrix_long @ integ_l + cr.matrix_trans @ (integ - integ_l)
+            else:
+                y = cr.matrix @ integ
+            for j, (q2, br) in enumerate(it.lines):
                 col = self._columns.get((c, q2))
                 if col is None:
-                    col = self._columns[(c, q2)] = cr.column_at(q2)
-                y = y + br * col
+                    col = self._columns[(c, q2)] = cr.columns_at(q2) if pol else \
+                        cr.column_at(q2)
+                if pol:
+                    br_l = it.lines_long[j]
+                    y = y + br_l * col[0] + (br - br_l) * col[1]
+                else:
+                    y = y + br * col
             blocks.append(cr.n_b * y)
-        return np.concatenate(blocks), total
+        return np.concatenate(blocks), it.total, any(np.any(i) for i in it.ints)
 
     def _split(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         out, i = {}, 0
@@ -559,19 +668,18 @@ class TemplateBuilder:
         noms, br = [], {}
         has_continuum = False
         for p in self.processes:
-            y, b = self._fold_cached(scen, p, mass, params, None)
+            y, b, cont = self._fold_cached(scen, p, mass, params, None)
             noms.append(y)
             br[p] = b
-            has_continuum |= any(np.any(i) for i in self._integrals(scen, p, mass, params,
-                                                                    None)[0])
+            has_continuum |= cont
         nominal = np.concatenate(noms)
         draws = draw_br = None
         if self.n_samples and (len(self.processes) > 1 or has_continuum):
             rows, brs = [], []
-            for k in range(self.n_samples):
+            for k in range(self.n_draws):
                 parts = []
                 for i, p in enumerate(self.processes):
-                    y, b = self._fold_cached(scen, p, mass, params, k)
+                    y, b, _ = self._fold_cached(scen, p, mass, params, k)
                     parts.append(y)
                     if i == 0:
                         brs.append(b)
@@ -642,38 +750,39 @@ class TemplateBuilder:
 
     def _ff_histosys(self, noms: list[np.ndarray], draws: list[np.ndarray | None])\
             -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-        """Joint principal components of the form-factor variations of all samples.
+        """Principal components of the form-factor variations, per family, of all samples.
 
         The draws of every sample use the same form factors (same index k), so one set of
-        components describes them jointly: the modifiers are shared across samples and channels.
+        components per family describes them jointly: the modifiers ``ff_<tag>_pc<i>`` are
+        shared across samples and channels. Each family's components come from its own block
+        of draws (the other families central).
 
         Returns:
             modifier name -> per sample (lo, hi) flat arrays.
         """
         if not self.n_samples or all(d is None for d in draws):
             return {}
-        mats = [d if d is not None else np.repeat(n[None, :], self.n_samples, axis=0)
-                for n, d in zip(noms, draws, strict=True)]
-        x = np.concatenate(mats, axis=1)
-        xc = (x - x.mean(axis=0)) / math.sqrt(self.n_samples - 1)
-        _, s, vt = np.linalg.svd(xc, full_matrices=False)
-        kinds = sorted({self.kinds[p] for p in self.processes})
-        tag = "_".join(_KIND_TAG.get(k, sanitize(k)) for k in kinds)
-        n_keep = min(FF_COMPONENTS * len(kinds), len(s))
+        n = self.n_samples
+        mats = [d if d is not None else np.repeat(v[None, :], self.n_draws, axis=0)
+                for v, d in zip(noms, draws, strict=True)]
+        x_all = np.concatenate(mats, axis=1)
+        sizes = np.cumsum([0] + [len(v) for v in noms])
         out: dict[str, list] = {}
-        sizes = np.cumsum([0] + [len(n) for n in noms])
-        for i in range(n_keep):
-            if s[0] <= 0 or s[i] < FF_MIN_RELATIVE * s[0]:
-                break
-            v = s[i] * vt[i]
-            j = int(np.argmax(np.abs(v)))
-            if v[j] < 0:
-                v = -v  # fixed sign convention: largest entry positive
-            per = []
-            for k, n in enumerate(noms):
-                dv = v[sizes[k]:sizes[k + 1]]
-                per.append((n - dv, n + dv))
-            out[f"ff_{tag}_pc{i + 1}"] = per
+        for f, fam in enumerate(self.families):
+            x = x_all[f * n:(f + 1) * n]
+            xc = (x - x.mean(axis=0)) / math.sqrt(n - 1)
+            _, s, vt = np.linalg.svd(xc, full_matrices=False)
+            tag = _KIND_TAG.get(fam, sanitize(fam))
+            for i in range(min(FF_COMPONENTS, len(s))):
+                if s[0] <= 0 or s[i] < FF_MIN_RELATIVE * s[0]:
+                    break
+                v = s[i] * vt[i]
+                j = int(np.argmax(np.abs(v)))
+                if v[j] < 0:
+                    v = -v  # fixed sign convention: largest entry positive
+                out[f"ff_{tag}_pc{i + 1}"] = [
+                    (nv - v[sizes[k]:sizes[k + 1]], nv + v[sizes[k]:sizes[k + 1]])
+                    for k, nv in enumerate(noms)]
         return out
 
     def _emiss_block(self, scen, hyp, params, first, ref, br0, scale, br_central) -> dict:

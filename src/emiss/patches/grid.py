@@ -348,26 +348,28 @@ def make_entry(
 _ENTRY_KEYS = {"name", "scenario", "masses", "params", "fixed"}
 
 
-def grid_from_dict(data: Any, source: str = "grid") -> list[GridEntry]:
+def grid_from_dict(data: Any, source: str = "grid", key: str = "patchsets") -> list[GridEntry]:
     """Read grid entries from a parsed grid file.
 
     Args:
         data: ``{"patchsets": [ {scenario, masses?, params?, name?, fixed?}, ... ]}``.
         source: file name for messages.
+        key: top-level key of the entry list (a file may hold several grids, e.g.
+            ``kstar_patchsets`` for the B -> K* workspaces in patches/standard_grid.yaml).
 
     Returns:
         The entries (names unique).
     """
-    if not isinstance(data, dict) or not isinstance(data.get("patchsets"), list):
-        raise EmissError(f"{source}: expected a top-level 'patchsets' list of grid entries")
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise EmissError(f"{source}: expected a top-level {key!r} list of grid entries")
     entries = []
-    for i, raw in enumerate(data["patchsets"]):
+    for i, raw in enumerate(data[key]):
         if not isinstance(raw, dict) or "scenario" not in raw:
-            raise EmissError(f"{source}: patchsets[{i}] needs a 'scenario'")
+            raise EmissError(f"{source}: {key}[{i}] needs a 'scenario'")
         unknown = set(raw) - _ENTRY_KEYS
         if unknown:
             raise EmissError(
-                f"{source}: patchsets[{i}] has unknown key(s) {sorted(unknown)}; "
+                f"{source}: {key}[{i}] has unknown key(s) {sorted(unknown)}; "
                 f"valid keys: {sorted(_ENTRY_KEYS)}"
             )
         entries.append(
@@ -388,11 +390,12 @@ def grid_from_dict(data: Any, source: str = "grid") -> list[GridEntry]:
     return entries
 
 
-def load_grid(path: str | os.PathLike) -> list[GridEntry]:
+def load_grid(path: str | os.PathLike, key: str = "patchsets") -> list[GridEntry]:
     """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) grid file.
 
     Args:
         path: the grid file.
+        key: top-level key of the entry list (default ``patchsets``).
 
     Returns:
         Its grid entries.
@@ -420,4 +423,4 @@ def load_grid(path: str | os.PathLike) -> list[GridEntry]:
             raise EmissError(f"{path}: not valid TOML ({exc})") from None
     else:
         raise EmissError(f"grid file {str(path)!r}: unknown format; use .yaml, .yml or .toml")
-    return grid_from_dict(data, str(path))
+    return grid_from_dict(data, str(path), key=key)

@@ -27,8 +27,9 @@ def use_hep_style() -> None:
         log.warning("mplhep style unavailable (%s); using matplotlib defaults", exc)
 
 
-def save_figure(fig: plt.Figure, stem: str | os.PathLike, formats: tuple[str, ...] = ("png", "pdf"))\
-        -> list[Path]:
+def save_figure(
+    fig: plt.Figure, stem: str | os.PathLike, formats: tuple[str, ...] = ("png", "pdf")
+) -> list[Path]:
     """Save fig as stem.<fmt> for each format, atomically and deterministically, then close it.
 
     Args:
