@@ -123,3 +123,62 @@ def test_unsupported_features_are_reported():
         {"name": "x", "type": "unknownsys", "data": None})
     with pytest.raises(UnsupportedSpec):
         FastBackground(ws2)
+
+
+def _pyhf_min(model, data) -> float:
+    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=1e-10))
+    try:
+        _, val = pyhf.infer.mle.fit(data, model, return_fitted_val=True)
+    finally:
+        pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+    return float(val)
+
+
+def test_damped_newton_reaches_pyhf_minimum_from_far_start(rich):
+    """Newton path (no fallback) from a start far from the optimum lands on pyhf's minimum."""
+    from emiss.inference.fastlimits import Fitter
+
+    _, _, model, data, fm = rich
+    ref = _pyhf_min(model, data)
+    fit = Fitter(fm)
+    free = np.flatnonzero(~fm.fixed)
+    lo, hi = fm.bounds[free, 0], fm.bounds[free, 1]
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        start = _random_point(fm, rng, spread=3.0)
+        res = fit._newton(fm.observed_data(), start, free, lo, hi)
+        assert res is not None
+        assert res[1] == pytest.approx(ref, abs=2e-6)
+
+
+def test_bad_curvature_falls_back_quickly(rich, monkeypatch):
+    """With a useless Hessian the Newton stage gives up within its caps and the fallback still
+    finds pyhf's minimum."""
+    from emiss.inference import fastlimits
+    from emiss.inference.fastlimits import Fitter
+
+    _, _, model, data, fm = rich
+    ref = _pyhf_min(model, data)
+    orig = type(fm).nll_grad_hess
+    calls = {"n": 0}
+
+    def bad(self, pars, d):
+        calls["n"] += 1
+        nll, g, H = orig(self, pars, d)
+        return nll, g, (None if H is None else H * 1e-9)
+
+    monkeypatch.setattr(type(fm), "nll_grad_hess", bad)
+    pars, val = Fitter(fm).fit(fm.observed_data())
+    cap = fastlimits.NEWTON_MAXITER * fastlimits.NEWTON_BACKTRACK + 1
+    assert calls["n"] <= cap
+    assert val == pytest.approx(ref, abs=2e-6)
+
+
+def test_single_thread_blas_restores_thread_count():
+    from emiss.inference.blas import _find, single_thread_blas
+
+    libs = _find()
+    before = [int(getattr(lib, pat % "get")()) for lib, pat in libs]
+    with single_thread_blas():
+        assert all(int(getattr(lib, pat % "get")()) == 1 for lib, pat in libs)
+    assert [int(getattr(lib, pat % "get")()) for lib, pat in libs] == before

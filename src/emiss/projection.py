@@ -253,9 +253,10 @@ def expected_limits(spec: Mapping[str, Any], ops: Sequence[Mapping[str, Any]],
     from emiss.inference.limits import GridAnalyzer
 
     asimov = with_asimov(spec, ops, mu=0.0)
-    out = {}
+    out: dict[float, float] = {}
+    ga = GridAnalyzer(asimov, engine=engine)  # one model for every confidence level
     for cl in cls:
-        row = GridAnalyzer(asimov, cl=float(cl), engine=engine).analyse(list(ops))
+        row = ga.analyse(list(ops), cl=float(cl))
         if row.get("status") != "ok":
             log.warning("limit failed (cl=%s): %s", cl, row.get("status"))
             out[float(cl)] = float("nan")
@@ -295,49 +296,18 @@ class _Compiled:
         p = self.fm.init
         return self.fm.twice_nll(p, data) - _main_twice_nll(self.fm.expected_main(p), data.main)
 
-    def _lbfgsb(self, data, mu: float | None) -> float | None:
-        """Bounded quasi-Newton fit in width-scaled parameters (fm.nll_grad, analytic gradient).
+    def fit(self, data, mu: float | None = None) -> float:
+        """Minimum -2 ln L minus the constraint constant, with the inference engine's fitter
+        (``emiss.inference.fastlimits.Fitter``: damped Gauss-Newton, L-BFGS-B/TNC fallbacks).
+
+        Args:
+            data: FitData.
+            mu: fixed POI value, or None to profile it too.
 
         Returns:
-            Minimum -2 ln L, or None when it did not converge to a finite value.
+            Profiled -2 ln L without the constraint constant.
         """
-        from scipy.optimize import minimize
-
-        fm = self.fm
-        start = fm.init.copy()
-        fixed = fm.fixed.copy()
-        if mu is not None:
-            fixed[fm.poi_index] = True
-            start[fm.poi_index] = mu
-        free = np.flatnonzero(~fixed)
-        if free.size == 0:
-            val = fm.twice_nll(start, data)
-            return val if math.isfinite(val) else None
-        lo, hi = fm.bounds[free, 0], fm.bounds[free, 1]
-        c = np.clip(start[free], lo, hi)
-        scale = np.where(fm.width[free] > 0, fm.width[free], 1.0)
-        pars = start.copy()
-
-        def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
-            pars[free] = c + z * scale
-            nll, g = fm.nll_grad(pars, data)
-            if not math.isfinite(nll):
-                return 1e30, np.zeros_like(z)
-            return nll, g[free] * scale
-
-        bounds = np.stack([(lo - c) / scale, (hi - c) / scale], axis=1)
-        r = minimize(fun, np.zeros(free.size), jac=True, method="L-BFGS-B", bounds=bounds,
-                     options={"maxiter": 10000, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20})
-        pars[free] = np.clip(c + r.x * scale, lo, hi)
-        val = fm.twice_nll(pars, data)
-        return val if math.isfinite(val) and val < 1e29 else None
-
-    def fit(self, data, mu: float | None = None) -> float:
-        """Minimum -2 ln L minus the constraint constant (L-BFGS-B; the engine's Fitter as
-        fallback)."""
-        val = self._lbfgsb(data, mu)
-        if val is None:
-            _, val = self.fitter.fit(data, poi_value=mu)
+        _, val = self.fitter.fit(data, poi_value=mu)
         return val - self.constraint_const(data)
 
 

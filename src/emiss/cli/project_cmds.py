@@ -84,7 +84,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   show_default=True, help="Systematics scaling policy.")
     @click.option("--workspaces", "ws_dir", default=None, type=click.Path(file_okay=False),
                   help="Folder with the bundled workspaces (default: the repository's).")
-    @click.option("--limits-on", "limits_on", default="Kstar", show_default=True,
+    @click.option("--limits-on", "limits_on", default="Kstar,K+Kstar", show_default=True,
                   help="Workspaces whose expected limits are computed (comma-separated of "
                        "K, Kstar, K+Kstar).")
     @click.option("--ff-samples", type=int, default=20, show_default=True,

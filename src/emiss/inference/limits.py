@@ -201,7 +201,8 @@ class GridAnalyzer:
                 engine = "pyhf"
         self.engine = engine
 
-    def analyse(self, patch_ops: list | None, warm_start: Any = None) -> dict[str, Any]:
+    def analyse(self, patch_ops: list | None, warm_start: Any = None,
+                cl: float | None = None) -> dict[str, Any]:
         """Analyse one hypothesis.
 
         Args:
@@ -209,11 +210,16 @@ class GridAnalyzer:
             warm_start: the ``"warm_start"`` value returned for a neighbouring hypothesis, or
                 None. Opaque (a JSON-serialisable dict); results agree to fit tolerance with
                 or without it.
+            cl: confidence level of this call's limits (default: the analyzer's).
 
         Returns:
             Row dict (keys of :data:`ROW_KEYS`) plus ``"warm_start"``: state to pass to the
             next hypothesis. Pop ``"warm_start"`` before writing the row.
         """
+        if cl is None:
+            cl = self.cl
+        else:
+            _check_common(cl, self.calctype)
         if self.engine == "fast":
             from emiss.inference.fastmodel import UnsupportedSpec
 
@@ -224,12 +230,12 @@ class GridAnalyzer:
             else:
                 from emiss.inference.fastlimits import fast_analyse
 
-                return fast_analyse(fm, cl=self.cl, warm_start=warm_start)
+                return fast_analyse(fm, cl=cl, warm_start=warm_start)
         row = reference_analyse(
             self._workspace,
             patch_ops,
             poi=self.poi,
-            cl=self.cl,
+            cl=cl,
             calctype=self.calctype,
             **self.hypotest_kwargs,
         )
