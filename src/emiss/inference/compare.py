@@ -180,7 +180,7 @@ def format_table(cmp: Mapping[str, Any]) -> str:
         if ref:
             lines.append(f"  reference: {ref['scenario']} rescaled, mu_hat={ref['mu_hat']}, "
                          f"B_hat={ref['br_hat']}, -2lnL={ref['twice_nll']}")
-        hdr = (f"  {'scenario':<22} {'best ' + label:>10} {'68% interval':>18} {'B_hat':>10} "
+        hdr = (f"  {'scenario':<22} {'best ' + label:>10} {'68% interval':>26} {'B_hat':>10} "
                f"{'Z(vs SM mu=1)':>13} {'D(-2lnL) vs SM':>15} {'Z_local':>8}")
         lines.append(hdr)
         for e in w["scenarios"]:
@@ -188,13 +188,14 @@ def format_table(cmp: Mapping[str, Any]) -> str:
                 lines.append(f"  {e['scenario']:<22} (no successful points)")
                 continue
             lo, hi = e["interval_68"]
-            lo_s = f"<{lo:g}" if e["interval_open"][0] else f"{lo:g}"
-            hi_s = f">{hi:g}" if e["interval_open"][1] else f"{hi:g}"
+            # an interval that reaches the end of the scanned grid is open there: "edge"
+            lo_s = f"{lo:g} (edge)" if e["interval_open"][0] else f"{lo:g}"
+            hi_s = f"{hi:g} (edge)" if e["interval_open"][1] else f"{hi:g}"
             b = e["best"]
             d = e.get("delta_twice_nll_vs_sm")
             z = e.get("Z_local_vs_sm")
             ivs = "[" + lo_s + ", " + hi_s + "]"
-            lines.append(f"  {e['scenario']:<22} {b[label]:>10g} {ivs:>18}"
+            lines.append(f"  {e['scenario']:<22} {b[label]:>10g} {ivs:>26}"
                          f" {b['br_hat'] if b['br_hat'] is not None else float('nan'):>10.3g}"
                          f" {b['Z'] if b['Z'] is not None else float('nan'):>13.2f}"
                          f" {d if d is not None else float('nan'):>15.2f}"
