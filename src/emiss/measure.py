@@ -50,6 +50,24 @@ class MeasureResult:
         return d
 
 
+def _reference_br(bundle: Bundle) -> float:
+    """The branching ratio mu = 1 stands for in the SM-signal fit.
+
+    The sidecar's reference (Belle II's 4.97e-6 for B+ -> K+); when it states none (the K*
+    bundles), the SM prediction of the first signal channel's process, as ``emiss.patches.sm_patch``
+    normalises it.
+    """
+    ref = bundle.reference_branching_ratio()
+    if ref is not None:
+        return ref
+    from emiss.physics.sm import sm_spectrum
+
+    response = bundle.require_response()
+    names = [c["name"] for c in bundle.spec["channels"]]
+    first = min(response.channels.values(), key=lambda cr: names.index(cr.name))
+    return sm_spectrum(first.process).branching_ratio()
+
+
 def _sm_signal_patch(bundle: Bundle) -> list[dict]:
     """JSON Patch adding the SM-shaped signal (normfactor mu) to every signal channel.
 
@@ -60,7 +78,7 @@ def _sm_signal_patch(bundle: Bundle) -> list[dict]:
 
     response = bundle.require_response()
     names = [c["name"] for c in bundle.spec["channels"]]
-    ref = bundle.reference_branching_ratio()
+    ref = _reference_br(bundle)
     ops: list[dict] = []
     for name, cr in sorted(response.channels.items(), key=lambda kv: names.index(kv[0])):
         sm = sm_spectrum(cr.process)
@@ -246,7 +264,7 @@ def measure(bundle: Bundle, patch: list[dict] | None = None) -> MeasureResult:
     up = _crossing(g, known, mu_hat, +1, max(down, 0.1), bounds) - mu_hat
     z0 = float(np.sqrt(t0)) if mu_hat > 0 else 0.0
     z1 = float(np.sign(mu_hat - 1.0) * np.sqrt(t1))
-    ref = bundle.reference_branching_ratio()
+    ref = _reference_br(bundle)
     return MeasureResult(
         workspace=str(bundle.path), mu_hat=mu_hat, mu_err_up=float(up), mu_err_down=float(down),
         Z_bkg_only=z0, Z_sm=z1, br_hat=mu_hat * ref, reference_branching_ratio=ref,

@@ -87,9 +87,18 @@ class Bundle:
         return [dict(m) for m in self.meta.get("channels", {}).get(channel, {}).get(
             "signal_modifiers", [])]
 
-    def reference_branching_ratio(self) -> float:
-        """Branching ratio that mu = 1 stands for (sidecar; Belle II's 4.97e-6 by default)."""
-        return float(self.meta.get("signal", {}).get("reference_branching_ratio", 4.97e-6))
+    def reference_branching_ratio(self) -> float | None:
+        """Branching ratio that mu = 1 stands for (sidecar; Belle II's 4.97e-6 by default).
+
+        Returns:
+            The sidecar's value, 4.97e-6 when the sidecar is silent, or None when the sidecar
+            states that there is no single reference (each patch states its own).
+        """
+        sig = self.meta.get("signal", {})
+        if "reference_branching_ratio" not in sig:
+            return 4.97e-6
+        ref = sig["reference_branching_ratio"]
+        return None if ref is None else float(ref)
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
