@@ -634,3 +634,19 @@ def test_importing_publish_leaves_pyyaml_loaders_working(published):
     """hepdata-lib breaks yaml.CLoader on import; emiss.publish repairs it."""
     full = getattr(yaml, "CLoader", yaml.Loader)
     assert yaml.load("a: {b: [1, 2]}", Loader=full) == {"a": {"b": [1, 2]}}
+
+
+def test_kstar_bundle_publishes_valid_plain_file_names(tmp_path):
+    """The B -> K* bundle (helicity-binned response) publishes a valid submission whose file
+    names carry no shell wildcard ('K*0' becomes 'Kst0')."""
+    from emiss.publish.hepdata import validation_messages
+
+    ws = ROOT / "workspaces" / "belle2_kstar_bkgonly.json"
+    ps = ROOT / "patches" / "belle2_kstar" / "sm.json"
+    out = tmp_path / "pub"
+    publish(ws, [ps], out, spectra=True)
+    names = [p.name for p in (out / "hepdata").iterdir()]
+    assert not [n for n in names if "*" in n], names
+    assert any(n.startswith("response_") for n in names)
+    assert any("kst0" in n for n in names), names
+    assert validation_messages(directory=out / "hepdata") == []

@@ -85,8 +85,9 @@ def _reaction(process: str) -> str:
 
 
 def _proc_name(process: str) -> str:
-    """'B+->K+' → 'B+ to K+' (table names become file names; keep them plain)."""
-    return process.replace("->", " to ")
+    """'B+->K+' → 'B+ to K+', 'B0->K*0' → 'B0 to Kst0' (table names become file names:
+    keep them plain, no shell wildcard)."""
+    return process.replace("->", " to ").replace("*", "st")
 
 
 def representative(patches: list[dict], k: int) -> list[dict]:
