@@ -78,16 +78,11 @@ def tau_background_spectrum(process: str, cfg: Mapping[str, Any]) -> Spectrum:
         Spectrum (continuum with longitudinal part), B = B(B -> tau nu) B(tau -> K* nu) [PDG].
     """
     from emiss.physics import constants as C
+    from emiss.physics.kinematics import tau_cascade_q2_range
 
     proc = get_process(process)
     m_b, m_v, m_tau = proc.m_B, proc.m_M, C.mass("tau")
-    e_tau = (m_b**2 + m_tau**2) / (2 * m_b)
-    p_tau = (m_b**2 - m_tau**2) / (2 * m_b)
-    e_p = (m_tau**2 + m_v**2) / (2 * m_tau)
-    p_p = (m_tau**2 - m_v**2) / (2 * m_tau)
-    g, gb = e_tau / m_tau, p_tau / m_tau
-    e_lo, e_hi = g * e_p - gb * p_p, g * e_p + gb * p_p
-    q2_lo, q2_hi = m_b**2 + m_v**2 - 2 * m_b * e_hi, m_b**2 + m_v**2 - 2 * m_b * e_lo
+    q2_lo, q2_hi = tau_cascade_q2_range(m_b, m_v, m_tau)
     tb = cfg["tau_background"]
     br = float(tb["br_b_taunu"]) * float(tb["br_tau_kstar_nu"])
     dens = br / (q2_hi - q2_lo)

@@ -57,3 +57,28 @@ def beta(q2, m_X: float):
     with np.errstate(divide="ignore", invalid="ignore"):
         x = 1.0 - 4.0 * m_X**2 / q2
     return np.sqrt(np.clip(np.where(q2 > 0, x, 0.0), 0.0, None))
+
+
+def tau_cascade_q2_range(m_B: float, m_M: float, m_tau: float) -> tuple[float, float]:
+    """q^2 = (p_B - p_M)^2 range of B -> tau (-> M nu) nu with a B at rest.
+
+    Two-body kinematics twice (Kamenik & Smith arXiv:0908.1174): the tau has fixed energy
+    E_tau = (m_B^2 + m_tau^2)/(2 m_B) in the B frame; M from tau -> M nu has energy
+    (m_tau^2 + m_M^2)/(2 m_tau) in the tau frame, boosted to [E_min, E_max]; then
+    q^2 = m_B^2 + m_M^2 - 2 m_B E_M.
+
+    Args:
+        m_B: B mass (GeV).
+        m_M: meson mass (GeV).
+        m_tau: tau mass (GeV).
+
+    Returns:
+        (q2_lo, q2_hi) in GeV^2 (q2_lo may be negative: the caller clips it where needed).
+    """
+    e_tau = (m_B**2 + m_tau**2) / (2 * m_B)
+    p_tau = (m_B**2 - m_tau**2) / (2 * m_B)
+    e_m = (m_tau**2 + m_M**2) / (2 * m_tau)
+    p_m = (m_tau**2 - m_M**2) / (2 * m_tau)
+    g, gb = e_tau / m_tau, p_tau / m_tau
+    e_min, e_max = g * e_m - gb * p_m, g * e_m + gb * p_m
+    return m_B**2 + m_M**2 - 2 * m_B * e_max, m_B**2 + m_M**2 - 2 * m_B * e_min

@@ -21,6 +21,7 @@ import yaml
 from particle import Particle
 
 from emiss.io import write_json
+from emiss.physics.kinematics import tau_cascade_q2_range
 from emiss.physics.spectrum import Spectrum
 from emiss.response import BELLE2_TRUE_EDGES, BoxKernel, ChannelResponse, Response
 
@@ -96,14 +97,8 @@ def btaunu_spectrum(inputs: dict) -> Spectrum:
         br = float(inputs["btaunu"]["branching_ratio"]["value"])
     k = kinematics()
     m_b, m_k, m_tau = k["m_B"], k["m_K"], _mass(15)
-    e_tau = (m_b**2 + m_tau**2) / (2 * m_b)
-    p_tau = (m_b**2 - m_tau**2) / (2 * m_b)
-    e_s = (m_tau**2 + m_k**2) / (2 * m_tau)
-    p_s = (m_tau**2 - m_k**2) / (2 * m_tau)
-    g, gb = e_tau / m_tau, p_tau / m_tau
-    e_min, e_max = g * e_s - gb * p_s, g * e_s + gb * p_s
-    q2_lo = max(m_b**2 + m_k**2 - 2 * m_b * e_max, 0.0)
-    q2_hi = m_b**2 + m_k**2 - 2 * m_b * e_min
+    q2_lo, q2_hi = tau_cascade_q2_range(m_b, m_k, m_tau)
+    q2_lo = max(q2_lo, 0.0)
     norm = 0.5 * (q2_hi - q2_lo) ** 2
 
     def dens(q2: np.ndarray) -> np.ndarray:
