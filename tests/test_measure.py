@@ -2,8 +2,11 @@
 
 Published (arXiv:2311.14647; mu = 1 <-> B = 4.97e-6): ITA mu = 5.4 +- 1.5, HTA mu = 2.2 +2.4 -1.9,
 combined mu = 4.6 +- 1.4 with 3.5 sigma against background-only and 2.7 sigma against the SM.
-Each must be reproduced within 10 %, both by `emiss measure` and by plain pyhf on the workspace
-plus an SM patch.
+Each must be reproduced within 10 % (the issue's criterion), both by `emiss measure` and by plain
+pyhf on the workspace plus an SM patch. The emulated data were calibrated to these numbers
+(src/emiss/data/belle2_emulation.yaml, `calibration`), so this is a calibration regression: it fails
+when the workspaces, the response, the SM spectrum, the patches or the fit drift; the independent
+part is that plain pyhf on the committed files gives the same answer.
 """
 
 from __future__ import annotations

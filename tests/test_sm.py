@@ -106,9 +106,13 @@ def test_epsilon_eta_relations(cl, cr, predictions):
 
 def test_epsilon_eta_sm_point_and_errors():
     assert sm.epsilon_eta(C.C_L_SM, 0.0) == pytest.approx((1.0, 0.0))
-    # pure right-handed opposite to C_L: eta = +1/2 kills B -> K
+    # C_R = C_L: eta = -1/2, so B -> K is (1 - 2 eta) eps^2 = 2 eps^2 times SM-like (doubled
+    # relative to C_L alone, since |C_L + C_R|^2 = 4 |C_L|^2 and eps^2 = 2 |C_L|^2 / C_L_SM^2)
     eps, eta = sm.epsilon_eta(1.0, 1.0)
     assert eta == pytest.approx(-0.5)
+    b_l = sm.heavy_np_spectrum("B+->K+", 1.0, 0.0).branching_ratio()
+    assert sm.heavy_np_spectrum("B+->K+", 1.0, 1.0).branching_ratio() == pytest.approx(4 * b_l)
+    # C_R = -C_L: eta = +1/2 kills B -> K
     assert sm.heavy_np_spectrum("B+->K+", 1.0, -1.0).branching_ratio() == pytest.approx(0.0)
     with pytest.raises(EmissError, match="C_R"):
         sm.heavy_np_spectrum("B+->K+", 1.0, "big")

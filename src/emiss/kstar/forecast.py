@@ -332,7 +332,10 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
                 lim_rows.append({
                     "lumi_ab": lumi, "scenario": h.scenario, "m_X": h.mass, "workspace": v,
                     "process": _first_process_br(v),
-                    "br_limit": {f"{c:g}": _f(x * 1e-5) for c, x in lim.items()},
+                    # mu = 1 <-> the patch's stated reference B of the reported process
+                    "br_limit": {f"{c:g}": _f(x * float(
+                        h.refs[v.replace("_q2", "")][_first_process_br(v)]))
+                        for c, x in lim.items()},
                     "Z_benchmark": _f(z), "mu_benchmark": _f(h.mu_bench[v.replace("_q2", "")]),
                 })
         # --- separations

@@ -22,7 +22,8 @@ from particle import Particle
 
 log = logging.getLogger(__name__)
 
-#: Fermi constant in GeV^-2 (PDG; Belle II reinterpretation code utils.py).
+#: Fermi constant in GeV^-2, the value of the Belle II reinterpretation code (utils.py); PDG 2024:
+#: 1.1663788(6)e-5, a 1e-7 relative difference.
 G_F: float = 1.1663787e-5
 #: Electromagnetic coupling at the electroweak scale, 1/127.952 (Belle II reinterpretation code).
 ALPHA_EM: float = 1.0 / 127.952
