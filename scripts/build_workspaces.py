@@ -2,7 +2,7 @@
 """Rebuild the bundled Belle II-style background-only workspaces (byte-for-byte reproducible).
 
 Usage:
-    python scripts/build_workspaces.py [OUT_DIR]      (default: workspaces/ of the repository)
+    python scripts/build_workspaces.py [--out OUT_DIR]   (default: workspaces/ of the repository)
 
 Equivalent to ``emiss workspace build``. Inputs: src/emiss/data/belle2_emulation.yaml and the SM
 spectrum of emiss.physics.sm. Writes, per workspace, <stem>.json (pyhf), <stem>.meta.json
@@ -11,15 +11,17 @@ spectrum of emiss.physics.sm. Writes, per workspace, <stem>.json (pyhf), <stem>.
 
 from __future__ import annotations
 
+import argparse
 import logging
-import sys
 from pathlib import Path
 
 from emiss.workspace_build import build_all
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     default = Path(__file__).resolve().parents[1] / "workspaces"
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else default
-    for path in build_all(out):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=default, help=f"output folder ({default})")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for path in build_all(args.out):
         print(path)
