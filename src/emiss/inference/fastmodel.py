@@ -458,13 +458,8 @@ class FastModel:
         n = data.main
         if np.any((lam <= 0) & (n > 0)) or np.any(lam < 0) or not np.all(np.isfinite(lam)):
             return math.inf, None, None
-        nll = float(np.sum(lam - xlogy(n, lam)) + data.main_const)
+        nll = self._nll_value(pars, data, lam)
         th = pars[self.n_idx]
-        z = (data.n_aux - th) / self.n_sig
-        nll += float(0.5 * np.dot(z, z) + self.n_const)
-        if self.p_idx.size:
-            rate = pars[self.p_idx] * self.p_fac
-            nll += float(np.sum(rate - xlogy(data.p_aux, rate)) + data.p_const)
         Fk = _others_product(vals, F)
         parts = [(A * Fk).ravel()[self._mult_pos] * d1[self._mult_pos]]
         if dd is not None:
@@ -485,6 +480,17 @@ class FastModel:
             H[self.p_idx, self.p_idx] += data.p_aux / gp**2
         return nll, g, H
 
+    def _nll_value(self, pars: np.ndarray, data: FitData, lam: np.ndarray) -> float:
+        """-ln L from the expected main rates lam: Poisson main term plus Gaussian (normal
+        constraints) and Poisson (shapesys) auxiliary terms, pyhf's constants included."""
+        nll = float(np.sum(lam - xlogy(data.main, lam)) + data.main_const)
+        z = (data.n_aux - pars[self.n_idx]) / self.n_sig
+        nll += float(0.5 * np.dot(z, z) + self.n_const)
+        if self.p_idx.size:
+            rate = pars[self.p_idx] * self.p_fac
+            nll += float(np.sum(rate - xlogy(data.p_aux, rate)) + data.p_const)
+        return nll
+
     def nll_grad(self, pars: np.ndarray, data: FitData, need_grad: bool = True):
         """Negative log-likelihood and its gradient in the parameters.
 
@@ -503,13 +509,7 @@ class FastModel:
         n = data.main
         if np.any(lam <= 0) and np.any((lam <= 0) & (n > 0)) or not np.all(np.isfinite(lam)):
             return math.inf, (np.zeros_like(pars) if need_grad else None)
-        nll = float(np.sum(lam - xlogy(n, lam)) + data.main_const)
-        th = pars[self.n_idx]
-        z = (data.n_aux - th) / self.n_sig
-        nll += float(0.5 * np.dot(z, z) + self.n_const)
-        if self.p_idx.size:
-            rate = pars[self.p_idx] * self.p_fac
-            nll += float(np.sum(rate - xlogy(data.p_aux, rate)) + data.p_const)
+        nll = self._nll_value(pars, data, lam)
         if not need_grad:
             return nll, None
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -521,7 +521,7 @@ class FastModel:
         if dd is not None:
             parts.append((we * F)[self._add_e] * dd)
         g = np.bincount(self._grad_p, weights=np.concatenate(parts), minlength=self.npars)
-        g[self.n_idx] += (th - data.n_aux) / self.n_sig**2
+        g[self.n_idx] += (pars[self.n_idx] - data.n_aux) / self.n_sig**2
         if self.p_idx.size:
             with np.errstate(divide="ignore", invalid="ignore"):
                 g[self.p_idx] += self.p_fac - data.p_aux / pars[self.p_idx]
