@@ -57,16 +57,17 @@ def patches(workspace_dir: Path, stems: tuple[str, ...] = STEMS) -> list[Path]:
 
 
 def check() -> int:
-    """0 if the committed workspaces equal a fresh build, else 1."""
+    """0 if the committed workspaces equal a fresh build (numbers to STALE_RTOL), else 1."""
+    from emiss.io import STALE_RTOL, read_json, stale_json_files
+
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = build(Path(tmp))
-        stale = [p.name for p in fresh
-                 if not (OUT / p.name).is_file() or (OUT / p.name).read_bytes() != p.read_bytes()]
+        fresh = {p.name: read_json(p) for p in build(Path(tmp))}
+    stale = stale_json_files(fresh, OUT)
     # (the PatchSets under patches/ are checked by scripts/build_patches.py --check)
     if stale:
         print("stale:", ", ".join(stale))
         return 1
-    print("up to date")
+    print(f"up to date ({len(fresh)} files; numbers compared to rtol {STALE_RTOL:g})")
     return 0
 
 

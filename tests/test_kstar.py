@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from emiss.errors import EmissError
+from emiss.io import FLUSH_BELOW
 from emiss.kstar.config import KSTAR_CHANNELS, load_config
 from emiss.kstar.observables import binned_fl
 from emiss.kstar.response import box_halfwidth, build_response, helicity_acceptance
@@ -167,9 +166,7 @@ def test_bundled_workspaces_are_valid_and_fresh():
         tot = np.sum([s["data"] for s in ch["samples"]], axis=0) + cr.fold(
             sm_spectrum(cr.process))
         np.testing.assert_allclose(obs["data"], tot, rtol=1e-6)
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_kstar_workspaces.py"),
-                        "--check"], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
+    # freshness against a rebuild in a clean process: tests/test_determinism.py
 
 
 def test_expected_limits_at_belle_luminosity_match_belle():
@@ -266,7 +263,8 @@ def test_generic_builder_folds_the_line_polarisation(stem):
     for ch, val in sig.items():
         cr = tgt.response.channels[ch]
         np.testing.assert_allclose(val["data"], scale * cr.fold(
-            get_scenario("twobody-vector").spectrum(cr.process, mass=2.1)), rtol=1e-7)
+            get_scenario("twobody-vector").spectrum(cr.process, mass=2.1)), rtol=1e-7,
+            atol=FLUSH_BELOW)  # 8-digit JSON data, |y| < FLUSH_BELOW written as 0
 
 
 def test_patchset_cli_on_kstar_bundles(tmp_path):

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+#: Generated numbers whose magnitude is below this are written as 0: Gaussian tails of 1e-300
+#: carry no information but their last digits differ between machines (exp of large arguments).
+FLUSH_BELOW = 1e-30
+#: Relative tolerance of the staleness checks of generated files (workspaces, responses,
+#: patches). Files keep 8 to 12 significant digits, so one flip of the last written digit is at
+#: most 1e-7 relative; rebuilds on other machines differ by float noise of ~1e-11 relative.
+#: 1e-6 sits above both and far below any physical change (form factors, efficiencies: >1e-4).
+STALE_RTOL = 1e-6
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -56,3 +69,83 @@ def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def round_sig(values: Any, digits: int) -> Any:
+    """Round to ``digits`` significant digits for deterministic JSON; |x| < FLUSH_BELOW -> 0.
+
+    Args:
+        values: a number or an array-like of finite numbers.
+        digits: significant digits kept.
+
+    Returns:
+        A float for a scalar input, else a (nested) list of floats with the input's shape.
+    """
+    arr = np.asarray(values, dtype=float)
+    flat = [0.0 if abs(v) < FLUSH_BELOW else float(f"{v:.{digits}g}") + 0.0
+            for v in arr.ravel().tolist()]
+    if arr.ndim == 0:
+        return flat[0]
+    return np.asarray(flat).reshape(arr.shape).tolist()
+
+
+def numeric_mismatches(a: Any, b: Any, rtol: float = STALE_RTOL, path: str = "") -> Iterator[str]:
+    """Where two JSON documents differ beyond ``rtol`` (numbers) or at all (everything else).
+
+    Numbers compare as |x - y| <= rtol * max(|x|, |y|) + FLUSH_BELOW; keys, strings, booleans
+    and list lengths must be equal.
+
+    Args:
+        a: first document (parsed JSON).
+        b: second document.
+        rtol: relative tolerance for numbers.
+        path: JSON-pointer-like prefix for the messages.
+
+    Yields:
+        One line per difference, ``/path: a != b``.
+    """
+    num = (int, float)
+    numbers = isinstance(a, num) and isinstance(b, num)
+    if isinstance(a, bool) or isinstance(b, bool) or not numbers:
+        if isinstance(a, dict) and isinstance(b, dict):
+            if a.keys() != b.keys():
+                yield f"{path or '/'}: keys {sorted(set(a) ^ set(b))} in only one of them"
+                return
+            for k in a:
+                yield from numeric_mismatches(a[k], b[k], rtol, f"{path}/{k}")
+        elif isinstance(a, list) and isinstance(b, list):
+            if len(a) != len(b):
+                yield f"{path or '/'}: length {len(a)} != {len(b)}"
+                return
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                yield from numeric_mismatches(x, y, rtol, f"{path}/{i}")
+        elif a != b or type(a) is not type(b):
+            yield f"{path or '/'}: {a!r} != {b!r}"
+        return
+    if not (math.isfinite(a) and math.isfinite(b)) or \
+            abs(a - b) > rtol * max(abs(a), abs(b)) + FLUSH_BELOW:
+        yield f"{path or '/'}: {a!r} != {b!r}"
+
+
+def stale_json_files(fresh: dict[str, Any], committed_dir: str | os.PathLike,
+                     rtol: float = STALE_RTOL) -> list[str]:
+    """Committed JSON files that differ from a fresh build beyond ``rtol`` (or are missing).
+
+    Args:
+        fresh: file name (relative to ``committed_dir``) -> freshly built parsed JSON.
+        committed_dir: folder of the committed files.
+        rtol: relative tolerance (``numeric_mismatches``).
+
+    Returns:
+        One message per stale file: its name and the first difference.
+    """
+    stale = []
+    for name, doc in fresh.items():
+        path = Path(committed_dir) / name
+        if not path.is_file():
+            stale.append(f"{name} (missing)")
+            continue
+        first = next(numeric_mismatches(doc, read_json(path), rtol), None)
+        if first is not None:
+            stale.append(f"{name} ({first})")
+    return stale

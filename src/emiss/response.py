@@ -38,7 +38,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from emiss.errors import EmissError
-from emiss.io import read_json, write_json
+from emiss.io import read_json, round_sig, write_json
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,8 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(8)
 
 
 def _round(x: np.ndarray | float, digits: int = 12) -> Any:
-    """Round to significant digits so that the JSON files are stable across tiny float noise."""
-    arr = np.asarray(x, dtype=float)
-    out = np.array([float(f"{v:.{digits}g}") for v in arr.ravel()]).reshape(arr.shape)
-    return out.tolist() if arr.ndim else float(out)
+    """Round to 12 significant digits (``emiss.io.round_sig``) for stable JSON files."""
+    return round_sig(x, digits)
 
 
 # ----------------------------------------------------------------------------- analytic kernel

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from emiss.errors import EmissError
-from emiss.io import write_json
+from emiss.io import round_sig, write_json
 from emiss.kstar.config import KSTAR_CHANNELS, load_config
 from emiss.kstar.response import build_response, channel_kernel
 from emiss.physics.processes import get_process
@@ -49,8 +49,7 @@ _DIGITS = 8
 
 
 def _r(x: Any) -> list[float]:
-    arr = np.asarray(x, dtype=float).ravel()
-    return [float(f"{v:.{_DIGITS}g}") + 0.0 for v in arr]
+    return round_sig(np.asarray(x, dtype=float).ravel(), _DIGITS)
 
 
 def _bin_fracs(edges: np.ndarray, density) -> np.ndarray:

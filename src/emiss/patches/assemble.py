@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from emiss import io
 from emiss.errors import EmissError
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def round_sig(values: Any, digits: int = SIG_DIGITS) -> list[float]:
     arr = np.asarray(values, dtype=float).ravel()
     if not np.all(np.isfinite(arr)):
         raise EmissError("a template contains NaN or infinite yields; check the spectrum")
-    return [float(f"{x:.{digits}g}") + 0.0 for x in arr]
+    return io.round_sig(arr, digits)
 
 
 @dataclass

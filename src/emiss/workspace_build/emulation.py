@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 from particle import Particle
 
-from emiss.io import write_json
+from emiss.io import round_sig, write_json
 from emiss.physics.kinematics import tau_cascade_q2_range
 from emiss.physics.spectrum import Spectrum
 from emiss.response import BELLE2_TRUE_EDGES, BoxKernel, ChannelResponse, Response
@@ -217,7 +217,7 @@ def _templates(inputs: dict, channel: str, resp: dict[str, ChannelResponse]) -> 
 
 
 def _round_arr(a: np.ndarray, digits: int = 10) -> list[float]:
-    return [float(f"{v:.{digits}g}") for v in np.asarray(a, dtype=float)]
+    return round_sig(np.asarray(a, dtype=float).ravel(), digits)
 
 
 def _channel_spec(inputs: dict, channel: str, resp: dict[str, ChannelResponse]) -> dict:
