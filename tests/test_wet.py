@@ -42,7 +42,7 @@ def test_endpoints_and_low_q2_powers():
         at_end = wet.unit_terms(process, np.array([qmax]), None)
         scale = wet.unit_terms(process, Q2, None)
         for name, (tot, _) in terms.items():
-            assert at_end[name][0][0] < 1e-9 * scale[name][0].max()
+            assert at_end[name][0][0] < 1e-5 * scale[name][0].max()  # λ^½ -> 0
             if name in ("S", "T") and process == "B+->K+":
                 assert tot[1] / tot[0] == pytest.approx(2.0, rel=1e-3)
         assert terms["V"][0][1] / terms["V"][0][0] == pytest.approx(1.0, rel=1e-3)
