@@ -65,3 +65,85 @@ def test_bad_input():
         wet.wet_spectrum("B+->K+", {"C_VL": float("nan")})
     with pytest.raises(EmissError, match="zero"):
         wet.wet_spectrum("B+->K+", {"C_VR": 0.0})
+
+
+# --------------------------------------------------------------------- explicit amplitudes
+def _sigma():
+    from tests._amplitudes import GAMMA
+    return [[0.5j * (GAMMA[m] @ GAMMA[n] - GAMMA[n] @ GAMMA[m]) for n in range(4)]
+            for m in range(4)]
+
+
+def _gamma5_sign() -> float:
+    """eta in sigma^{mu nu} gamma5 = eta (i/2) eps^{mu nu rho sigma} sigma_{rho sigma}, read off
+    the Dirac matrices numerically (conventions of tests/_amplitudes.py)."""
+    from tests._amplitudes import _EPS, GAMMA5, G
+
+    sig = np.array(_sigma())
+    low = np.einsum("ra,sb,abij->rsij", G, G, sig)
+    rhs = 0.5j * np.einsum("mnrs,rsij->mnij", _EPS, low)
+    lhs = np.einsum("mnij,jk->mnik", sig, GAMMA5)
+    for eta in (1.0, -1.0):
+        if np.allclose(lhs, eta * rhs):
+            return eta
+    raise AssertionError("no sign relates sigma gamma5 to eps sigma")
+
+
+@pytest.mark.parametrize("term", ["V", "S", "T"])
+def test_b_to_k_terms_equal_explicit_amplitudes(term):
+    """|M|^2 from Dirac matrices and covariant matrix elements (HPQCD 2207.12468 eqs. (1)-(3)),
+    integrated over the pair's decay angle, against emiss.physics.wet (EOS/FLS formulas).
+
+    Amplitude M = (4 G_F/sqrt2)(alpha_e/2pi) V_tb V_ts [hadronic ⊗ lepton], with
+    <K|s̄ Γ P_L b|B>: vector (1/2) f_+ (P - ...)^mu, scalar (1/2)(m_B^2 - m_K^2)/(m_b - m_s) f_0,
+    tensor (1/2)(T^{mu nu} - <s̄ sigma^{mu nu} gamma5 b>), T^{mu nu} = -2i f_T/(m_B + m_K)
+    (p_B^mu p_K^nu - p_B^nu p_K^mu) (contracting with q_nu gives 2207.12468 eq. (3)).
+    Leptons: a massless Dirac pair ū(p1) Γ_l P_L v(p2); the ΔL = 2 operators O_S, O_T create
+    two identical (anti)neutrinos from ν̄^c Γ ν with a symmetric Γ: two Wick contractions
+    (x 4 in |M|^2) and the identical-particle phase space (x 1/2) give a factor 2 relative to
+    the Dirac pair. dΓ/dq² = <|M|^2> λ^½ / (256 π³ m_B³) (massless pair), 3 flavours.
+    """
+    from tests._amplitudes import _EPS, GAMMA, PL, G, bar, dot, hadronic, pair_frame_momenta, slash
+
+    from emiss.physics import constants as C
+    from emiss.physics import formfactors as F
+    from emiss.physics.processes import get_process
+
+    proc = get_process("B+->K+")
+    ff = F.central("B->K")
+    mB, mK = proc.m_B, proc.m_M
+    x, w = np.polynomial.legendre.leggauss(12)
+    q2s = np.array([0.7, 4.4, 9.0, 15.5, 21.0])
+    sig = np.array(_sigma())
+    eta = _gamma5_sign()
+    got = []
+    for q2 in q2s:
+        pB, pK, p1, p2, _ = pair_frame_momenta(np.full(len(x), q2), x, mB, mK, 0.0)
+        (_, Vmu, _, S, _), = hadronic(proc, ff, pB, pK, wet.M_B_MSBAR, wet.M_S_MSBAR)
+        lowV = Vmu @ G
+        if term == "V":
+            gam = 0.5 * np.einsum("nm,mab->nab", lowV, np.array(GAMMA)) @ PL
+            factor = 1.0
+        elif term == "S":
+            gam = 0.5 * S[:, None, None] * PL[None]
+            factor = 2.0
+        else:
+            fT = ff.fT(np.full(len(x), q2))
+            Tup = -2j * (fT / (mB + mK))[:, None, None] * (
+                np.einsum("nm,nv->nmv", pB, pK) - np.einsum("nm,nv->nvm", pB, pK))
+            Tlow = np.einsum("ma,vb,nab->nmv", G, G, Tup)
+            T5 = eta * 0.5j * np.einsum("mvrs,nrs->nmv", _EPS, Tlow)
+            H = 0.5 * (Tup - T5)  # <K| s̄ sigma^{mu nu} P_L b |B>, upper indices
+            Hlow = np.einsum("ma,vb,nab->nmv", G, G, H)
+            gam = np.einsum("nmv,mvij->nij", Hlow, sig) @ PL
+            factor = 2.0
+        A, B = slash(p1), slash(p2)
+        m2 = np.einsum("nab,nbc,ncd,nda->n", A, gam, B,
+                       np.array([bar(g) for g in gam])).real
+        avg = 0.5 * np.sum(w * m2) * factor
+        lam = mB**4 + mK**4 + q2**2 - 2 * (mB**2 * mK**2 + mB**2 * q2 + mK**2 * q2)
+        pref = (4 * C.G_F / np.sqrt(2) * wet.ALPHA_E_SBNUNU / (2 * np.pi) * C.VTB_VTS) ** 2
+        got.append(3 * pref * avg * np.sqrt(lam) / (256 * np.pi**3 * mB**3) * proc.tau_B)
+        assert dot(p1, p2)[0] == pytest.approx(q2 / 2)
+    want = wet.unit_terms("B+->K+", q2s, ff)[term][0]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
