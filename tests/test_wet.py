@@ -69,7 +69,7 @@ def test_bad_input():
 
 # --------------------------------------------------------------------- explicit amplitudes
 def _sigma():
-    from tests._amplitudes import GAMMA
+    from _amplitudes import GAMMA
     return [[0.5j * (GAMMA[m] @ GAMMA[n] - GAMMA[n] @ GAMMA[m]) for n in range(4)]
             for m in range(4)]
 
@@ -77,7 +77,7 @@ def _sigma():
 def _gamma5_sign() -> float:
     """eta in sigma^{mu nu} gamma5 = eta (i/2) eps^{mu nu rho sigma} sigma_{rho sigma}, read off
     the Dirac matrices numerically (conventions of tests/_amplitudes.py)."""
-    from tests._amplitudes import _EPS, GAMMA5, G
+    from _amplitudes import _EPS, GAMMA5, G
 
     sig = np.array(_sigma())
     low = np.einsum("ra,sb,abij->rsij", G, G, sig)
@@ -103,7 +103,7 @@ def test_b_to_k_terms_equal_explicit_amplitudes(term):
     (x 4 in |M|^2) and the identical-particle phase space (x 1/2) give a factor 2 relative to
     the Dirac pair. dΓ/dq² = <|M|^2> λ^½ / (256 π³ m_B³) (massless pair), 3 flavours.
     """
-    from tests._amplitudes import _EPS, GAMMA, PL, G, bar, dot, hadronic, pair_frame_momenta, slash
+    from _amplitudes import _EPS, GAMMA, PL, G, bar, dot, hadronic, pair_frame_momenta, slash
 
     from emiss.physics import constants as C
     from emiss.physics import formfactors as F
