@@ -50,7 +50,8 @@ def _threshold(name: str) -> float:
 def _quark_masses_msbar() -> tuple[float, float]:
     from particle import Particle
 
-    return (float(Particle.from_pdgid(4).mass) / 1000.0, float(Particle.from_pdgid(5).mass) / 1000.0)
+    m_c = float(Particle.from_pdgid(4).mass) / 1000.0
+    return m_c, float(Particle.from_pdgid(5).mass) / 1000.0
 
 
 def _beta(a: float, nf: int) -> float:
