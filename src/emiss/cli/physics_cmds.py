@@ -75,10 +75,11 @@ def _fmt(x) -> str:
 
 
 def _process_option(required: bool = True):
-    from emiss.physics.processes import PROCESSES
+    from emiss.physics.processes import ALL_PROCESSES
 
     return click.option("--process", "process", required=required,
-                        help=f"Process, one of: {', '.join(PROCESSES)}.")
+                        help=f"Process, one of: {', '.join(ALL_PROCESSES)} (related modes: "
+                             "vector-current light-X scenarios, g = coupling of that transition).")
 
 
 def register(cli: click.Group, plot: click.Group) -> None:

@@ -56,7 +56,27 @@ PDGID = {
     "tau": 15,
     "Bs": 531,
     "Bs*": 533,
+    # related modes (b -> d, s -> d) and the U(1)' model (emiss.models)
+    "pi+": 211,
+    "pi0": 111,
+    "rho+": 213,
+    "rho0": 113,
+    "phi": 333,
+    "K_L": 130,
+    "B*": 513,
+    "e": 11,
+    "mu": 13,
+    "t": 6,
+    "W": 24,
+    "Z": 23,
 }
+
+#: Fine-structure constant at q^2 = 0, 1/137.035999084 (PDG 2024, CODATA 2018); the coupling of
+#: on-shell photons and of a light kinetically mixed vector to the electromagnetic current.
+ALPHA_EM_0: float = 1.0 / 137.035999084
+#: Strong coupling alpha_s(M_Z) = 0.1180 +- 0.0009 (PDG 2024 review "Quantum chromodynamics",
+#: world average).
+ALPHA_S_MZ: float = 0.1180
 
 
 @cache

@@ -93,6 +93,8 @@ def vector_current(process, ff, q2, c_L: float, c_R: float) -> Helicity:
     mB, mM = process.m_B, process.m_M
     lam = process.lam(q2)
     zero = np.zeros_like(q2)
+    iso = getattr(process, "iso_factor", 1.0)  # 1/2 for pi0, rho0 (emiss.physics.processes)
+    gV, gA = gV * np.sqrt(iso), gA * np.sqrt(iso)
     if not process.is_vector:
         fp, f0 = np.asarray(ff.fplus(q2)), np.asarray(ff.f0(q2))
         return Helicity(q2H0=gV**2 * lam * fp**2, HT=zero,
@@ -117,6 +119,11 @@ def scalar_current(process, ff, q2, c_L: float, c_R: float) -> Helicity:
         Helicity with only HS filled.
     """
     q2 = np.asarray(q2, dtype=float)
+    if getattr(process, "transition", "b->s") != "b->s":
+        from emiss.errors import EmissError
+
+        raise EmissError(f"scalar-density couplings are implemented for b -> s only (quark "
+                         f"masses m_b - m_s); {process.name} is {process.transition}")
     gS, gP = chiral_to_parity(c_L, c_R)
     mb, ms = quark_masses()
     mB, mM = process.m_B, process.m_M

@@ -12,6 +12,14 @@
   (select with kind "B->K*@BSZ2015"). Both ancillary files as shipped by flavio.
   a0 of A12 and T2 follow from eq. (16) of 1503.05534.
 
+Related modes (``emiss.physics.formfactors_light`` and the BSZ class below): "B->pi" (default
+GKvD2018, LCSR + lattice of arXiv:1811.00983, ``data/ff_Bpi_GKvD2018.json``; alternative
+"B->pi@FLAG2019", the lattice-only FLAG BCL average, ``data/ff_Bpi_FLAG2019.json``, whose
+extrapolation to low q^2 gives f+(0) = 0.13 +- 0.09), "K->pi" (dispersive, FLAG 2021 f+(0),
+``data/ff_Kpi_FLAG2021.json``), "B->rho" (BSZ 2015 LCSR, ``data/ff_Brho_BSZ2015.json``) and
+"Bs->phi" (BSZ 2015 LCSR + lattice, ``data/ff_Bsphi_BSZ2015.json``), both from the ancillary files
+of arXiv:1503.05534 as shipped by flavio.
+
 API: ``central(kind)``, ``sample(kind, n, seed)``, ``parameters(kind)``, ``from_values(kind, x)``;
 ``kind`` is "B->K" or "B->K*" (default sets) or "<kind>@<set>" (see FF_SETS).
 Objects are vectorised in q^2 (GeV^2).
@@ -29,11 +37,12 @@ import numpy as np
 from emiss.errors import EmissError
 from emiss.io import read_json
 from emiss.physics import constants as C
+from emiss.physics import formfactors_light as FL
 from emiss.physics.kinematics import kallen
 
 log = logging.getLogger(__name__)
 
-KINDS: tuple[str, ...] = ("B->K", "B->K*")
+KINDS: tuple[str, ...] = ("B->K", "B->K*", "B->pi", "B->rho", "Bs->phi", "K->pi")
 
 #: folder with the form-factor data files
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -42,12 +51,23 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 FF_SETS: dict[str, tuple[str, ...]] = {
     "B->K": ("HPQCD2022",),
     "B->K*": ("GKvD2018", "BSZ2015"),
+    "B->pi": ("GKvD2018", "FLAG2019"),
+    "B->rho": ("BSZ2015",),
+    "Bs->phi": ("BSZ2015",),
+    "K->pi": ("FLAG2021",),
 }
 _FILES = {
     "B->K@HPQCD2022": "ff_BK_HPQCD2022.json",
     "B->K*@GKvD2018": "ff_BKstar_GKvD2018.json",
     "B->K*@BSZ2015": "ff_BKstar_BSZ2015.json",
+    "B->pi@FLAG2019": "ff_Bpi_FLAG2019.json",
+    "B->pi@GKvD2018": "ff_Bpi_GKvD2018.json",
+    "B->rho@BSZ2015": "ff_Brho_BSZ2015.json",
+    "Bs->phi@BSZ2015": "ff_Bsphi_BSZ2015.json",
+    "K->pi@FLAG2021": "ff_Kpi_FLAG2021.json",
 }
+#: parent and vector-meson masses used in z and in eq. (16) of 1503.05534, per BSZ transition
+_VECTOR_MASSES = {"B->K*": ("B0", "K*0"), "B->rho": ("B0", "rho0"), "Bs->phi": ("Bs", "phi")}
 
 #: number of z-expansion coefficients per form factor in both parameterisations
 _N = 3
@@ -285,23 +305,27 @@ class BKstarFormFactors:
         return self._ff("T23", q2)
 
 
-def _kstar_masses() -> tuple[float, float]:
-    # Form factors are isospin-symmetric; z and the eq. (16) relation use m_B0 and m_K*0 (PDG).
-    return C.mass("B0"), C.mass("K*0")
+def _kstar_masses(kind: str = "B->K*") -> tuple[float, float]:
+    # Form factors are isospin-symmetric; z and the eq. (16) relation use m_B0 and m_K*0 (PDG)
+    # for B -> K*, m_B0 and m_rho0 for B -> rho, m_Bs and m_phi for Bs -> phi (as flavio).
+    parent, meson = _VECTOR_MASSES[kind.split("@")[0]]
+    return C.mass(parent), C.mass(meson)
 
 
-def _kstar_full_vector(x: np.ndarray, names: tuple[str, ...]) -> dict:
+def _kstar_full_vector(x: np.ndarray, names: tuple[str, ...], kind: str = "B->K*") -> dict:
     """Independent coefficient vector -> all 21 coefficients (eq. (16) of 1503.05534)."""
-    m_B, m_V = _kstar_masses()
+    m_B, m_V = _kstar_masses(kind)
     vals = dict(zip(names, np.asarray(x, dtype=float), strict=True))
     vals["A12_a0"] = vals["A0_a0"] * (m_B**2 - m_V**2) / (8.0 * m_B * m_V)
     vals["T2_a0"] = vals["T1_a0"]
     return {ff: np.array([vals[f"{ff}_a{k}"] for k in range(_N)]) for ff in _KSTAR_FFS}
 
 
-def _kstar_from_values(x: np.ndarray, raw: dict, names: tuple[str, ...]) -> BKstarFormFactors:
-    m_B, m_V = _kstar_masses()
-    return BKstarFormFactors(_kstar_full_vector(x, names), m_B, m_V, raw["resonance_masses_GeV"])
+def _kstar_from_values(x: np.ndarray, raw: dict, names: tuple[str, ...],
+                       kind: str = "B->K*") -> BKstarFormFactors:
+    m_B, m_V = _kstar_masses(kind)
+    return BKstarFormFactors(_kstar_full_vector(x, names, kind), m_B, m_V,
+                             raw["resonance_masses_GeV"])
 
 
 # ====================================================================== public API
@@ -316,6 +340,10 @@ def _parameters(kind: str) -> ParameterSet:
         means = Minv @ v
         cov = Minv @ cov_v @ Minv.T
         names = _BK_NAMES
+    elif kind.startswith("B->pi@"):
+        names, means, cov = FL.bpi_parameters(raw)
+    elif kind.startswith("K->pi@"):
+        names, means, cov = FL.kpi_parameters(raw)
     else:
         all_names = list(raw["names"])
         keep = [i for i, n in enumerate(all_names) if n not in _KSTAR_DEPENDENT]
@@ -359,9 +387,14 @@ def from_values(kind: str, values) -> BKFormFactors | BKstarFormFactors:
             f"{kind} needs {len(ps.means)} coefficients ({', '.join(ps.names)}), got {values.shape}"
         )
     raw = _raw(kind)
-    if resolve_kind(kind).startswith("B->K@"):
+    full = resolve_kind(kind)
+    if full.startswith("B->K@"):
         return _bk_from_values(values, raw)
-    return _kstar_from_values(values, raw, ps.names)
+    if full.startswith("B->pi@"):
+        return FL.bpi_from_values(values, raw)
+    if full.startswith("K->pi@"):
+        return FL.kpi_from_values(raw, values)
+    return _kstar_from_values(values, raw, ps.names, full)
 
 
 @cache

@@ -25,6 +25,7 @@ Mass validation and "vanishing by parity" checks raise EmissError (never a silen
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -36,7 +37,7 @@ from emiss.errors import EmissError
 from emiss.physics import constants as C
 from emiss.physics import formfactors as F
 from emiss.physics import sm, threebody, twobody
-from emiss.physics.processes import PROCESSES, get_process
+from emiss.physics.processes import ALL_PROCESSES, PROCESSES, get_process
 from emiss.physics.spectrum import Spectrum
 
 log = logging.getLogger(__name__)
@@ -272,6 +273,12 @@ def _registry() -> dict[str, Scenario]:
                  {**_g(1.0), **_lam(2e5), **q}, True, "g", default_mass=M3, reference=_REF3,
                  _build=_pair("vector-scalar")),
     ]
+    # Light-X operators with a vector-type quark current also predict the related modes
+    # (B -> pi, rho; B_s -> phi; K -> pi; emiss.physics.processes.RELATED_PROCESSES) with g the
+    # coupling of that transition's current (d̄ ... b, s̄ ... b, d̄ ... s). Scalar densities
+    # stay b -> s (their quark masses are m_b -/+ m_s).
+    items = [dataclasses.replace(s, processes=ALL_PROCESSES)
+             if s.multiplicity > 1 and _J in s.operator else s for s in items]
     return {s.name: s for s in items}
 
 
