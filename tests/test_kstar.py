@@ -11,7 +11,7 @@ import pytest
 from emiss.errors import EmissError
 from emiss.io import FLUSH_BELOW
 from emiss.kstar.config import KSTAR_CHANNELS, load_config
-from emiss.kstar.observables import binned_fl
+from emiss.physics.observables import binned_fl
 from emiss.kstar.response import box_halfwidth, build_response, helicity_acceptance
 from emiss.physics.spectrum import Spectrum
 
