@@ -11,8 +11,8 @@ import pytest
 from emiss.errors import EmissError
 from emiss.io import FLUSH_BELOW
 from emiss.kstar.config import KSTAR_CHANNELS, load_config
-from emiss.physics.observables import binned_fl
 from emiss.kstar.response import box_halfwidth, build_response, helicity_acceptance
+from emiss.physics.observables import binned_fl
 from emiss.physics.spectrum import Spectrum
 
 ROOT = Path(__file__).resolve().parents[1]
