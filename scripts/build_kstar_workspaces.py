@@ -34,8 +34,8 @@ STEMS = ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly")
 
 def build(outdir: Path) -> list[Path]:
     """Write the K* bundle and the K + K* combination into outdir."""
-    from emiss.kstar.combine import write_combined
-    from emiss.kstar.workspace import write_bundle
+    from emiss.bundles.combine import write_combined
+    from emiss.bundles.kstar_emulation import write_bundle
 
     paths = write_bundle(outdir)
     paths += write_combined(outdir, kstar_dir=outdir)

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emiss.bundles.kstar_emulation import KSTAR_CHANNELS, box_halfwidth, build_response, load_config
 from emiss.errors import EmissError
 from emiss.io import FLUSH_BELOW
-from emiss.kstar.config import KSTAR_CHANNELS, load_config
-from emiss.kstar.response import box_halfwidth, build_response, helicity_acceptance
 from emiss.physics.observables import binned_fl
 from emiss.physics.spectrum import Spectrum
+from emiss.response import helicity_acceptance
 
 ROOT = Path(__file__).resolve().parents[1]
 WS = ROOT / "workspaces"
@@ -148,7 +148,7 @@ def test_fold_needs_longitudinal_parts(response):
 def test_bundled_workspaces_are_valid_and_fresh():
     import pyhf
 
-    from emiss.workspace import load_bundle
+    from emiss.bundles import load_bundle
 
     for stem in ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly"):
         b = load_bundle(WS / f"{stem}.json")
@@ -210,8 +210,8 @@ def test_patches_fold_polarisation_and_share_ff_names():
 
 
 def test_one_response_loader_reads_k_and_kstar_files(tmp_path):
+    from emiss.bundles import load_bundle
     from emiss.response import KstarChannelResponse, Response
-    from emiss.workspace import load_bundle
 
     comb = load_bundle(WS / "belle2_k_kstar_combined_bkgonly.json")
     kinds = {n: type(c).__name__ for n, c in comb.response.channels.items()}

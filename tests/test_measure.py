@@ -18,9 +18,11 @@ import pyhf
 import pytest
 from click.testing import CliRunner
 
+from emiss.bundles import bundled_dir, load_bundle
 from emiss.cli import cli
 from emiss.errors import EmissError
-from emiss.workspace import BUNDLED_DIR, load_bundle
+
+BUNDLED_DIR = bundled_dir()
 
 PUBLISHED = {
     "belle2_ita_bkgonly": {"mu_hat": 5.4, "mu_err_up": 1.5, "mu_err_down": 1.5},

@@ -11,14 +11,15 @@ import pytest
 from click.testing import CliRunner
 from pyhf.cli import cli as pyhf_cli
 
+from emiss.bundles import BACKGROUNDS, K_STEMS, bundled_dir, load_bundle
+from emiss.bundles.k_emulation import build_all
 from emiss.errors import EmissError
 from emiss.io import read_json, stale_json_files, write_json
 from emiss.response import BELLE2_TRUE_EDGES
-from emiss.workspace import BACKGROUNDS, BUNDLED_DIR, BUNDLED_STEMS, load_bundle
-from emiss.workspace_build import build_all
 
-FILES = [f"{s}{suffix}" for s in BUNDLED_STEMS for suffix in (".json", ".meta.json")] + [
-    f"{s.replace('_bkgonly', '')}_response.json" for s in BUNDLED_STEMS]
+BUNDLED_DIR = bundled_dir()
+FILES = [f"{s}{suffix}" for s in K_STEMS for suffix in (".json", ".meta.json")] + [
+    f"{s.replace('_bkgonly', '')}_response.json" for s in K_STEMS]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def test_committed_files_are_fresh(rebuilt, name):
         f"workspaces/{name} is stale: run scripts/build_workspaces.py")
 
 
-@pytest.mark.parametrize("stem", BUNDLED_STEMS)
+@pytest.mark.parametrize("stem", K_STEMS)
 def test_pyhf_schema_inspect_json2xml(stem, tmp_path):
     path = BUNDLED_DIR / f"{stem}.json"
     spec = read_json(path)

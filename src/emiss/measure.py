@@ -20,8 +20,8 @@ import jsonpatch
 import numpy as np
 import pyhf
 
+from emiss.bundles.bundle import POI, SIGNAL_SAMPLE, Bundle
 from emiss.errors import EmissError
-from emiss.workspace import POI, SIGNAL_SAMPLE, Bundle
 
 log = logging.getLogger(__name__)
 

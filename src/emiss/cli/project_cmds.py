@@ -102,9 +102,9 @@ def register(cli: click.Group, plot: click.Group) -> None:
         ms = _floats(masses, "--masses") if masses else list(forecast.DEFAULT_MASSES)
         scen = list(scenarios) or list(forecast.DEFAULT_SCENARIOS)
         if ws_dir is None:
-            from emiss.workspace import BUNDLED_DIR
+            from emiss.bundles.bundle import bundled_dir
 
-            ws_dir = str(BUNDLED_DIR)
+            ws_dir = str(bundled_dir())
         from emiss.physics.scenarios import get_scenario
 
         for s in scen:

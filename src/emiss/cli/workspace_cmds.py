@@ -1,7 +1,7 @@
 """Workspace commands: ``emiss workspace build``, ``emiss measure`` and ``emiss plot postfit``.
 
-A thin shell over ``emiss.workspace_build``, ``emiss.workspace.load_bundle`` and
-``emiss.measure``; user errors are EmissError (one line, exit 2, via ``emiss.cli.main``).
+A thin shell over ``emiss.bundles.k_emulation``, ``emiss.bundles.load_bundle`` and
+``emiss.inference.measure``; user errors are EmissError (one line, exit 2, via ``emiss.cli.main``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def _measure_and_plot(workspace: str, response: str | None, plot_dir: str | None) -> dict:
+    from emiss.bundles.bundle import load_bundle
     from emiss.measure import measure, postfit_yields, sm_signal_patch
-    from emiss.workspace import load_bundle
 
     bundle = load_bundle(workspace, response=response)
     patch, source = sm_signal_patch(bundle)
@@ -48,10 +48,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Output folder (default: the repository's workspaces/).")
     def build(out_dir: str | None) -> None:
         """Rebuild the bundled workspaces, sidecars and responses (deterministic)."""
-        from emiss.workspace import BUNDLED_DIR
-        from emiss.workspace_build import build_all
+        from emiss.bundles.bundle import bundled_dir
+        from emiss.bundles.k_emulation import build_all
 
-        for p in build_all(Path(out_dir) if out_dir else BUNDLED_DIR):
+        for p in build_all(Path(out_dir) if out_dir else bundled_dir()):
             click.echo(str(p))
 
     @cli.command("measure")

@@ -18,7 +18,7 @@ from typing import Any
 
 from scipy.optimize import brentq
 
-from emiss.kstar.config import load_config
+from emiss.bundles.kstar_emulation import load_config
 from emiss.projection import expected_limits, scale_patch, scale_spec
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,10 @@ def expected_ul_at_belle(cfg: Mapping[str, Any] | None = None, n_samples: int = 
     Returns:
         process -> expected upper limit on the branching ratio.
     """
+    from emiss.bundles.bundle import Bundle
+    from emiss.bundles.kstar_emulation import build_response, build_spec, sidecar
     from emiss.kstar.patches import scenario_patchset
-    from emiss.kstar.response import build_response
-    from emiss.kstar.workspace import build_spec, sidecar
     from emiss.patches.build import TemplateBuilder, target_from_bundle
-    from emiss.workspace import Bundle
 
     cfg = cfg or load_config()
     resp = build_response(cfg)

@@ -255,7 +255,7 @@ def _variant(targets: dict[str, Any], variant: str, ops: list[dict],
         ops = kstar_rate_to_k(spec, ops)
     if not variant.endswith("_q2"):
         return spec, ops
-    from emiss.kstar.config import load_config
+    from emiss.bundles.kstar_emulation import load_config
 
     b = load_config()["binning"]
     n_cos = len(b["cos_edges"]) - 1

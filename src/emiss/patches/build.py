@@ -142,7 +142,7 @@ def _meta_modifiers(meta: Mapping) -> dict[str, list[dict]]:
 
 
 def target_from_bundle(bundle: Any, response: Any = None, hepdata: str | None = None) -> Target:
-    """Target from an ``emiss.workspace`` bundle (spec + sidecar meta + response).
+    """Target from an ``emiss.bundles`` bundle (spec + sidecar meta + response).
 
     Args:
         bundle: object with ``spec``, ``meta``, ``response`` and ``path``.
@@ -193,7 +193,7 @@ def load_target(path: str | os.PathLike, response: str | os.PathLike | None = No
     Returns:
         The Target.
     """
-    from emiss.workspace import load_bundle
+    from emiss.bundles.bundle import load_bundle
 
     bundle = load_bundle(path, response=response)  # an explicit response replaces the sidecar's
     return target_from_bundle(bundle, hepdata=hepdata)
@@ -889,7 +889,7 @@ def sm_patch(bundle: Any, n_samples: int = DEFAULT_FF_SAMPLES, seed: int = DEFAU
     Used by ``emiss measure`` so that it and the committed SM patch agree.
 
     Args:
-        bundle: ``emiss.workspace`` bundle (or a Target).
+        bundle: ``emiss.bundles.Bundle`` (or a Target).
         n_samples: form-factor draws.
         seed: their seed.
 

@@ -1,4 +1,4 @@
-"""Background-only workspaces and their bundles (workspace + sidecar + response).
+"""The bundle model: a background-only workspace with its sidecar and response.
 
 A bundled workspace is three files in one folder (docs/interfaces.md):
 
@@ -9,8 +9,11 @@ A bundled workspace is three files in one folder (docs/interfaces.md):
 * the response file the sidecar names (``emiss.response.Response``).
 
 ``load_bundle`` finds the sidecar and response next to the workspace; a user's own workspace can
-come with an explicit response instead. Building the bundled Belle II-style emulation lives in
-``emiss.workspace_build``.
+come with an explicit response instead. The bundled workspaces (the repository's top-level
+``workspaces/``) are package data of ``emiss.data.workspaces``, found with ``importlib.resources``
+(``bundled_dir``), so that they are found after ``pip install .`` as after ``pip install -e .``;
+every stem of ``BUNDLED_STEMS`` (B -> K and B -> K*) is resolvable by name. The sources that
+build them are the other modules of ``emiss.bundles``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +41,40 @@ BACKGROUNDS = ("bkg_bplus", "bkg_b0", "bkg_uds", "bkg_ccbar", "bkg_tautau", "bkg
 POI = "mu"
 #: Name of the signal sample patches add.
 SIGNAL_SAMPLE = "signal"
-#: Folder of the bundled workspaces (repository root / workspaces).
-BUNDLED_DIR = Path(__file__).resolve().parents[2] / "workspaces"
-#: Stems of the bundled workspaces.
-BUNDLED_STEMS = ("belle2_ita_bkgonly", "belle2_hta_bkgonly", "belle2_combined_bkgonly")
+#: Package holding the bundled workspaces: the repository's top-level ``workspaces/`` folder,
+#: mapped onto this package by setup.py, so that it ships inside the wheel.
+BUNDLED_PACKAGE = "emiss.data.workspaces"
+#: Stems of the bundled B -> K workspaces (``emiss.bundles.k_emulation``).
+K_STEMS = ("belle2_ita_bkgonly", "belle2_hta_bkgonly", "belle2_combined_bkgonly")
+#: Stems of the bundled B -> K* workspaces (``emiss.bundles.kstar_emulation``, ``combine``).
+KSTAR_STEMS = ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly")
+#: Stems of every bundled workspace, each resolvable by name (``load_bundle``).
+BUNDLED_STEMS = K_STEMS + KSTAR_STEMS
+
+
+def bundled_dir() -> Path:
+    """Folder of the bundled workspaces (package data ``emiss.data.workspaces``).
+
+    Returns:
+        The folder: site-packages/emiss/data/workspaces after ``pip install .``, the
+        repository's ``workspaces/`` after ``pip install -e .``.
+
+    Raises:
+        EmissError: the package data are not installed.
+    """
+    try:
+        root = resources.files(BUNDLED_PACKAGE)
+    except ModuleNotFoundError:
+        raise EmissError(f"the bundled workspaces (package {BUNDLED_PACKAGE}) are not "
+                         "installed; install emiss with pip (pip install . or -e .)") from None
+    return root if isinstance(root, Path) else Path(str(root))
+
+
+def __getattr__(name: str) -> Any:
+    """``BUNDLED_DIR``: the folder of the bundled workspaces, resolved on first use."""
+    if name == "BUNDLED_DIR":
+        return bundled_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -124,7 +158,7 @@ def load_bundle(path: str | os.PathLike, response: Response | str | os.PathLike 
     """
     p = Path(path)
     if not p.is_file() and p.name in BUNDLED_STEMS:
-        p = BUNDLED_DIR / f"{p.name}.json"
+        p = bundled_dir() / f"{p.name}.json"
     if not p.is_file():
         raise EmissError(
             f"workspace {str(path)!r} does not exist; bundled: {', '.join(BUNDLED_STEMS)}"
