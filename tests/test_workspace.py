@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from pyhf.cli import cli as pyhf_cli
 
-from emiss.bundles import BACKGROUNDS, K_STEMS, bundled_dir, load_bundle
+from emiss.bundles import BACKGROUNDS, BUNDLED_STEMS, K_STEMS, bundled_dir, load_bundle
 from emiss.bundles.k_emulation import build_all
 from emiss.errors import EmissError
 from emiss.io import read_json, stale_json_files, write_json
@@ -134,3 +134,25 @@ def test_bundle_errors(tmp_path):
         load_bundle(bad)
     # bundled stems resolve without a path
     assert load_bundle("belle2_hta_bkgonly").path == BUNDLED_DIR / "belle2_hta_bkgonly.json"
+
+
+@pytest.mark.parametrize("stem", BUNDLED_STEMS)
+def test_every_bundled_stem_resolves_by_name(stem, tmp_path, monkeypatch):
+    """B -> K and B -> K* stems load by name from any directory (package data, not the cwd)."""
+    monkeypatch.chdir(tmp_path)
+    b = load_bundle(stem)
+    assert b.path == BUNDLED_DIR / f"{stem}.json"
+    assert b.require_response().channels
+
+
+def test_bundled_stems_list_every_bundled_workspace():
+    on_disk = {p.name.removesuffix(".json") for p in BUNDLED_DIR.glob("*_bkgonly.json")}
+    assert on_disk == set(BUNDLED_STEMS)
+
+
+def test_hepdata_default_n_b_equals_the_emulation_n_b():
+    """The response stage's cited N(B+-) and the emulation's (from its data file) agree."""
+    from emiss.bundles.k_emulation import load_inputs, n_bplus
+    from emiss.response import BELLE2_N_BPLUS
+
+    assert BELLE2_N_BPLUS == n_bplus(load_inputs())
