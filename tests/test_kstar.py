@@ -182,8 +182,7 @@ def test_expected_limits_at_belle_luminosity_match_belle():
 
 
 def test_patches_fold_polarisation_and_share_ff_names():
-    from emiss.kstar.patches import scenario_patchset
-    from emiss.patches.build import TemplateBuilder, load_target
+    from emiss.patches import TemplateBuilder, load_target, scenario_patchset
 
     tgt = load_target(WS / "belle2_k_kstar_combined_bkgonly.json")
     b = TemplateBuilder(tgt, n_samples=4)
@@ -238,8 +237,7 @@ def test_generic_builder_folds_the_line_polarisation(stem):
     """A vector X line has 0 < F_L < 1: the cos(theta_K) bins must follow F_L A_L + (1-F_L) A_T
     (arXiv:0902.0160 eq. (3.5)) with F_L of the line, not the isotropic (A_L + 2 A_T)/3; and the
     templates equal Response.fold of the physics spectrum normalised to B(first process) = 1e-5."""
-    from emiss.kstar.patches import scenario_patchset
-    from emiss.patches.build import TemplateBuilder, load_target
+    from emiss.patches import TemplateBuilder, load_target, scenario_patchset
     from emiss.physics.scenarios import get_scenario
 
     tgt = load_target(WS / f"{stem}.json")

@@ -72,8 +72,9 @@ def expected_ul_at_belle(cfg: Mapping[str, Any] | None = None, n_samples: int = 
     """
     from emiss.bundles.bundle import Bundle
     from emiss.bundles.kstar_emulation import build_response, build_spec, sidecar
-    from emiss.kstar.patches import scenario_patchset
-    from emiss.patches.build import TemplateBuilder, target_from_bundle
+    from emiss.patches.build import scenario_patchset
+    from emiss.patches.target import target_from_bundle
+    from emiss.patches.templates import TemplateBuilder
 
     cfg = cfg or load_config()
     resp = build_response(cfg)

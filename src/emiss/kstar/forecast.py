@@ -11,7 +11,7 @@ and, for the separations, the K* channels with the cos(theta_K) bins merged (``K
 ``K+Kstar_q2``: no F_L information) to show what the helicity angle adds.
 
 Benchmark normalisation of a light-X hypothesis ("mu_bench"): the coupling for which
-B(B+ -> K+ X) = 1e-5 (``emiss.patches.build.LIGHT_X_REFERENCE_BR``, the size of the Belle II
+B(B+ -> K+ X) = 1e-5 (``emiss.patches.metadata.LIGHT_X_REFERENCE_BR``, the size of the Belle II
 excess, arXiv:2311.14629); B -> K* rates then follow from the physics. Discovery significances
 and separations use that benchmark; limits are on the branching ratio of each workspace's first
 process (K: B(B+ -> K+ X); Kstar: B(B0 -> K*0 X); K+Kstar: B(B+ -> K+ X) with K* tied to it).
@@ -88,7 +88,7 @@ def load_targets(workspaces_dir: str | Path) -> dict[str, Any]:
     Returns:
         name -> Target.
     """
-    from emiss.patches.build import load_target
+    from emiss.patches.target import load_target
 
     d = Path(workspaces_dir)
     out = {}
@@ -104,8 +104,8 @@ def load_targets(workspaces_dir: str | Path) -> dict[str, Any]:
 def _hypotheses(targets: dict[str, Any], scenarios: Sequence[str], masses: Sequence[float],
                 n_samples: int) -> tuple[list[_Hyp], _Hyp]:
     """Patches of every (scenario, mass) and of the SM on the three base workspaces."""
-    from emiss.kstar.patches import scenario_patchset
-    from emiss.patches.build import TemplateBuilder
+    from emiss.patches.build import scenario_patchset
+    from emiss.patches.templates import TemplateBuilder
     from emiss.physics.scenarios import get_scenario
 
     builders = {w: TemplateBuilder(t, n_samples=n_samples) for w, t in targets.items()}
@@ -164,7 +164,7 @@ def _signal_ops(spec: dict, ops: list[dict]) -> list[tuple[str, dict]] | None:
 def kstar_rate_to_k(spec: dict, ops: list[dict], rtol: float = 1e-6) -> list[dict]:
     """Carry the form-factor rate variations of a K + K* hypothesis on its K channels.
 
-    The builder (``emiss.patches.build``) normalises a K + K* hypothesis to B(B+ -> K+), so
+    The builder (``emiss.patches.templates``) normalises a K + K* hypothesis to B(B+ -> K+), so
     every ``ff_*_pc<i>`` histosys of the K* signal mixes a shape change (F_L, q^2) with a change
     of the K*/K rate. Histosys interpolation is additive (pyhf code 0), and with the free mu
     multiplying the sum, the effective K* shape change at pull theta is
