@@ -205,7 +205,7 @@ def test_pyhf_cli_verify_extract_cls(tmp_path):
 
 def test_sm_patch_gives_the_measure_mu():
     from emiss.bundles import load_bundle
-    from emiss.measure import measure
+    from emiss.inference.measure import measure
 
     bundle = load_bundle(WS_DIR / "belle2_hta_bkgonly.json")
     mu_measure = measure(bundle).mu_hat

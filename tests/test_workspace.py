@@ -48,7 +48,7 @@ def test_pyhf_schema_inspect_json2xml(stem, tmp_path):
     # with the SM patch applied, and check the bare one fails for that reason only.
     res = runner.invoke(pyhf_cli, ["inspect", str(path)])
     assert res.exit_code != 0 and "'mu' cannot be fit" in str(res.exception)
-    from emiss.measure import _sm_signal_patch
+    from emiss.inference.measure import _sm_signal_patch
 
     patched = jsonpatch.apply_patch(spec, _sm_signal_patch(load_bundle(path)))
     write_json(tmp_path / "sm.json", patched)
@@ -105,7 +105,7 @@ def test_sidecar_and_response():
         np.testing.assert_allclose(cr.true_edges, BELLE2_TRUE_EDGES)
         assert cr.matrix.sum(axis=0).max() <= 1.0
     # SM signal yields at mu = 1 (B = 4.97e-6): ITA ~ 160, HTA ~ 8 (belle2.md 1.8)
-    from emiss.measure import _sm_signal_patch
+    from emiss.inference.measure import _sm_signal_patch
 
     yields = {op["path"]: sum(op["value"]["data"]) for op in _sm_signal_patch(b)}
     assert yields["/channels/0/samples/0"] == pytest.approx(4.0e8 * 4.97e-6 * 0.08, rel=0.02)

@@ -95,8 +95,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
     def project_cmd(lumi: str, scenarios: tuple[str, ...], masses: str | None, policy: str,
                     ws_dir: str | None, limits_on: str, ff_samples: int, output: str | None,
                     as_json: bool) -> None:
+        from emiss.inference import forecast
         from emiss.io import dumps_json, write_json
-        from emiss.kstar import forecast
 
         lumis = _floats(lumi, "--lumi")
         ms = _floats(masses, "--masses") if masses else list(forecast.DEFAULT_MASSES)

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def _measure_and_plot(workspace: str, response: str | None, plot_dir: str | None) -> dict:
     from emiss.bundles.bundle import load_bundle
-    from emiss.measure import measure, postfit_yields, sm_signal_patch
+    from emiss.inference.measure import measure, postfit_yields, sm_signal_patch
 
     bundle = load_bundle(workspace, response=response)
     patch, source = sm_signal_patch(bundle)

@@ -98,15 +98,15 @@ def sm_signal_patch(bundle: Bundle) -> tuple[list[dict], str]:
     """The SM signal patch: ``emiss.patches.sm_patch`` when present, else ``_sm_signal_patch``.
 
     Returns:
-        (JSON Patch list, "emiss.patches.sm_patch" or "emiss.measure._sm_signal_patch").
+        (JSON Patch list, "emiss.patches.sm_patch" or "emiss.inference.measure._sm_signal_patch").
     """
     try:
-        from emiss.patches import sm_patch  # type: ignore[attr-defined]
+        from emiss.patches.build import sm_patch
 
         patch = sm_patch(bundle)
     except ImportError as exc:  # patches stage absent or incomplete
         log.warning("emiss.patches.sm_patch unavailable (%s); using _sm_signal_patch", exc)
-        return _sm_signal_patch(bundle), "emiss.measure._sm_signal_patch"
+        return _sm_signal_patch(bundle), "emiss.inference.measure._sm_signal_patch"
     if isinstance(patch, dict) and "patch" in patch:
         patch = patch["patch"]
     return list(patch), "emiss.patches.sm_patch"

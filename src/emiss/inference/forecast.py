@@ -1,7 +1,7 @@
 """Belle II forecasts for B -> K(*) E_miss: which scenarios can 1, 5, 10, 50 ab^-1 tell apart?
 
-Orchestrates the projection machinery (``emiss.projection``) over three bundled workspaces,
-all at Belle II's 362 fb^-1 (N_BB = 387e6) and scaled to each luminosity:
+Orchestrates the projection machinery (``emiss.inference.projection``) over three bundled
+workspaces, all at Belle II's 362 fb^-1 (N_BB = 387e6) and scaled to each luminosity:
 
 * ``K``: the B+ -> K+ workspace (ITA + HTA, ``belle2_combined_bkgonly``);
 * ``Kstar``: the K* workspace (q^2_rec x cos(theta_K), ``belle2_kstar_bkgonly``);
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from emiss.errors import EmissError
-from emiss.projection import (
+from emiss.inference.projection import (
     SYST_POLICIES,
     delta_chi2,
     discovery_significance,
@@ -280,7 +280,7 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
         scenarios: light-X scenario names.
         masses: m_X values (GeV); masses beyond a scenario's K* endpoint are skipped.
         workspaces_dir: folder with the three base bundles.
-        policy: systematics policy (``emiss.projection.SYST_POLICIES``).
+        policy: systematics policy (``emiss.inference.projection.SYST_POLICIES``).
         cls: confidence levels of the limits.
         limit_variants: workspaces on which limits are computed (the engine's fits of the
             150-parameter K + K* model are slow; add "K", "K+Kstar" when time allows).
@@ -385,7 +385,7 @@ def sm_precision(spec: dict, ops: list[dict]) -> float:
     Returns:
         sigma(mu) (mu = 1 is the SM, so this is the relative precision on B).
     """
-    from emiss.projection import _Compiled
+    from emiss.inference.projection import _Compiled
 
     c = _Compiled(spec, ops)
     truth = c.pars(1.0)

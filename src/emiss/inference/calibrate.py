@@ -19,7 +19,7 @@ from typing import Any
 from scipy.optimize import brentq
 
 from emiss.bundles.kstar_emulation import load_config
-from emiss.projection import expected_limits, scale_patch, scale_spec
+from emiss.inference.projection import expected_limits, scale_patch, scale_spec
 
 log = logging.getLogger(__name__)
 
