@@ -95,12 +95,12 @@ def register(cli: click.Group, plot: click.Group) -> None:
     def project_cmd(lumi: str, scenarios: tuple[str, ...], masses: str | None, policy: str,
                     ws_dir: str | None, limits_on: str, ff_samples: int, output: str | None,
                     as_json: bool) -> None:
-        from emiss.inference import forecast
+        from emiss.inference import projection
         from emiss.io import dumps_json, write_json
 
         lumis = _floats(lumi, "--lumi")
-        ms = _floats(masses, "--masses") if masses else list(forecast.DEFAULT_MASSES)
-        scen = list(scenarios) or list(forecast.DEFAULT_SCENARIOS)
+        ms = _floats(masses, "--masses") if masses else list(projection.DEFAULT_MASSES)
+        scen = list(scenarios) or list(projection.DEFAULT_SCENARIOS)
         if ws_dir is None:
             from emiss.bundles.bundle import bundled_dir
 
@@ -110,7 +110,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
         for s in scen:
             get_scenario(s)  # unknown name -> EmissError before any work
         variants = [v.strip() for v in limits_on.split(",") if v.strip()]
-        doc = forecast.run(lumis, scen, ms, workspaces_dir=ws_dir, policy=policy,
+        doc = projection.run(lumis, scen, ms, workspaces_dir=ws_dir, policy=policy,
                            n_samples=ff_samples, limit_variants=variants,
                            progress=lambda m: click.echo(m, err=True))
         if output:
