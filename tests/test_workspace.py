@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from pyhf.cli import cli as pyhf_cli
 
 from emiss.bundles import BACKGROUNDS, BUNDLED_STEMS, K_STEMS, bundled_dir, load_bundle
-from emiss.bundles.k_emulation import build_all
+from emiss.cli import cli
 from emiss.errors import EmissError
 from emiss.io import read_json, stale_json_files, write_json
 from emiss.response import BELLE2_TRUE_EDGES
@@ -24,8 +24,14 @@ FILES = [f"{s}{suffix}" for s in K_STEMS for suffix in (".json", ".meta.json")] 
 
 @pytest.fixture(scope="module")
 def rebuilt(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ws")
-    build_all(out)
+    """`emiss workspace build` run in an empty directory: writes ./workspaces there."""
+    cwd = tmp_path_factory.mktemp("ws")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        res = CliRunner().invoke(cli, ["workspace", "build"])
+    assert res.exit_code == 0, res.output
+    out = cwd / "workspaces"
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # nothing else written
     return out
 
 
@@ -156,3 +162,15 @@ def test_hepdata_default_n_b_equals_the_emulation_n_b():
     from emiss.response import BELLE2_N_BPLUS
 
     assert BELLE2_N_BPLUS == n_bplus(load_inputs())
+
+
+def test_workspace_build_refuses_site_packages():
+    """An installed package folder is never written to without --force (nothing written)."""
+    import sysconfig
+    from pathlib import Path
+
+    target = Path(sysconfig.get_paths()["purelib"]) / "emiss_refused_outdir"
+    res = CliRunner().invoke(cli, ["workspace", "build", "-o", str(target)])
+    assert isinstance(res.exception, EmissError)
+    assert "--force" in str(res.exception) and str(target) in str(res.exception)
+    assert not target.exists()

@@ -83,7 +83,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--policy", type=click.Choice(["data-driven", "fixed"]), default="data-driven",
                   show_default=True, help="Systematics scaling policy.")
     @click.option("--workspaces", "ws_dir", default=None, type=click.Path(file_okay=False),
-                  help="Folder with the bundled workspaces (default: the repository's).")
+                  help="Folder with the bundled workspaces (default: the installed ones, "
+                       "emiss.bundles.bundled_dir()).")
     @click.option("--limits-on", "limits_on", default="Kstar,K+Kstar", show_default=True,
                   help="Workspaces whose expected limits are computed (comma-separated of "
                        "K, Kstar, K+Kstar).")
