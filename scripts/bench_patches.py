@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from emiss.io import dumps_json
-from emiss.patches.build import (
+from emiss.patches import (
     DEFAULT_FF_SAMPLES,
     DEFAULT_FF_SEED,
     TemplateBuilder,

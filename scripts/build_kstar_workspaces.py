@@ -34,8 +34,8 @@ STEMS = ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly")
 
 def build(outdir: Path) -> list[Path]:
     """Write the K* bundle and the K + K* combination into outdir."""
-    from emiss.kstar.combine import write_combined
-    from emiss.kstar.workspace import write_bundle
+    from emiss.bundles.combine import write_combined
+    from emiss.bundles.kstar_emulation import write_bundle
 
     paths = write_bundle(outdir)
     paths += write_combined(outdir, kstar_dir=outdir)
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check()
     if args.calibrate:
-        from emiss.kstar.calibrate import calibrate, expected_ul_at_belle
+        from emiss.inference.calibrate import calibrate, expected_ul_at_belle
 
         scales = calibrate()
         print("background_scale per channel (put into src/emiss/data/belle2_kstar_emulation.yaml):")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from emiss.errors import EmissError
 from emiss.io import STALE_RTOL, atomic_write_text, dumps_json, stale_json_files
-from emiss.patches.build import (
+from emiss.patches import (
     DEFAULT_FF_SAMPLES,
     DEFAULT_FF_SEED,
     TemplateBuilder,

@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from emiss.bundles.k_emulation import build_all
 from emiss.io import STALE_RTOL, read_json, stale_json_files
-from emiss.workspace_build import build_all
 
 
 def check(committed: Path) -> int:

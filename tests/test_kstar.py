@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emiss.bundles.kstar_emulation import KSTAR_CHANNELS, box_halfwidth, build_response, load_config
 from emiss.errors import EmissError
 from emiss.io import FLUSH_BELOW
-from emiss.kstar.config import KSTAR_CHANNELS, load_config
-from emiss.kstar.observables import binned_fl
-from emiss.kstar.response import box_halfwidth, build_response, helicity_acceptance
+from emiss.physics.observables import binned_fl
 from emiss.physics.spectrum import Spectrum
+from emiss.response import helicity_acceptance
 
 ROOT = Path(__file__).resolve().parents[1]
 WS = ROOT / "workspaces"
@@ -148,7 +148,7 @@ def test_fold_needs_longitudinal_parts(response):
 def test_bundled_workspaces_are_valid_and_fresh():
     import pyhf
 
-    from emiss.workspace import load_bundle
+    from emiss.bundles import load_bundle
 
     for stem in ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly"):
         b = load_bundle(WS / f"{stem}.json")
@@ -170,11 +170,11 @@ def test_bundled_workspaces_are_valid_and_fresh():
 
 
 def test_expected_limits_at_belle_luminosity_match_belle():
-    """Calibration regression: the background levels were solved (kstar/calibrate.py, rtol 2e-3,
+    """Calibration regression: the background levels were solved (inference/calibrate.py, rtol 2e-3,
     20 FF draws) so that the expected 90 % CL limits at Belle's 772e6 BB equal Belle's published
     ones (arXiv:1702.03224): B(B0->K*0 nu nu) < 1.8e-5, B(B+->K*+) < 6.1e-5. Recomputed here
     through scaling, patching and the inference engine; it fails if any of those drifts."""
-    from emiss.kstar.calibrate import expected_ul_at_belle
+    from emiss.inference.calibrate import expected_ul_at_belle
 
     ul = expected_ul_at_belle(n_samples=20)
     assert ul["B0->K*0"] == pytest.approx(1.8e-5, rel=0.01)
@@ -182,8 +182,7 @@ def test_expected_limits_at_belle_luminosity_match_belle():
 
 
 def test_patches_fold_polarisation_and_share_ff_names():
-    from emiss.kstar.patches import scenario_patchset
-    from emiss.patches.build import TemplateBuilder, load_target
+    from emiss.patches import TemplateBuilder, load_target, scenario_patchset
 
     tgt = load_target(WS / "belle2_k_kstar_combined_bkgonly.json")
     b = TemplateBuilder(tgt, n_samples=4)
@@ -210,8 +209,8 @@ def test_patches_fold_polarisation_and_share_ff_names():
 
 
 def test_one_response_loader_reads_k_and_kstar_files(tmp_path):
+    from emiss.bundles import load_bundle
     from emiss.response import KstarChannelResponse, Response
-    from emiss.workspace import load_bundle
 
     comb = load_bundle(WS / "belle2_k_kstar_combined_bkgonly.json")
     kinds = {n: type(c).__name__ for n, c in comb.response.channels.items()}
@@ -238,8 +237,7 @@ def test_generic_builder_folds_the_line_polarisation(stem):
     """A vector X line has 0 < F_L < 1: the cos(theta_K) bins must follow F_L A_L + (1-F_L) A_T
     (arXiv:0902.0160 eq. (3.5)) with F_L of the line, not the isotropic (A_L + 2 A_T)/3; and the
     templates equal Response.fold of the physics spectrum normalised to B(first process) = 1e-5."""
-    from emiss.kstar.patches import scenario_patchset
-    from emiss.patches.build import TemplateBuilder, load_target
+    from emiss.patches import TemplateBuilder, load_target, scenario_patchset
     from emiss.physics.scenarios import get_scenario
 
     tgt = load_target(WS / f"{stem}.json")

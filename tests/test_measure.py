@@ -18,9 +18,11 @@ import pyhf
 import pytest
 from click.testing import CliRunner
 
+from emiss.bundles import bundled_dir, load_bundle
 from emiss.cli import cli
 from emiss.errors import EmissError
-from emiss.workspace import BUNDLED_DIR, load_bundle
+
+BUNDLED_DIR = bundled_dir()
 
 PUBLISHED = {
     "belle2_ita_bkgonly": {"mu_hat": 5.4, "mu_err_up": 1.5, "mu_err_down": 1.5},
@@ -52,7 +54,7 @@ def test_measure_reproduces_published(measured, stem):
 
 def test_plain_pyhf_agrees_with_published():
     """Plain pyhf fits on the combined workspace + the SM JSON patch (profile likelihood)."""
-    from emiss.measure import _sm_signal_patch
+    from emiss.inference.measure import _sm_signal_patch
 
     bundle = load_bundle(BUNDLED_DIR / "belle2_combined_bkgonly.json")
     ws = pyhf.Workspace(bundle.spec)
@@ -85,7 +87,7 @@ def test_measure_plot_and_errors(tmp_path):
     # a user's workspace without response: one clear error
     ws = tmp_path / "mine.json"
     ws.write_bytes((BUNDLED_DIR / "belle2_hta_bkgonly.json").read_bytes())
-    from emiss.measure import _sm_signal_patch
+    from emiss.inference.measure import _sm_signal_patch
 
     with pytest.raises(EmissError, match="no detector response"):
         _sm_signal_patch(load_bundle(ws))
@@ -97,7 +99,7 @@ def test_measure_on_kstar_bundle_recovers_the_injected_sm():
     """The K* bundle's observations are Asimov background + SM nu nubar (docs/kstar.md), and its
     sidecar states no single reference B: mu = 1 must then mean the SM B(B0 -> K*0 nu nubar)
     and the fit must return mu_hat = 1, B_hat = the SM prediction."""
-    from emiss.measure import measure
+    from emiss.inference.measure import measure
     from emiss.physics.sm import sm_spectrum
 
     res = measure(load_bundle(BUNDLED_DIR / "belle2_kstar_bkgonly.json"))

@@ -14,9 +14,10 @@ import numpy as np
 import pyhf
 import pytest
 
+import emiss.patches as P
 from emiss.errors import EmissError
 from emiss.io import dumps_json
-from emiss.patches import build as B
+from emiss.patches import hypotheses
 from emiss.patches.assemble import verify_digest
 from emiss.patches.grid import make_entry
 from emiss.physics.spectrum import Spectrum
@@ -88,8 +89,8 @@ def fake_physics(monkeypatch):
         rng = np.random.default_rng(seed)
         return [FakeFF(1.0 + 0.1 * x, 0.02 * y) for x, y in rng.standard_normal((n, 2))]
 
-    monkeypatch.setattr(B, "_scenario", get)
-    monkeypatch.setattr(B, "_central_ff", lambda kind: FakeFF(1.0, 0.0))
+    monkeypatch.setattr(hypotheses, "scenario", get)
+    monkeypatch.setattr(hypotheses, "central_ff", lambda kind: FakeFF(1.0, 0.0))
     monkeypatch.setattr(formfactors, "sample", sample)
 
 
@@ -108,12 +109,12 @@ def make_spec() -> dict:
     }
 
 
-def make_target(flat_eff: bool = False) -> B.Target:
+def make_target(flat_eff: bool = False) -> P.Target:
     # flat: efficiency 0.5 for every true bin, true bins 2 and 3 both feed reco bin 2
     mat = np.array([[0.5, 0, 0, 0], [0, 0.5, 0, 0], [0, 0, 0.5, 0.5]]) if flat_eff else R
     resp = Response(channels={"sr": ChannelResponse("sr", "B+->K+", TRUE_EDGES, mat, N_B)})
     mods = {"sr": [{"name": "sig_eff", "type": "normsys", "data": {"hi": 1.03, "lo": 0.97}}]}
-    return B.Target(spec=make_spec(), response=resp, hepdata="ins2725943",
+    return P.Target(spec=make_spec(), response=resp, hepdata="ins2725943",
                     channel_modifiers=mods, name="toy")
 
 
@@ -123,7 +124,7 @@ def samples_in(patch: dict) -> dict:
 
 def test_twobody_patchset_metadata_and_normalisation(fake_physics):
     t = make_target()
-    ps = B.build_patchset(t, make_entry("twobody-scalar", masses="1,2.1"), n_samples=20)
+    ps = P.build_patchset(t, make_entry("twobody-scalar", masses="1,2.1"), n_samples=20)
     pyhf.PatchSet(ps)  # schema + unique names/values
     md = ps["metadata"]
     assert md["digests"]["sha256"] == pyhf.utils.digest(make_spec())
@@ -156,7 +157,7 @@ def test_twobody_patchset_metadata_and_normalisation(fake_physics):
 
 def test_patches_apply_and_build_models(fake_physics):
     t = make_target()
-    ps = B.build_patchset(t, make_entry("threebody-scalar", masses="0.5,1.5"), n_samples=20)
+    ps = P.build_patchset(t, make_entry("threebody-scalar", masses="0.5,1.5"), n_samples=20)
     pset = pyhf.PatchSet(ps)
     ws = pyhf.Workspace(make_spec())
     pset.verify(ws)
@@ -169,7 +170,7 @@ def test_patches_apply_and_build_models(fake_physics):
 def test_threebody_nothing_below_threshold(fake_physics):
     """A pair with m_X = 1.5 GeV starts at q^2 = 9: no rate in true bins [0, 4), [4, 8)."""
     t = make_target(flat_eff=True)  # reco bins 0, 1 <- true bins [0, 4), [4, 8) only
-    ps = B.build_patchset(t, make_entry("threebody-scalar", masses="1.5"), n_samples=10)
+    ps = P.build_patchset(t, make_entry("threebody-scalar", masses="1.5"), n_samples=10)
     sig = samples_in(ps["patches"][0])[("/channels/0/samples/-", "signal")]
     assert sig["data"][0] == 0.0 and sig["data"][1] == 0.0
     # all of B = 1e-5 sits in [9, 22.9], i.e. in reco bin 2, at efficiency 0.5
@@ -178,7 +179,7 @@ def test_threebody_nothing_below_threshold(fake_physics):
 
 def test_ff_variations_shape_only_for_signal_but_not_for_sm(fake_physics):
     t = make_target(flat_eff=True)
-    ps = B.build_patchset(t, make_entry("threebody-scalar", masses="0.2"), n_samples=50)
+    ps = P.build_patchset(t, make_entry("threebody-scalar", masses="0.2"), n_samples=50)
     s = samples_in(ps["patches"][0])
     sig, sm = s[("/channels/0/samples/-", "signal")], s[("/channels/0/samples/-", "sm_nunu")]
     hs_sig = {m["name"]: m["data"] for m in sig["modifiers"] if m["type"] == "histosys"}
@@ -200,7 +201,7 @@ def test_ff_variations_shape_only_for_signal_but_not_for_sm(fake_physics):
 
 def test_heavy_np_labels_and_mu_is_the_hypothesis(fake_physics):
     t = make_target()
-    ps = B.build_patchset(t, make_entry("heavy-np", params={"C_L": "-8,-4", "C_R": 1}),
+    ps = P.build_patchset(t, make_entry("heavy-np", params={"C_L": "-8,-4", "C_R": 1}),
                           n_samples=10)
     assert ps["metadata"]["labels"] == ["C_L", "C_R"]
     p = ps["patches"][0]
@@ -216,47 +217,47 @@ def test_heavy_np_labels_and_mu_is_the_hypothesis(fake_physics):
 def test_sm_patch_ops_and_labels(fake_physics):
     t = make_target()
     t.sm_reference = {"B+->K+": 4.97e-6}
-    ops = B.sm_patch(t, n_samples=10)
+    ops = P.sm_patch(t, n_samples=10)
     assert len(ops) == 1 and ops[0]["value"]["name"] == "signal"
     flat = 4.97e-6 / 22.9 * np.diff(TRUE_EDGES)
     assert ops[0]["value"]["data"] == pytest.approx(N_B * R @ flat, rel=1e-7)
-    ps = B.build_patchset(t, make_entry("sm"), n_samples=10)
+    ps = P.build_patchset(t, make_entry("sm"), n_samples=10)
     assert ps["metadata"]["labels"] == ["C_L", "C_R"]
     assert ps["patches"][0]["metadata"]["name"] == "sm"
 
 
 def test_deterministic_bytes(fake_physics):
     e = make_entry("threebody-scalar", masses="0.3,1")
-    a = dumps_json(B.build_patchset(make_target(), e, n_samples=20))
-    b = dumps_json(B.build_patchset(make_target(), e, n_samples=20))
+    a = dumps_json(P.build_patchset(make_target(), e, n_samples=20))
+    b = dumps_json(P.build_patchset(make_target(), e, n_samples=20))
     assert a == b
-    c = dumps_json(B.build_patchset(make_target(), e, n_samples=20, seed=1))
+    c = dumps_json(P.build_patchset(make_target(), e, n_samples=20, seed=1))
     assert a != c  # the seed matters, so the check above can fail
 
 
 def test_zero_yield_hypothesis_rejected(fake_physics):
     # a line at q^2 = 16 lies in the last true bin, whose efficiency is 0
     with pytest.raises(EmissError, match="twobody_scalar_mX_4p00.*no signal yield"):
-        B.build_patchset(make_target(), make_entry("twobody-scalar", masses="2,4"),
+        P.build_patchset(make_target(), make_entry("twobody-scalar", masses="2,4"),
                          n_samples=5)
 
 
 def test_bad_inputs(fake_physics):
     t = make_target()
     with pytest.raises(EmissError, match="endpoint"):
-        B.build_patchset(t, make_entry("twobody-scalar", masses="1,4.9"))
+        P.build_patchset(t, make_entry("twobody-scalar", masses="1,4.9"))
     with pytest.raises(EmissError, match="endpoint"):
-        B.build_patchset(t, make_entry("threebody-scalar", masses="2.4"))
+        P.build_patchset(t, make_entry("threebody-scalar", masses="2.4"))
     with pytest.raises(EmissError, match="unknown scenario 'nope'"):
-        B.build_patchset(t, make_entry("nope", masses="1"))
+        P.build_patchset(t, make_entry("nope", masses="1"))
     with pytest.raises(EmissError, match="unknown parameter 'x'"):
-        B.build_patchset(t, make_entry("twobody-scalar", masses="1", params=["x=1"]))
+        P.build_patchset(t, make_entry("twobody-scalar", masses="1", params=["x=1"]))
     with pytest.raises(EmissError, match="needs masses"):
-        B.build_patchset(t, make_entry("twobody-scalar"))
+        P.build_patchset(t, make_entry("twobody-scalar"))
 
 
 def test_digest_mismatch_is_clear(fake_physics):
-    ps = B.build_patchset(make_target(), make_entry("twobody-scalar", masses="1"), n_samples=5)
+    ps = P.build_patchset(make_target(), make_entry("twobody-scalar", masses="1"), n_samples=5)
     other = make_spec()
     other["observations"][0]["data"][0] += 1
     with pytest.raises(EmissError, match="digest mismatch"):
@@ -269,4 +270,4 @@ def test_workspace_without_response_is_clear():
         spec, meta, response, path = make_spec(), {}, None, None
 
     with pytest.raises(EmissError, match="no detector response"):
-        B.target_from_bundle(Bundle())
+        P.target_from_bundle(Bundle())

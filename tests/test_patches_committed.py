@@ -19,8 +19,9 @@ import numpy as np
 import pyhf
 import pytest
 
+import emiss.patches as P
 from emiss.io import numeric_mismatches, read_json
-from emiss.patches import build as B
+from emiss.physics.scenarios import get_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 WS_DIR = ROOT / "workspaces"
@@ -44,7 +45,7 @@ def cache():
 
 @pytest.fixture(scope="module")
 def targets():
-    return {s: B.load_target(WS_DIR / f"{s}.json") for s in STEMS}
+    return {s: P.load_target(WS_DIR / f"{s}.json") for s in STEMS}
 
 
 def test_every_committed_patchset_is_valid_and_matches_its_workspace():
@@ -68,16 +69,16 @@ def test_every_committed_patchset_is_valid_and_matches_its_workspace():
 def test_committed_patchsets_are_not_stale(targets, cache):
     """Rebuild a thinned grid (first, last, every 7th hypothesis) and compare the patches."""
     for stem in STEMS:
-        builder = B.TemplateBuilder(targets[stem], B.DEFAULT_FF_SAMPLES, B.DEFAULT_FF_SEED,
+        builder = P.TemplateBuilder(targets[stem], P.DEFAULT_FF_SAMPLES, P.DEFAULT_FF_SEED,
                                     cache=cache)
         for e in ENTRIES[stem]:
             old = read_json(committed(stem, e.name))
-            res = B.resolve_entry(e)
+            res = P.resolve_entry(e)
             assert [p["metadata"]["name"] for p in old["patches"]] == \
                 [h.name for h in res.hypotheses], f"{stem}/{e.name}: grid changed"
             keep = sorted({0, len(res.hypotheses) - 1, *range(0, len(res.hypotheses), 7)})
             thin = [res.hypotheses[i] for i in keep]
-            new = B.build_patchset(targets[stem], _subset(e, thin), builder=builder)
+            new = P.build_patchset(targets[stem], _subset(e, thin), builder=builder)
             # numbers to STALE_RTOL (float noise differs between machines), the rest exactly
             diff = list(numeric_mismatches(new["metadata"], old["metadata"]))
             for i, p in zip(keep, new["patches"], strict=True):
@@ -162,8 +163,8 @@ def test_twobody_line_at_2p1_fills_only_the_box():
 
 def test_threebody_pair_has_nothing_below_4mx2(targets):
     m = 1.5  # threshold q^2 = 9 GeV^2
-    builder = B.TemplateBuilder(targets["belle2_ita_bkgonly"], n_samples=0)
-    scen = B._scenario("threebody-scalar")
+    builder = P.TemplateBuilder(targets["belle2_ita_bkgonly"], n_samples=0)
+    scen = get_scenario("threebody-scalar")
     it = builder._integrals(scen, "B+->K+", m, {}, None)  # the fold's input
     ints, total = it.ints, it.total
     edges = targets["belle2_ita_bkgonly"].response.channels["ita_onres"].true_edges
@@ -203,8 +204,8 @@ def test_pyhf_cli_verify_extract_cls(tmp_path):
 
 
 def test_sm_patch_gives_the_measure_mu():
-    from emiss.measure import measure
-    from emiss.workspace import load_bundle
+    from emiss.bundles import load_bundle
+    from emiss.inference.measure import measure
 
     bundle = load_bundle(WS_DIR / "belle2_hta_bkgonly.json")
     mu_measure = measure(bundle).mu_hat
@@ -272,7 +273,7 @@ def test_templates_fold_exactly_like_the_response(targets):
     from emiss.physics.sm import sm_spectrum
 
     t = targets["belle2_combined_bkgonly"]
-    ops = B.sm_patch(t, n_samples=0)
+    ops = P.sm_patch(t, n_samples=0)
     sm = sm_spectrum("B+->K+")
     ref = sm.scaled(4.97e-6 / sm.branching_ratio())
     names = [c["name"] for c in t.spec["channels"]]
@@ -281,20 +282,18 @@ def test_templates_fold_exactly_like_the_response(targets):
     for op in ops:
         ch = names[int(op["path"].split("/")[2])]
         assert op["value"]["data"] == pytest.approx(folded[ch], rel=1e-7)
-    # the public batch fold (used by emiss.kstar) agrees as well, lines included
-    from emiss.physics.scenarios import get_scenario
-
+    # the public batch fold agrees as well, lines included
     line = get_scenario("twobody-scalar").spectrum("B+->K+", mass=2.1)
     chans = t.channels()
-    many = B.fold_many(t.response, chans, [ref, line])
+    many = P.fold_many(t.response, chans, [ref, line])
     for k, s in enumerate((ref, line)):
         expect = np.concatenate([t.response.fold(s)[c] for c in chans])
         assert many[k] == pytest.approx(expect, rel=1e-12)
 
 
 def test_heavy_np_bilinear_combination_equals_direct_spectrum(targets):
-    builder = B.TemplateBuilder(targets["belle2_ita_bkgonly"], n_samples=4)
-    scen = B._scenario("heavy-np")
+    builder = P.TemplateBuilder(targets["belle2_ita_bkgonly"], n_samples=4)
+    scen = get_scenario("heavy-np")
     combined = builder.raw(scen, None, {"C_L": -3.0, "C_R": 2.0})
     direct = builder._raw_direct(scen, None, {"C_L": -3.0, "C_R": 2.0})
     assert combined.nominal == pytest.approx(direct.nominal, rel=1e-9)

@@ -569,16 +569,16 @@ def test_bundled_workspace(tmp_path):
 
 @pytest.mark.skipif(BUNDLED.is_file(), reason="the committed bundle is tested instead")
 def test_freshly_built_bundle(tmp_path):
-    """The same checks on a bundle built by emiss.workspace_build (until one is committed)."""
-    build = pytest.importorskip("emiss.workspace_build")
+    """The same checks on a bundle built by emiss.bundles.k_emulation (until one is committed)."""
+    build = pytest.importorskip("emiss.bundles.k_emulation")
     build.build_all(tmp_path / "ws", stems=("belle2_combined_bkgonly",))
     _check_bundle(tmp_path / "ws" / "belle2_combined_bkgonly.json", tmp_path)
 
 
 def _check_bundle(workspace: Path, tmp_path: Path) -> None:
     """Publish a small grid on the bundled combined workspace: response tables, validity, pyhf."""
+    from emiss.bundles import load_bundle
     from emiss.patches import generate, make_entry, write_patchset
-    from emiss.workspace import load_bundle
 
     entry = make_entry("twobody-scalar", masses=[1.0, 2.0], name="tb")
     ps_path = write_patchset(tmp_path / "tb.json", generate(workspace, [entry], n_samples=0)["tb"])

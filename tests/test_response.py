@@ -198,3 +198,14 @@ def test_from_root(tmp_path):
     np.testing.assert_allclose(resp.channels["hta"].true_edges, x_edges)
     with pytest.raises(EmissError, match="no object 'S'"):
         Response.from_root(path, "S", channel="hta", n_b=2.0)
+
+
+def test_hepdata_default_n_b_is_belle2_charged_b_count():
+    """Default n_b of the HEPData import: N(B+-) = 2 N_BB f+- of Belle II's 362 fb^-1 sample.
+
+    N_BB = 387e6 (arXiv:2311.14647) and f+- = 0.5157 (R+-/00 = 1.065, HFLAV arXiv:2206.07501,
+    f+- = R / (1 + R)), typed in here independently of the code.
+    """
+    from emiss.response import BELLE2_N_BPLUS
+
+    assert BELLE2_N_BPLUS == pytest.approx(2 * 387e6 * 0.5157, rel=1e-4)

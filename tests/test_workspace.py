@@ -11,20 +11,27 @@ import pytest
 from click.testing import CliRunner
 from pyhf.cli import cli as pyhf_cli
 
+from emiss.bundles import BACKGROUNDS, BUNDLED_STEMS, K_STEMS, bundled_dir, load_bundle
+from emiss.cli import cli
 from emiss.errors import EmissError
 from emiss.io import read_json, stale_json_files, write_json
 from emiss.response import BELLE2_TRUE_EDGES
-from emiss.workspace import BACKGROUNDS, BUNDLED_DIR, BUNDLED_STEMS, load_bundle
-from emiss.workspace_build import build_all
 
-FILES = [f"{s}{suffix}" for s in BUNDLED_STEMS for suffix in (".json", ".meta.json")] + [
-    f"{s.replace('_bkgonly', '')}_response.json" for s in BUNDLED_STEMS]
+BUNDLED_DIR = bundled_dir()
+FILES = [f"{s}{suffix}" for s in K_STEMS for suffix in (".json", ".meta.json")] + [
+    f"{s.replace('_bkgonly', '')}_response.json" for s in K_STEMS]
 
 
 @pytest.fixture(scope="module")
 def rebuilt(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ws")
-    build_all(out)
+    """`emiss workspace build` run in an empty directory: writes ./workspaces there."""
+    cwd = tmp_path_factory.mktemp("ws")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        res = CliRunner().invoke(cli, ["workspace", "build"])
+    assert res.exit_code == 0, res.output
+    out = cwd / "workspaces"
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # nothing else written
     return out
 
 
@@ -36,7 +43,7 @@ def test_committed_files_are_fresh(rebuilt, name):
         f"workspaces/{name} is stale: run scripts/build_workspaces.py")
 
 
-@pytest.mark.parametrize("stem", BUNDLED_STEMS)
+@pytest.mark.parametrize("stem", K_STEMS)
 def test_pyhf_schema_inspect_json2xml(stem, tmp_path):
     path = BUNDLED_DIR / f"{stem}.json"
     spec = read_json(path)
@@ -47,7 +54,7 @@ def test_pyhf_schema_inspect_json2xml(stem, tmp_path):
     # with the SM patch applied, and check the bare one fails for that reason only.
     res = runner.invoke(pyhf_cli, ["inspect", str(path)])
     assert res.exit_code != 0 and "'mu' cannot be fit" in str(res.exception)
-    from emiss.measure import _sm_signal_patch
+    from emiss.inference.measure import _sm_signal_patch
 
     patched = jsonpatch.apply_patch(spec, _sm_signal_patch(load_bundle(path)))
     write_json(tmp_path / "sm.json", patched)
@@ -104,7 +111,7 @@ def test_sidecar_and_response():
         np.testing.assert_allclose(cr.true_edges, BELLE2_TRUE_EDGES)
         assert cr.matrix.sum(axis=0).max() <= 1.0
     # SM signal yields at mu = 1 (B = 4.97e-6): ITA ~ 160, HTA ~ 8 (belle2.md 1.8)
-    from emiss.measure import _sm_signal_patch
+    from emiss.inference.measure import _sm_signal_patch
 
     yields = {op["path"]: sum(op["value"]["data"]) for op in _sm_signal_patch(b)}
     assert yields["/channels/0/samples/0"] == pytest.approx(4.0e8 * 4.97e-6 * 0.08, rel=0.02)
@@ -133,3 +140,37 @@ def test_bundle_errors(tmp_path):
         load_bundle(bad)
     # bundled stems resolve without a path
     assert load_bundle("belle2_hta_bkgonly").path == BUNDLED_DIR / "belle2_hta_bkgonly.json"
+
+
+@pytest.mark.parametrize("stem", BUNDLED_STEMS)
+def test_every_bundled_stem_resolves_by_name(stem, tmp_path, monkeypatch):
+    """B -> K and B -> K* stems load by name from any directory (package data, not the cwd)."""
+    monkeypatch.chdir(tmp_path)
+    b = load_bundle(stem)
+    assert b.path == BUNDLED_DIR / f"{stem}.json"
+    assert b.require_response().channels
+
+
+def test_bundled_stems_list_every_bundled_workspace():
+    on_disk = {p.name.removesuffix(".json") for p in BUNDLED_DIR.glob("*_bkgonly.json")}
+    assert on_disk == set(BUNDLED_STEMS)
+
+
+def test_hepdata_default_n_b_equals_the_emulation_n_b():
+    """The response stage's cited N(B+-) and the emulation's (from its data file) agree."""
+    from emiss.bundles.k_emulation import load_inputs, n_bplus
+    from emiss.response import BELLE2_N_BPLUS
+
+    assert BELLE2_N_BPLUS == n_bplus(load_inputs())
+
+
+def test_workspace_build_refuses_site_packages():
+    """An installed package folder is never written to without --force (nothing written)."""
+    import sysconfig
+    from pathlib import Path
+
+    target = Path(sysconfig.get_paths()["purelib"]) / "emiss_refused_outdir"
+    res = CliRunner().invoke(cli, ["workspace", "build", "-o", str(target)])
+    assert isinstance(res.exception, EmissError)
+    assert "--force" in str(res.exception) and str(target) in str(res.exception)
+    assert not target.exists()

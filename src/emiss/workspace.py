@@ -1,157 +1,33 @@
-"""Background-only workspaces and their bundles (workspace + sidecar + response).
+"""Deprecated alias of ``emiss.bundles`` (the bundle model is ``emiss.bundles.bundle``).
 
-A bundled workspace is three files in one folder (docs/interfaces.md):
-
-* ``<stem>.json``: a pure pyhf workspace (schema-valid; no signal sample; POI ``mu`` declared),
-* ``<stem>.meta.json``: the sidecar (emulated-data statement, HEPData reference, channel ->
-  process, N_B per channel, the modifiers every signal sample must carry per channel, and the
-  response file name),
-* the response file the sidecar names (``emiss.response.Response``).
-
-``load_bundle`` finds the sidecar and response next to the workspace; a user's own workspace can
-come with an explicit response instead. Building the bundled Belle II-style emulation lives in
-``emiss.workspace_build``.
+Kept so that ``from emiss.workspace import load_bundle`` keeps working; importing it warns.
 """
 
-from __future__ import annotations
-
-import logging
-import os
-from dataclasses import dataclass
-from pathlib import Path
+import warnings
 from typing import Any
 
-import pyhf
+from emiss.bundles.bundle import (
+    BACKGROUNDS,
+    BUNDLED_STEMS,
+    CHANNELS,
+    POI,
+    SIGNAL_SAMPLE,
+    Bundle,
+    bundled_dir,
+    channel_names,
+    load_bundle,
+    sidecar_path,
+)
 
-from emiss.errors import EmissError
-from emiss.io import read_json
-from emiss.response import Response
+warnings.warn("emiss.workspace is deprecated; import from emiss.bundles instead",
+              DeprecationWarning, stacklevel=2)
 
-log = logging.getLogger(__name__)
-
-#: Channel names of the bundled emulation.
-CHANNELS = ("ita_onres", "ita_offres", "hta")
-#: Background sample names of the bundled emulation.
-BACKGROUNDS = ("bkg_bplus", "bkg_b0", "bkg_uds", "bkg_ccbar", "bkg_tautau", "bkg_btaunu")
-#: Parameter of interest.
-POI = "mu"
-#: Name of the signal sample patches add.
-SIGNAL_SAMPLE = "signal"
-#: Folder of the bundled workspaces (repository root / workspaces).
-BUNDLED_DIR = Path(__file__).resolve().parents[2] / "workspaces"
-#: Stems of the bundled workspaces.
-BUNDLED_STEMS = ("belle2_ita_bkgonly", "belle2_hta_bkgonly", "belle2_combined_bkgonly")
+__all__ = ["BACKGROUNDS", "BUNDLED_STEMS", "CHANNELS", "POI", "SIGNAL_SAMPLE", "Bundle",
+           "bundled_dir", "channel_names", "load_bundle", "sidecar_path"]
 
 
-@dataclass
-class Bundle:
-    """A workspace with its sidecar and response.
-
-    Attributes:
-        spec: the pyhf workspace dict.
-        meta: the sidecar dict ({} for a user's workspace without one).
-        response: the Response, or None when neither a sidecar nor the caller provided one.
-        path: the workspace file.
-    """
-
-    spec: dict
-    meta: dict
-    response: Response | None
-    path: Path | None
-
-    @property
-    def stem(self) -> str:
-        """Workspace file name without .json."""
-        return self.path.name[: -len(".json")] if self.path else "workspace"
-
-    def require_response(self) -> Response:
-        """The response, or a clear EmissError when there is none."""
-        if self.response is None:
-            raise EmissError(
-                f"workspace {str(self.path)!r} has no detector response: pass one explicitly "
-                "(e.g. --response FILE) or keep <stem>.meta.json and its response file next to it"
-            )
-        return self.response
-
-    def channel_process(self) -> dict[str, str | None]:
-        """channel -> process it measures (None: no signal, e.g. off-resonance)."""
-        chans = self.meta.get("channels", {})
-        if chans:
-            return {n: c.get("process") for n, c in chans.items()}
-        if self.response is not None:
-            return {n: c.process for n, c in self.response.channels.items()}
-        return {}
-
-    def signal_modifiers(self, channel: str) -> list[dict]:
-        """Modifiers (besides normfactor mu) a signal sample in channel must carry."""
-        return [dict(m) for m in self.meta.get("channels", {}).get(channel, {}).get(
-            "signal_modifiers", [])]
-
-    def reference_branching_ratio(self) -> float | None:
-        """Branching ratio that mu = 1 stands for (sidecar; Belle II's 4.97e-6 by default).
-
-        Returns:
-            The sidecar's value, 4.97e-6 when the sidecar is silent, or None when the sidecar
-            states that there is no single reference (each patch states its own).
-        """
-        sig = self.meta.get("signal", {})
-        if "reference_branching_ratio" not in sig:
-            return 4.97e-6
-        ref = sig["reference_branching_ratio"]
-        return None if ref is None else float(ref)
-
-
-def sidecar_path(path: str | os.PathLike) -> Path:
-    """Sidecar path for a workspace path: <stem>.meta.json."""
-    path = Path(path)
-    name = path.name[: -len(".json")] if path.name.endswith(".json") else path.name
-    return path.with_name(f"{name}.meta.json")
-
-
-def load_bundle(path: str | os.PathLike, response: Response | str | os.PathLike | None = None)\
-        -> Bundle:
-    """Load a workspace with its sidecar and response.
-
-    Args:
-        path: the workspace JSON (a bundled stem such as "belle2_ita_bkgonly" also works).
-        response: explicit Response or response-file path (overrides the sidecar's).
-
-    Returns:
-        The Bundle (response None when none is found; ``require_response`` then raises).
-
-    Raises:
-        EmissError: missing or invalid workspace, response channels not matching the workspace.
-    """
-    p = Path(path)
-    if not p.is_file() and p.name in BUNDLED_STEMS:
-        p = BUNDLED_DIR / f"{p.name}.json"
-    if not p.is_file():
-        raise EmissError(
-            f"workspace {str(path)!r} does not exist; bundled: {', '.join(BUNDLED_STEMS)}"
-        )
-    try:
-        spec = read_json(p)
-    except ValueError as exc:
-        raise EmissError(f"workspace {str(p)!r} is not valid JSON: {exc}") from None
-    try:
-        pyhf.schema.validate(spec, "workspace.json")
-    except pyhf.exceptions.InvalidSpecification as exc:
-        msg = str(exc).splitlines()[0]
-        raise EmissError(f"workspace {str(p)!r} is not a valid pyhf workspace: {msg}") from None
-    side = sidecar_path(p)
-    meta = read_json(side) if side.is_file() else {}
-    resp: Response | None = None
-    if isinstance(response, Response):
-        resp = response
-    elif response is not None:
-        resp = Response.load(response)
-    elif meta.get("response"):
-        resp = Response.load(p.parent / meta["response"])
-    if resp is not None:
-        resp.check_workspace(spec)
-    return Bundle(spec=spec, meta=meta, response=resp, path=p)
-
-
-def channel_names(spec: dict[str, Any]) -> list[str]:
-    """Channel names of a workspace spec, in order."""
-    return [c["name"] for c in spec.get("channels", [])]
+def __getattr__(name: str) -> Any:
+    """``BUNDLED_DIR`` (``emiss.bundles.bundled_dir()``), resolved on use."""
+    if name == "BUNDLED_DIR":
+        return bundled_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

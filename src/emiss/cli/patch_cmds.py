@@ -62,8 +62,9 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="PatchSet JSON (or a folder with --grid).")
     def patchset_cmd(workspace, scenario, masses, params, grid_file, response, hepdata,
                      n_samples, seed, output):
-        from emiss.patches import build as B
+        from emiss.patches.build import generate, write_patchset
         from emiss.patches.grid import load_grid, make_entry
+        from emiss.patches.target import load_target
 
         if (scenario is None) == (grid_file is None):
             raise EmissError("give either --scenario (with --masses/--param) or --grid FILE")
@@ -80,11 +81,11 @@ def register(cli: click.Group, plot: click.Group) -> None:
             kw["n_samples"] = n_samples
         if seed is not None:
             kw["seed"] = seed
-        target = B.load_target(workspace, response=response, hepdata=hepdata)
-        results = B.generate(target, entries, hepdata=hepdata, **kw)  # all before any write
+        target = load_target(workspace, response=response, hepdata=hepdata)
+        results = generate(target, entries, hepdata=hepdata, **kw)  # all before any write
         for name, ps in results.items():
             path = out if single else out / f"{name}.json"
-            B.write_patchset(path, ps)
+            write_patchset(path, ps)
             click.echo(f"wrote {len(ps['patches'])} patches ({ps['metadata']['labels']}) "
                        f"to {path}")
 
@@ -114,11 +115,11 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Output folder (templates_<workspace>.png/.pdf).")
     def plot_templates_cmd(workspace, scenarios, masses, params, response, output):
         """Folded signal templates of several hypotheses per channel next to the backgrounds."""
-        from emiss.patches import build as B
         from emiss.patches.grid import make_entry
+        from emiss.patches.target import load_target
         from emiss.plotting.templates import default_entries, plot_templates
 
-        target = B.load_target(workspace, response=response, hepdata="ins0000000")
+        target = load_target(workspace, response=response, hepdata="ins0000000")
         if scenarios:
             entries = [make_entry(s, masses, params) if _needs_mass(s) else
                        make_entry(s, None, params) for s in scenarios]
@@ -143,6 +144,6 @@ def _read(path: str, what: str) -> dict:
 
 
 def _needs_mass(name: str) -> bool:
-    from emiss.patches.build import _scenario
+    from emiss.physics.scenarios import get_scenario
 
-    return bool(getattr(_scenario(name), "needs_mass", False))
+    return bool(getattr(get_scenario(name), "needs_mass", False))

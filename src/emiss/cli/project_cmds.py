@@ -83,7 +83,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--policy", type=click.Choice(["data-driven", "fixed"]), default="data-driven",
                   show_default=True, help="Systematics scaling policy.")
     @click.option("--workspaces", "ws_dir", default=None, type=click.Path(file_okay=False),
-                  help="Folder with the bundled workspaces (default: the repository's).")
+                  help="Folder with the bundled workspaces (default: the installed ones, "
+                       "emiss.bundles.bundled_dir()).")
     @click.option("--limits-on", "limits_on", default="Kstar,K+Kstar", show_default=True,
                   help="Workspaces whose expected limits are computed (comma-separated of "
                        "K, Kstar, K+Kstar).")
@@ -95,22 +96,22 @@ def register(cli: click.Group, plot: click.Group) -> None:
     def project_cmd(lumi: str, scenarios: tuple[str, ...], masses: str | None, policy: str,
                     ws_dir: str | None, limits_on: str, ff_samples: int, output: str | None,
                     as_json: bool) -> None:
+        from emiss.inference import projection
         from emiss.io import dumps_json, write_json
-        from emiss.kstar import forecast
 
         lumis = _floats(lumi, "--lumi")
-        ms = _floats(masses, "--masses") if masses else list(forecast.DEFAULT_MASSES)
-        scen = list(scenarios) or list(forecast.DEFAULT_SCENARIOS)
+        ms = _floats(masses, "--masses") if masses else list(projection.DEFAULT_MASSES)
+        scen = list(scenarios) or list(projection.DEFAULT_SCENARIOS)
         if ws_dir is None:
-            from emiss.workspace import BUNDLED_DIR
+            from emiss.bundles.bundle import bundled_dir
 
-            ws_dir = str(BUNDLED_DIR)
+            ws_dir = str(bundled_dir())
         from emiss.physics.scenarios import get_scenario
 
         for s in scen:
             get_scenario(s)  # unknown name -> EmissError before any work
         variants = [v.strip() for v in limits_on.split(",") if v.strip()]
-        doc = forecast.run(lumis, scen, ms, workspaces_dir=ws_dir, policy=policy,
+        doc = projection.run(lumis, scen, ms, workspaces_dir=ws_dir, policy=policy,
                            n_samples=ff_samples, limit_variants=variants,
                            progress=lambda m: click.echo(m, err=True))
         if output:

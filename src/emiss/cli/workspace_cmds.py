@@ -1,7 +1,7 @@
 """Workspace commands: ``emiss workspace build``, ``emiss measure`` and ``emiss plot postfit``.
 
-A thin shell over ``emiss.workspace_build``, ``emiss.workspace.load_bundle`` and
-``emiss.measure``; user errors are EmissError (one line, exit 2, via ``emiss.cli.main``).
+A thin shell over ``emiss.bundles.k_emulation``, ``emiss.bundles.load_bundle`` and
+``emiss.inference.measure``; user errors are EmissError (one line, exit 2, via ``emiss.cli.main``).
 """
 
 from __future__ import annotations
@@ -11,14 +11,41 @@ from pathlib import Path
 
 import click
 
+from emiss.errors import EmissError
 from emiss.io import dumps_json
 
 log = logging.getLogger(__name__)
 
 
+def _installed_location(path: Path) -> Path | None:
+    """The site-packages (or installed emiss package) folder that holds path, or None.
+
+    Args:
+        path: an output folder (need not exist).
+
+    Returns:
+        The installation folder containing it, or None when it is outside every one.
+    """
+    import site
+    import sysconfig
+
+    import emiss
+
+    roots = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    roots.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    roots.add(site.getusersitepackages())
+    roots.add(str(Path(emiss.__file__).parent))
+    where = path.resolve()
+    for root in sorted(roots):
+        r = Path(root).resolve()
+        if where == r or r in where.parents:
+            return r
+    return None
+
+
 def _measure_and_plot(workspace: str, response: str | None, plot_dir: str | None) -> dict:
-    from emiss.measure import measure, postfit_yields, sm_signal_patch
-    from emiss.workspace import load_bundle
+    from emiss.bundles.bundle import load_bundle
+    from emiss.inference.measure import measure, postfit_yields, sm_signal_patch
 
     bundle = load_bundle(workspace, response=response)
     patch, source = sm_signal_patch(bundle)
@@ -44,14 +71,24 @@ def register(cli: click.Group, plot: click.Group) -> None:
         """Background-only workspaces (Belle II-style emulation)."""
 
     @workspace.command("build")
-    @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-                  help="Output folder (default: the repository's workspaces/).")
-    def build(out_dir: str | None) -> None:
-        """Rebuild the bundled workspaces, sidecars and responses (deterministic)."""
-        from emiss.workspace import BUNDLED_DIR
-        from emiss.workspace_build import build_all
+    @click.option("-o", "--outdir", "--out", "out_dir", type=click.Path(file_okay=False),
+                  default="workspaces", show_default=True,
+                  help="Output folder, relative to the current directory (run from the "
+                       "repository root to rebuild its workspaces/).")
+    @click.option("--force", is_flag=True,
+                  help="Write even into an installed package (site-packages).")
+    def build(out_dir: str, force: bool) -> None:
+        """Rebuild the B -> K workspaces, sidecars and responses (deterministic) into -o."""
+        from emiss.bundles.k_emulation import build_all
 
-        for p in build_all(Path(out_dir) if out_dir else BUNDLED_DIR):
+        target = Path(out_dir)
+        installed = _installed_location(target)
+        if installed is not None and not force:
+            raise EmissError(
+                f"output folder {str(target)!r} is inside the installed package folder "
+                f"{str(installed)!r}; give another -o/--outdir (e.g. ./workspaces of a "
+                "checkout) or pass --force to write there anyway")
+        for p in build_all(target):
             click.echo(str(p))
 
     @cli.command("measure")

@@ -27,6 +27,7 @@ from scipy.stats import norm
 
 from emiss.inference.blas import single_thread_blas
 from emiss.inference.fastmodel import FastModel, FitData
+from emiss.inference.rows import failed_row
 
 log = logging.getLogger(__name__)
 
@@ -458,8 +459,6 @@ def fast_analyse(fm: FastModel, *, cl: float = 0.95, warm_start: dict | None = N
     Returns:
         Row dict plus ``"warm_start"`` (state for the next hypothesis).
     """
-    from emiss.inference.limits import failed_row
-
     try:
         with single_thread_blas():
             return _fast_analyse(fm, cl, warm_start)
@@ -472,8 +471,6 @@ def fast_analyse(fm: FastModel, *, cl: float = 0.95, warm_start: dict | None = N
 
 def _fast_analyse(fm: FastModel, cl: float, warm_start: dict | None) -> dict[str, Any]:
     """The body of :func:`fast_analyse` (exceptions propagate)."""
-    from emiss.inference.limits import failed_row
-
     calc = AsymptoticLimits(fm, warm_start)
     row = failed_row("failed")
     row["mu_hat"] = calc.mu_hat

@@ -25,12 +25,12 @@ import numpy as np
 from scipy.stats import norm
 
 from emiss.errors import EmissError
+from emiss.inference.rows import ROW_KEYS, failed_row  # noqa: F401 (ROW_KEYS re-exported)
 
 log = logging.getLogger(__name__)
 
 ENGINES = ("fast", "pyhf")
 CALCTYPES = ("asymptotics", "toybased")
-ROW_KEYS = ("mu_hat", "twice_nll", "mu_limit_obs", "mu_limit_exp", "p0", "Z", "status")
 
 
 def _check_common(cl: float, calctype: str) -> None:
@@ -52,27 +52,6 @@ def significance_from_p0(p0: float) -> float:
     if p0 is None or not np.isfinite(p0):
         return float("nan")
     return float(max(norm.isf(p0), 0.0))
-
-
-def failed_row(message: str) -> dict[str, Any]:
-    """A row whose numbers are nan and whose status names the failure.
-
-    Args:
-        message: what went wrong (one line).
-
-    Returns:
-        Row dict with the keys of :data:`ROW_KEYS`.
-    """
-    nan = float("nan")
-    return {
-        "mu_hat": nan,
-        "twice_nll": nan,
-        "mu_limit_obs": nan,
-        "mu_limit_exp": [nan] * 5,
-        "p0": nan,
-        "Z": nan,
-        "status": message.splitlines()[0] if message else "failed",
-    }
 
 
 def _pyhf_model(workspace: Any, patch_ops: list | None, poi: str) -> tuple[Any, Any]:

@@ -10,7 +10,7 @@ file an uninterrupted run writes.
 
 Rows of patches whose metadata ``emiss`` block names a B -> K* process (``process`` or a key of
 ``reference_branching_ratios``) also carry the K* polarisation of the hypothesis (issue 7.4):
-``FL_process``, ``FL``, ``FL_binned``, ``FL_q2_edges`` (``emiss.kstar.observables.fl_row`` of
+``FL_process``, ``FL``, ``FL_binned``, ``FL_q2_edges`` (``emiss.physics.observables.fl_row`` of
 the physics spectrum with central form factors). Other rows are unchanged and cost nothing extra.
 """
 
@@ -77,7 +77,7 @@ def fl_fields(block: Mapping[str, Any]) -> dict[str, Any]:
     proc = kstar_process(block)
     if proc is None:
         return {}
-    from emiss.kstar.observables import fl_row
+    from emiss.physics.observables import fl_row
     from emiss.physics.scenarios import get_scenario
 
     try:

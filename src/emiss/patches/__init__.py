@@ -1,20 +1,26 @@
 """Patches stage: hypothesis grids -> folded signal templates -> validated pyhf PatchSets.
 
-Modules: ``grid`` (grid syntax, grid files, names), ``assemble`` (templates -> JSON Patch ops
--> PatchSet, validation), ``build`` (physics + response -> templates, the public API).
+Modules, in the order they import each other:
+
+* ``grid``: grid syntax, grid files, patch names (``make_entry``, ``load_grid``);
+* ``hypotheses``: entries checked against the physics (``resolve_entry``, ``check_masses``);
+  the stage's only calls into ``emiss.physics``;
+* ``metadata``: what mu means (reference branching ratios), the ``emiss`` block, descriptions;
+* ``systematics``: form-factor principal components, the sidecar's signal modifiers;
+* ``target``: the workspace a patch is made for (``Target``, ``load_target``; via
+  ``emiss.bundles``);
+* ``templates``: folding through the response, any channel kind (``TemplateBuilder``);
+* ``assemble``: templates -> JSON Patch ops -> PatchSet, digests, validation (no physics);
+* ``build``: the entry points (``build_patchset``, ``generate``, ``scenario_patchset``,
+  ``sm_patch``).
 """
 
 from emiss.patches.assemble import validate_patchset, verify_digest
 from emiss.patches.build import (
-    LIGHT_X_REFERENCE_BR,
-    SM_REFERENCE_BR,
-    Target,
-    TemplateBuilder,
     build_patchset,
     generate,
-    load_target,
+    scenario_patchset,
     sm_patch,
-    target_from_bundle,
     write_patchset,
 )
 from emiss.patches.grid import (
@@ -26,15 +32,25 @@ from emiss.patches.grid import (
     parse_masses,
     parse_values,
 )
+from emiss.patches.hypotheses import ResolvedEntry, check_masses, resolve_entry
+from emiss.patches.metadata import LIGHT_X_REFERENCE_BR, SM_REFERENCE_BR
+from emiss.patches.systematics import DEFAULT_FF_SAMPLES, DEFAULT_FF_SEED
+from emiss.patches.target import Target, load_target, target_from_bundle
+from emiss.patches.templates import TemplateBuilder, fold_many, total_br
 
 __all__ = [
+    "DEFAULT_FF_SAMPLES",
+    "DEFAULT_FF_SEED",
     "LIGHT_X_REFERENCE_BR",
     "SM_REFERENCE_BR",
     "GridEntry",
     "Hypothesis",
+    "ResolvedEntry",
     "Target",
     "TemplateBuilder",
     "build_patchset",
+    "check_masses",
+    "fold_many",
     "generate",
     "hypothesis_name",
     "load_grid",
@@ -42,8 +58,11 @@ __all__ = [
     "make_entry",
     "parse_masses",
     "parse_values",
+    "resolve_entry",
+    "scenario_patchset",
     "sm_patch",
     "target_from_bundle",
+    "total_br",
     "validate_patchset",
     "verify_digest",
     "write_patchset",

@@ -25,7 +25,7 @@ def plot_postfit(postfit: dict[str, dict], out_dir: str | os.PathLike, stem: str
 
     Args:
         postfit: channel -> {"samples": {name: yields}, "data": observed}
-            (from ``emiss.measure.postfit_yields``).
+            (from ``emiss.inference.measure.postfit_yields``).
         out_dir: output folder.
         stem: file-name prefix (workspace stem).
         mu_hat: fitted signal strength for the legend.

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emiss.patches.build import Target, TemplateBuilder, check_masses, resolve_entry
 from emiss.patches.grid import GridEntry, make_entry
+from emiss.patches.hypotheses import check_masses, resolve_entry
+from emiss.patches.target import Target
+from emiss.patches.templates import TemplateBuilder
 from emiss.plotting import plt, save_figure, use_hep_style
 
 log = logging.getLogger(__name__)

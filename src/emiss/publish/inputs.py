@@ -162,7 +162,7 @@ def load_workspace(path: str | Path) -> WorkspaceInput:
 
     Args:
         path: the workspace JSON. When ``<stem>.meta.json`` sits beside it, the bundle is loaded
-            with ``emiss.workspace.load_bundle`` (if that stage is installed) for its response.
+            with ``emiss.bundles.load_bundle`` for its response.
 
     Returns:
         The checked :class:`WorkspaceInput`.
@@ -194,27 +194,22 @@ def _resolve_bundled(path: Path) -> Path:
     """A bundled stem (e.g. ``belle2_combined_bkgonly``) names the file in ``workspaces/``."""
     if path.is_file():
         return path
-    try:
-        from emiss.workspace import BUNDLED_DIR, BUNDLED_STEMS
-    except ImportError:
-        return path
+    from emiss.bundles.bundle import BUNDLED_STEMS, bundled_dir
+
     name = path.name[: -len(".json")] if path.name.endswith(".json") else path.name
     if (
         name in BUNDLED_STEMS
         and str(path.parent) == "."
-        and (BUNDLED_DIR / f"{name}.json").is_file()
+        and (bundled_dir() / f"{name}.json").is_file()
     ):
-        return BUNDLED_DIR / f"{name}.json"
+        return bundled_dir() / f"{name}.json"
     return path
 
 
 def _bundle_response(path: Path) -> Any:
-    """The response of a bundled workspace via ``emiss.workspace.load_bundle``, or None."""
-    try:
-        from emiss.workspace import load_bundle
-    except ImportError:
-        log.info("emiss.workspace.load_bundle is not available; publishing without a response")
-        return None
+    """The response of a bundled workspace via ``emiss.bundles.load_bundle``, or None."""
+    from emiss.bundles.bundle import load_bundle
+
     try:
         bundle = load_bundle(path)
     except EmissError as exc:  # the response is optional for a publication: go on without it

@@ -13,13 +13,13 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from scipy.optimize import brentq
 
-from emiss.kstar.config import load_config
-from emiss.projection import expected_limits, scale_patch, scale_spec
+from emiss.bundles.kstar_emulation import load_config
+from emiss.inference.projection import expected_limits, restrict, scale_patch, scale_spec
 
 log = logging.getLogger(__name__)
 
@@ -28,34 +28,6 @@ GROUPS = {
     "B0->K*0": (("kstar_kpi",), "ul90_B0_Kstar0"),
     "B+->K*+": (("kstar_kspi", "kstar_kpi0"), "ul90_Bp_Kstarp"),
 }
-
-
-def restrict(spec: Mapping[str, Any], ops: Sequence[Mapping[str, Any]], keep: Sequence[str])\
-        -> tuple[dict, list[dict]]:
-    """Workspace and patch reduced to the channels ``keep`` (patch paths re-indexed).
-
-    Args:
-        spec: workspace.
-        ops: ``add`` operations on ``/channels/<i>/samples/-``.
-        keep: channel names to keep.
-
-    Returns:
-        (spec, ops) of the reduced workspace.
-    """
-    idx = [i for i, c in enumerate(spec["channels"]) if c["name"] in keep]
-    out = copy.deepcopy(dict(spec))
-    out["channels"] = [copy.deepcopy(spec["channels"][i]) for i in idx]
-    out["observations"] = [copy.deepcopy(o) for o in spec["observations"] if o["name"] in keep]
-    new = []
-    for op in ops:
-        parts = op["path"].split("/")
-        i = int(parts[2])
-        if i in idx:
-            op = copy.deepcopy(dict(op))
-            parts[2] = str(idx.index(i))
-            op["path"] = "/".join(parts)
-            new.append(op)
-    return out, new
 
 
 def expected_ul_at_belle(cfg: Mapping[str, Any] | None = None, n_samples: int = 20,
@@ -70,11 +42,11 @@ def expected_ul_at_belle(cfg: Mapping[str, Any] | None = None, n_samples: int = 
     Returns:
         process -> expected upper limit on the branching ratio.
     """
-    from emiss.kstar.patches import scenario_patchset
-    from emiss.kstar.response import build_response
-    from emiss.kstar.workspace import build_spec, sidecar
-    from emiss.patches.build import TemplateBuilder, target_from_bundle
-    from emiss.workspace import Bundle
+    from emiss.bundles.bundle import Bundle
+    from emiss.bundles.kstar_emulation import build_response, build_spec, sidecar
+    from emiss.patches.build import scenario_patchset
+    from emiss.patches.target import target_from_bundle
+    from emiss.patches.templates import TemplateBuilder
 
     cfg = cfg or load_config()
     resp = build_response(cfg)

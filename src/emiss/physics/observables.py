@@ -1,4 +1,4 @@
-"""K* polarisation observables of a Spectrum: binned <F_L>.
+"""Observables of a Spectrum beyond the rate: binned <F_L> of B -> K* decays.
 
 <F_L>_bin = int_bin dB_L/dq^2 / int_bin dB/dq^2 (the binned longitudinal fraction; seed talk,
 shared/reference/physics.md; arXiv:1409.4557 eq. (12) for the q^2-integrated F_L). Lines count

@@ -4,7 +4,7 @@ The K part is the Belle II-style combined B+ -> K+ workspace (ITA on/off resonan
 ``belle2_combined_bkgonly``), the K* part the channels of ``belle2_kstar_bkgonly``. Both emulate
 the same Belle II data set (362 fb^-1, N_BB = 387e6), so the modifiers that describe the data
 set (``n_bb``, ``lumi``) are shared; everything else keeps its own name. One hypothesis predicts
-all channels: the patches (``emiss.patches.build.TemplateBuilder``) carry a ``signal``
+all channels: the patches (``emiss.patches.TemplateBuilder``) carry a ``signal``
 sample with one ``mu`` in every channel, mu = 1 meaning the reference branching ratio of the
 first process (B+ -> K+), the K* yields following from the physics, and form-factor
 uncertainties ``ff_BK_pc<i>`` (B -> K form factors, in the K channels and, through the
@@ -17,8 +17,9 @@ import copy
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
+from emiss.bundles.bundle import Bundle, load_bundle
+from emiss.bundles.k_emulation import build_bundle
 from emiss.errors import EmissError
 from emiss.io import read_json, write_json
 from emiss.response import Response
@@ -46,8 +47,6 @@ def k_bundle(workspaces_dir: str | os.PathLike | None = None) -> tuple[dict, dic
         if p.is_file() and side.is_file():
             meta = read_json(side)
             return read_json(p), meta, Response.load(p.parent / meta["response"])
-    from emiss.workspace_build.emulation import build_bundle
-
     return build_bundle(K_STEM)
 
 
@@ -116,8 +115,6 @@ def write_combined(outdir: str | os.PathLike, kstar_dir: str | os.PathLike | Non
     """
     import pyhf
 
-    from emiss.workspace import load_bundle
-
     src = Path(kstar_dir or outdir)
     kb = load_bundle(src / "belle2_kstar_bkgonly.json")
     spec, meta, resp = combine(k_bundle(src), (kb.spec, kb.meta, kb.response))
@@ -130,10 +127,8 @@ def write_combined(outdir: str | os.PathLike, kstar_dir: str | os.PathLike | Non
     ]
 
 
-def load_combined(path: str | os.PathLike) -> Any:
-    """Load the combined bundle (a ``emiss.workspace.Bundle`` with a Response)."""
-    from emiss.workspace import load_bundle
-
+def load_combined(path: str | os.PathLike) -> Bundle:
+    """Load the combined bundle (an ``emiss.bundles.Bundle`` with a Response)."""
     return load_bundle(path)
 
 

@@ -1,4 +1,4 @@
-"""Build emiss' Belle II-style emulation: responses, background-only workspaces, sidecars.
+"""The Belle II-style B+ -> K+ emulation (a workspace source): responses, workspaces, sidecars.
 
 Everything is read from ``emiss/data/belle2_emulation.yaml`` (each input with its source or
 marked as a proxy/assumption) and the SM spectrum of ``emiss.physics.sm``. No randomness: the

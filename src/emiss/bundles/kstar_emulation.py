@@ -1,36 +1,242 @@
-"""Build the Belle II-style B -> K* E_miss background-only bundle (workspace + sidecar + response).
+"""The Belle II-style B -> K* E_miss emulation: inputs, helicity response, background-only bundle.
 
-Everything comes from ``data/belle2_kstar_emulation.yaml`` (sources and assumptions there and
-in docs/kstar.md). The bundle follows the conventions of the B -> K bundles
-(``emiss.workspace``): ``<stem>.json`` is pure pyhf with POI ``mu`` and no signal sample,
-``<stem>.meta.json`` is the sidecar (channel -> process, n_B, signal modifiers, response file),
-and the response file holds K* helicity responses (``emiss.kstar.response``).
+One workspace source (``emiss.bundles``): everything comes from
+``data/belle2_kstar_emulation.yaml`` (sources and assumptions there and in docs/kstar.md). The
+bundle follows the conventions of the B -> K bundles (``emiss.bundles.bundle``):
+``<stem>.json`` is pure pyhf with POI ``mu`` and no signal sample, ``<stem>.meta.json`` is the
+sidecar (channel -> process, n_B, signal modifiers, response file), and the response file holds
+K* helicity channels (``emiss.response.KstarChannelResponse``).
 
 Observed data: there is no Belle II B -> K* nu nu result, so the observations are the Asimov
 expectation without new physics: backgrounds plus the SM nu nubar decay (central form factors),
 exact non-integer yields; the sidecar says so.
+
+Calibration: the background levels (``background_scale`` per channel in the data file) were
+solved so that the expected 90 % CL limits at Belle's luminosity equal Belle's published ones
+(arXiv:1702.03224). Solving needs SM patches and CLs limits, i.e. the later stages, so the
+solver lives in ``emiss.inference.calibrate`` (run by ``scripts/build_kstar_workspaces.py
+--calibrate``); this module only reads the result.
+
+Response (q^2_rec x cos(theta_K), longitudinal and transverse parts folded apart).
+
+A K* decay with true q^2 and polarisation splits into a longitudinal (helicity 0) and a
+transverse (helicity +-1) rate. In the K* -> K pi helicity angle theta_K (angle of the kaon
+with the direction opposite to the B, in the K* rest frame) the two parts are distributed as
+
+    dGamma_L/dcos = Gamma_L (3/2) cos^2,   dGamma_T/dcos = Gamma_T (3/4) (1 - cos^2),
+
+so that dGamma/dcos = Gamma [(3/2) F_L cos^2 + (3/4)(1 - F_L) sin^2] (arXiv:0902.0160 eq. (3.5);
+arXiv:1409.4557 sec. 2). The fit bins are the flattened product (outer: q^2_rec bins, inner:
+cos(theta_K) bins; index = i_q * n_cos + i_c). For each channel
+
+    R_L[i, j] = eps(q^2_j) P(q^2_rec in i_q | q^2_j) A_L[i_c],
+    R_T[i, j] = eps(q^2_j) P(q^2_rec in i_q | q^2_j) A_T[i_c],
+
+with A_L/T[i_c] = int_bin (3/2 cos^2 | 3/4 sin^2) a(cos) dcos and a(cos) = 1 - k ((1 + cos)/2)^2 a
+relative acceptance (soft-pion loss as the kaon goes forward; an assumption, see
+data/belle2_kstar_emulation.yaml). P(q^2_rec | q^2) is the ITA kinematic box of a K* recoil
+(B moving in the Upsilon(4S) frame) convolved with a Gaussian resolution: the exact kernel of
+``emiss.response.BoxKernel`` with the K* mass (its half-width sqrt(s) gamma beta p_K*(q^2) is up
+to 1.71 GeV^2 at q^2 = 0, against 1.74 GeV^2 for a kaon). The resolution in cos(theta_K) is
+neglected (bins of width 0.5). The yields are n_b (R_L b_L + R_T b_T) with b_L/T the
+longitudinal/transverse branching ratios per true-q^2 bin; lines use exact columns.
+
+The response classes (``HelicityKernel``, ``KstarChannelResponse`` with its ``fold_parts``,
+``helicity_acceptance``) are a channel kind of ``emiss.response`` next to the plain ones, so that
+one loader (``emiss.response.Response.load``) reads K and K* response files; this module builds
+the K* emulation. ``KstarChannelResponse.matrix`` is the isotropic (F_L = 1/3) combination
+R_L/3 + 2 R_T/3, so code that only knows ``matrix`` still gets a sensible unpolarised answer;
+``fold`` uses the two parts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
+from particle import Particle
 
 from emiss.errors import EmissError
 from emiss.io import round_sig, write_json
-from emiss.kstar.config import KSTAR_CHANNELS, load_config
-from emiss.kstar.response import build_response, channel_kernel
 from emiss.physics.processes import get_process
 from emiss.physics.spectrum import Spectrum
-from emiss.response import Response
+from emiss.response import (
+    BoxKernel,
+    HelicityKernel,
+    KstarChannelResponse,
+    Response,
+)
 
 log = logging.getLogger(__name__)
 
+# ----------------------------------------------------------------------------- inputs
+#: Package and file name of the bundled emulation inputs.
+CONFIG_RESOURCE = ("emiss.data", "belle2_kstar_emulation.yaml")
+
+#: Channel names of the K* emulation, in workspace order.
+KSTAR_CHANNELS: tuple[str, ...] = ("kstar_kpi", "kstar_kspi", "kstar_kpi0")
+
+_REQUIRED = ("dataset", "binning", "channels", "efficiency_shape", "backgrounds",
+             "tau_background", "signal_systematics", "reference_results")
+
+
+@cache
+def _load(path: str | None) -> dict[str, Any]:
+    if path is None:
+        package, name = CONFIG_RESOURCE
+        text = resources.files(package).joinpath(name).read_text("utf-8")
+        what = f"bundled {name}"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise EmissError(f"K* emulation config {path!r} does not exist")
+        text = p.read_text(encoding="utf-8")
+        what = repr(path)
+    cfg = yaml.safe_load(text)
+    missing = [k for k in _REQUIRED if k not in (cfg or {})]
+    if missing:
+        raise EmissError(f"K* emulation config {what} lacks the sections {missing}")
+    for ch in KSTAR_CHANNELS:
+        if ch not in cfg["channels"]:
+            raise EmissError(f"K* emulation config {what} lacks channel {ch!r}")
+    return cfg
+
+
+def load_config(path: str | Path | None = None) -> dict[str, Any]:
+    """The K* emulation inputs.
+
+    Args:
+        path: YAML file (default: the bundled ``belle2_kstar_emulation.yaml``, package data).
+
+    Returns:
+        The parsed configuration (a fresh deep copy is not made: do not mutate it).
+    """
+    return _load(None if path is None else str(path))
+
+
+# ----------------------------------------------------------------------------- response
+def sqrt_s() -> float:
+    """e+e- CM energy = m(Upsilon(4S)) in GeV (PDG, via the ``particle`` package)."""
+    return float(Particle.from_pdgid(300553).mass) / 1000.0
+
+
+def box_halfwidth(q2: Any, process: str) -> np.ndarray:
+    """Half-width of the q^2_rec box, sqrt(s) gamma beta p*_M(q^2), in GeV^2.
+
+    Args:
+        q2: true q^2 (GeV^2).
+        process: e.g. "B0->K*0".
+
+    Returns:
+        Half-widths (GeV^2).
+    """
+    proc = get_process(process)
+    kern = BoxKernel(sqrt_s(), proc.m_B, proc.m_M, 1e-3, (0.0, 1.0), (1.0,), 1.0, 0.0)
+    return kern.box(np.asarray(q2, dtype=float))[1]
+
+
+# ----------------------------------------------------------------------------- construction
+def channel_kernel(name: str, cfg: Mapping[str, Any]) -> HelicityKernel:
+    """The exact kernel of one K* channel from the emulation inputs (efficiency normalised).
+
+    The normalisation makes the mean efficiency over a flat true-q^2 spectrum on
+    [0, (m_B - m_K*)^2] with an isotropic cos(theta_K) distribution (F_L = 1/3) equal to the
+    channel's ``efficiency`` (fit-bin windows included).
+
+    Args:
+        name: channel name (one of KSTAR_CHANNELS).
+        cfg: the emulation configuration.
+
+    Returns:
+        The HelicityKernel.
+    """
+    if name not in cfg["channels"]:
+        raise EmissError(f"unknown K* channel {name!r}; valid: {', '.join(KSTAR_CHANNELS)}")
+    ch = cfg["channels"][name]
+    proc = get_process(ch["process"])
+    b = cfg["binning"]
+    box = BoxKernel(sqrt_s=sqrt_s(), m_B=proc.m_B, m_K=proc.m_M, sigma=float(ch["q2rec_sigma"]),
+                    q2rec_edges=tuple(float(e) for e in b["q2rec_edges"]), fractions=(1.0,),
+                    eff_norm=1.0, eff_slope=0.0)
+    es = cfg["efficiency_shape"]
+    unit = HelicityKernel(box=box, cos_edges=tuple(float(c) for c in b["cos_edges"]),
+                          acc_slope=float(ch["acc_slope"]), eff_norm=1.0,
+                          eff_a=float(es["a"]), eff_b=float(es["b"]))
+    grid = np.linspace(0.0, proc.q2_max, 401)
+    cl, ct = unit.columns(grid)
+    iso = (cl.sum(axis=0) + 2.0 * ct.sum(axis=0)) / 3.0
+    # trapezoid rule on the fine grid (mean efficiency over a flat q^2 spectrum)
+    mean = float(np.sum(0.5 * (iso[1:] + iso[:-1]) * np.diff(grid)) / proc.q2_max)
+    eff = float(ch["efficiency"])
+    if not 0.0 < eff < 1.0:
+        raise EmissError(f"channel {name!r}: efficiency {eff} invalid; valid: 0 < eff < 1")
+    return dataclasses.replace(unit, eff_norm=eff / mean)
+
+
+def true_edges(cfg: Mapping[str, Any]) -> np.ndarray:
+    """True-q^2 edges of the K* responses (data file ``binning``)."""
+    b = cfg["binning"]
+    return np.linspace(0.0, float(b["true_q2_max"]), int(b["true_q2_nbins"]) + 1)
+
+
+def n_b_channel(name: str, cfg: Mapping[str, Any], n_bb: float | None = None) -> float:
+    """Produced parent B mesons times the K* sub-decay branching fraction of the channel.
+
+    Args:
+        name: channel name.
+        cfg: emulation configuration.
+        n_bb: number of B Bbar pairs (default: the data set of the config).
+
+    Returns:
+        n_B = 2 N_BB f_(+-|00) B(K* -> final state).
+    """
+    ds = cfg["dataset"]
+    ch = cfg["channels"][name]
+    n_bb = float(ds["n_bb"] if n_bb is None else n_bb)
+    r = float(ds["r_pm_00"])
+    frac = r / (1.0 + r) if ch["process"].startswith("B+") else 1.0 / (1.0 + r)
+    return 2.0 * n_bb * float(frac) * float(ch["sub_bf"])
+
+
+def build_response(cfg: Mapping[str, Any] | None = None,
+                   n_bb: float | None = None) -> Response:
+    """The K* response of the emulation (all channels).
+
+    Args:
+        cfg: emulation configuration (default: the bundled one).
+        n_bb: number of B Bbar pairs (default: the config's data set).
+
+    Returns:
+        Response with one KstarChannelResponse per channel of KSTAR_CHANNELS.
+    """
+    cfg = cfg or load_config()
+    edges = true_edges(cfg)
+    chans = {}
+    for name in KSTAR_CHANNELS:
+        kern = channel_kernel(name, cfg)
+        r_l, r_t = kern.bin_average(edges)
+        chans[name] = KstarChannelResponse(
+            name=name, process=cfg["channels"][name]["process"], true_edges=edges,
+            matrix=r_l / 3 + 2 * r_t / 3, n_b=n_b_channel(name, cfg, n_bb), kernel=None,
+            meta={"final_state": cfg["channels"][name]["final_state"],
+                  "fit_bins": "flattened q2rec (outer) x cos(theta_K) (inner)"},
+            matrix_long=r_l, matrix_trans=r_t, hkernel=kern)
+    return Response(channels=chans, meta={
+        "source": "emiss Belle II-style B -> K* emulation (data/belle2_kstar_emulation.yaml)",
+        "q2rec_edges": list(cfg["binning"]["q2rec_edges"]),
+        "cos_edges": list(cfg["binning"]["cos_edges"]),
+    })
+
+
+# ----------------------------------------------------------------------------- workspace
 #: Stem of the bundled K* workspace.
 KSTAR_STEM = "belle2_kstar_bkgonly"
 #: Background components of the K* channels (B+ -> tau nu only in the K*+ channels).
@@ -240,9 +446,7 @@ def signal_modifiers(name: str, cfg: Mapping[str, Any]) -> list[dict]:
 
 def sidecar(cfg: Mapping[str, Any], response_file: str, n_bb: float | None = None,
             channels: tuple[str, ...] = KSTAR_CHANNELS) -> dict:
-    """Sidecar dict of the K* bundle (the keys of the B -> K bundles, emiss.workspace_build)."""
-    from emiss.kstar.response import n_b_channel
-
+    """Sidecar dict of the K* bundle (the keys of the B -> K bundles, emiss.bundles.k_emulation)."""
     ds = cfg["dataset"]
     n_bb = float(ds["n_bb"] if n_bb is None else n_bb)
     return {

@@ -1,0 +1,134 @@
+"""What mu means and what a patch says about itself: reference branching ratios and metadata.
+
+Normalisation (what mu means), the same for every scenario:
+    mu = B(hypothesis, first process of the workspace) / ``reference_branching_ratio``; the
+    other processes of a workspace follow with the rate ratios the physics predicts. The
+    reference is
+    * light invisible X (two-body lines, three-body pairs): ``LIGHT_X_REFERENCE_BR`` = 1e-5, and
+      the coupling at mu is ``coupling.reference_value * sqrt(mu)`` (rate ~ coupling^2);
+    * heavy new physics (C_L, C_R): the hypothesis' own branching ratio (mu = 1 is the
+      hypothesis; limits mu < 1 exclude it);
+    * the SM: 4.97e-6 for B+ -> K+ nu nubar, the short-distance SM value Belle II normalises
+      mu = 1 to (arXiv:2311.14647; shared/reference/belle2.md 1.2), so that the SM patch
+      reproduces ``emiss measure``; other processes: the computed SM value.
+
+The ``emiss`` block of each patch's metadata states it (``emiss_block``); the PatchSet
+description says it in words (``describe``); ``hepdata_reference`` reads the INSPIRE id a
+workspace sidecar names.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from emiss.patches.hypotheses import parameter_default
+
+log = logging.getLogger(__name__)
+
+#: mu = 1 <-> B(B -> K X) (or B(B -> K X X̄)) = 1e-5 for light invisible particles: a round
+#: number of the size of the Belle II excess (B ~ 0.9e-5, arXiv:2311.14629).
+LIGHT_X_REFERENCE_BR = 1e-5
+#: Belle II's mu = 1 for B+ -> K+ nu nubar: short-distance SM B = 4.97e-6 (arXiv:2311.14647,
+#: shared/reference/belle2.md section 1.2).
+SM_REFERENCE_BR = {"B+->K+": 4.97e-6}
+
+
+def hepdata_reference(meta: Mapping) -> str | None:
+    """The INSPIRE reference ("insNNNNNNN") a workspace sidecar names, or None.
+
+    Args:
+        meta: the sidecar dict.
+
+    Returns:
+        The reference, or None when the sidecar names none.
+    """
+    for key in ("hepdata", "hepdata_id", "inspire"):
+        val = meta.get(key)
+        if isinstance(val, str):
+            return val if val.startswith("ins") else f"ins{val}"
+        if isinstance(val, int):
+            return f"ins{val}"
+    refs = meta.get("references")
+    if isinstance(refs, Mapping) and isinstance(refs.get("hepdata"), str):
+        return refs["hepdata"]
+    return None
+
+
+def _sig(x: float, digits: int = 8) -> float:
+    return float(f"{float(x):.{digits}g}")
+
+
+def emiss_block(scen: Any, hyp: Any, params: Mapping[str, float], processes: Sequence[str],
+                ref: float, br0: float, scale: float, br_central: Mapping[str, float]) -> dict:
+    """The ``emiss`` block of one patch's metadata (docs/interfaces.md, patches).
+
+    Args:
+        scen: the Scenario.
+        hyp: the Hypothesis (its ``mass``).
+        params: the hypothesis' parameters.
+        processes: processes of the workspace, the first one setting mu's reference.
+        ref: the branching ratio of the first process at mu = 1.
+        br0: the hypothesis' own branching ratio of the first process.
+        scale: ref / br0 (the factor applied to the hypothesis' yields).
+        br_central: process -> the hypothesis' branching ratio (central form factors).
+
+    Returns:
+        JSON-ready dict.
+    """
+    coupling = getattr(scen, "coupling", None)
+    block: dict[str, Any] = {
+        "scenario": scen.name,
+        "process": processes[0],
+        "reference_branching_ratio": _sig(ref),
+        "coupling": None,
+    }
+    if coupling:
+        known = dict(getattr(scen, "parameters", {}) or {})
+        g = float(params.get(coupling, parameter_default(known[coupling]) if coupling in known
+                             else float("nan")))
+        block["coupling"] = {"name": coupling, "reference_value": _sig(g * math.sqrt(scale))}
+    if len(processes) > 1:
+        block["reference_branching_ratios"] = {
+            p: _sig(br_central[p] * scale) for p in processes}
+    if scen.name == "sm":
+        block["predicted_branching_ratio"] = _sig(br0)
+    if hyp.mass is not None:
+        block["m_X"] = hyp.mass
+    if params:
+        block["parameters"] = {k: float(v) for k, v in sorted(params.items())}
+    return block
+
+
+def describe(scen: Any, target: Any, labels: Sequence[str]) -> str:
+    """PatchSet description saying what mu means.
+
+    Args:
+        scen: the Scenario.
+        target: the workspace (``emiss.patches.target.Target``: ``name``, ``processes()``).
+        labels: the PatchSet labels.
+
+    Returns:
+        One paragraph.
+    """
+    mult = int(getattr(scen, "multiplicity", 1))
+    first = target.processes()[0]
+    if mult in (2, 3):
+        mu = (f"mu = B({first.replace('->', ' -> ')} + invisible) / reference_branching_ratio "
+              f"(patch metadata emiss block; {LIGHT_X_REFERENCE_BR:g}); the coupling at mu is "
+              "coupling.reference_value * sqrt(mu). Sample 'sm_nunu' is the SM nu nubar "
+              "prediction, fixed (no mu), with its form-factor uncertainty")
+    elif scen.name == "sm":
+        mu = (f"mu = B({first.replace('->', ' -> ')} nu nubar) / reference_branching_ratio "
+              "(4.97e-6 for B+ -> K+, Belle II's short-distance SM normalisation)")
+    else:
+        mu = ("mu = B / reference_branching_ratio, the branching ratio the hypothesis predicts: "
+              "mu = 1 is the hypothesis itself (mu < 1 at 95% CL excludes it)")
+    return (f"emiss {scen.name} hypotheses ({', '.join(labels)}) for workspace {target.name}: "
+            f"sample 'signal' with normfactor 'mu' in every channel measuring {first}; {mu}. "
+            "Form-factor uncertainties: histosys ff_*_pc* (principal components of sampled "
+            "form factors, shape only for 'signal'); efficiency systematics share the "
+            "background modifiers' names. Yields from emiss (emulated Belle II-style response "
+            "where the workspace says so).")

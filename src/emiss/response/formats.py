@@ -1,0 +1,277 @@
+"""Response file formats: emiss JSON, Belle II HEPData number densities, ROOT TH2.
+
+* emiss JSON (``emiss-response-1``; ``emiss-kstar-response-1`` exactly when a K* helicity channel
+  is present): what ``Response.save`` writes and ``Response.load`` reads; channels are
+  dispatched on their ``kind`` (``emiss.response.channels.CHANNEL_KINDS``).
+* Belle II's HEPData "joint number density" tables (ins2947386, arXiv:2507.12393) together
+  with the released ``combined_likelihood.json`` (``hepdata_channels``, behind
+  ``Response.from_hepdata``).
+* any ROOT TH2 holding R (``root_channels``, behind ``Response.from_root``).
+
+The functions here return ``(channels, meta)``; ``emiss.response.container.Response`` wraps
+them. A new external format is one more function of that shape and a classmethod there.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emiss.errors import EmissError
+from emiss.io import read_json
+from emiss.response.channels import ChannelResponse, channel_from_dict
+
+log = logging.getLogger(__name__)
+
+#: Belle II's true-q^2 grid of the released number densities (arXiv:2507.12393, HEPData
+#: ins2947386; knunu-reinterpretation-mini): a sentinel bin [-1, 0) plus 100 bins up to 22.885.
+BELLE2_TRUE_EDGES: np.ndarray = np.concatenate([[-1.0], np.linspace(0.0, 22.885, 101)])
+
+#: Format tag written into response files.
+RESPONSE_FORMAT = "emiss-response-1"
+#: Format tag of response files holding at least one K* helicity channel (``kind``
+#: "kstar-helicity"); ``Response.load`` reads both formats.
+KSTAR_RESPONSE_FORMAT = "emiss-kstar-response-1"
+
+#: B Bbar pairs of Belle II's 362 fb^-1 on-resonance sample: (387 +- 6) x 10^6
+#: (arXiv:2311.14647; the same number as ``n_bb`` of data/belle2_emulation.yaml).
+BELLE2_N_BB = 387.0e6
+#: R^{+-/00} = B(Y(4S) -> B+B-) / B(Y(4S) -> B0 B0bar) = 1.065 +- 0.052 (HFLAV, arXiv:2206.07501
+#: sec. 3.1); with f+- + f00 = 1, f+- = R / (1 + R).
+BELLE2_R_PM_00 = 1.065
+#: Produced B+ and B- mesons of that sample, N(B+-) = 2 N_BB f+- (default n_b of the HEPData
+#: import; equal to the K emulation's ``n_bplus``).
+BELLE2_N_BPLUS = 2.0 * BELLE2_N_BB * BELLE2_R_PM_00 / (1.0 + BELLE2_R_PM_00)
+
+
+# ----------------------------------------------------------------------------- emiss JSON
+def response_dict(channels: Mapping[str, ChannelResponse], meta: Mapping[str, Any]) -> dict:
+    """The emiss JSON form of a response (K* format exactly when a K* channel is present).
+
+    Args:
+        channels: channel name -> channel response.
+        meta: provenance.
+
+    Returns:
+        JSON-ready dict.
+    """
+    chans = {n: c.to_dict() for n, c in sorted(channels.items())}
+    # files with typed channels (today: K* helicity) carry the K* format tag, so that readers
+    # that only know plain channels refuse them instead of misreading them
+    typed = any(c.get("kind") is not None for c in chans.values())
+    return {
+        "format": KSTAR_RESPONSE_FORMAT if typed else RESPONSE_FORMAT,
+        "meta": meta,
+        "channels": chans,
+    }
+
+
+def channels_from_dict(d: Mapping[str, Any]) -> tuple[dict[str, ChannelResponse], dict]:
+    """Inverse of ``response_dict``: plain and K* files (channels dispatched on ``kind``).
+
+    Args:
+        d: parsed response file.
+
+    Returns:
+        (channels, meta).
+
+    Raises:
+        EmissError: not an emiss response file, unknown channel kind, missing keys.
+    """
+    if d.get("format") not in (RESPONSE_FORMAT, KSTAR_RESPONSE_FORMAT):
+        raise EmissError(
+            f"not an emiss response file (format {d.get('format')!r}, expected "
+            f"{RESPONSE_FORMAT!r} or {KSTAR_RESPONSE_FORMAT!r})"
+        )
+    chans = {n: channel_from_dict(n, c) for n, c in d["channels"].items()}
+    return chans, dict(d.get("meta") or {})
+
+
+def read_response_file(path: str | os.PathLike) -> tuple[dict[str, ChannelResponse], dict]:
+    """Read a response file written by ``Response.save`` (plain or K*).
+
+    Args:
+        path: the file.
+
+    Returns:
+        (channels, meta).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EmissError(f"response file {str(path)!r} does not exist")
+    return channels_from_dict(read_json(path))
+
+
+# ----------------------------------------------------------------------------- HEPData
+def hepdata_channels(
+    likelihood_json: str | os.PathLike | Mapping[str, Any],
+    csv_files: Mapping[str, str | os.PathLike],
+    null_spectrum: Any = None,
+    n_b: float | None = None,
+    process: str = "B+->K+",
+    true_edges: np.ndarray | None = None,
+    signal_samples: Mapping[str, str] | None = None,
+    reference_branching_ratio: float = 4.97e-6,
+) -> tuple[dict[str, ChannelResponse], dict]:
+    """Channels from Belle II's released likelihood and "joint number density" CSVs.
+
+    Belle II (arXiv:2507.12393, HEPData ins2947386) publishes, per channel, a table
+    M[i, j] of selected signal MC in fit bin i (rows, flattened fit bins) and generated
+    q^2 bin j (columns, edges ``[-1] + linspace(0, 22.885, 101)``). The table is a joint
+    number density, so its overall scale is arbitrary. We normalise it to an efficiency
+    with the null (SM) spectrum the MC follows and the signal sample of the likelihood:
+    M[i, j] is proportional to n_b * B_null[j] * R[i, j], and the workspace signal yields
+    are nu_i = n_b * sum_j R[i, j] B_null[j] (mu = 1), hence
+
+        R[i, j] = M[i, j] * sum_i nu_i / (n_b * B_null[j] * sum_ij M[i, j]).
+
+    True bins where B_null is zero (the sentinel [-1, 0)) get a zero column; the share of
+    M they held is logged.
+
+    Args:
+        likelihood_json: path to (or dict of) ``combined_likelihood.json`` (pyhf).
+        csv_files: channel name -> CSV path (rows = fit bins, columns = true bins).
+        null_spectrum: spectrum of the signal sample at mu = 1 (default: the SM spectrum of
+            ``emiss.physics.sm`` scaled to ``reference_branching_ratio``).
+        n_b: number of produced parent B mesons (default: Belle II's N(B+-) = 2 N_BB f+-,
+            ``BELLE2_N_BPLUS``, for 387e6 BBbar pairs).
+        process: process of the channels.
+        true_edges: true-q^2 edges (default Belle II's grid).
+        signal_samples: channel -> signal sample name (default: the sample with normfactor mu).
+        reference_branching_ratio: B at mu = 1 for the default null (Belle II: 4.97e-6).
+
+    Returns:
+        (channels, meta).
+    """
+    spec = likelihood_json if isinstance(likelihood_json, Mapping) else read_json(
+        likelihood_json
+    )
+    edges = BELLE2_TRUE_EDGES if true_edges is None else np.asarray(true_edges, dtype=float)
+    n_true = len(edges) - 1
+    if null_spectrum is None:
+        from emiss.physics.sm import sm_spectrum
+
+        sm = sm_spectrum(process)
+        null_spectrum = sm.scaled(reference_branching_ratio / sm.branching_ratio())
+    if n_b is None:
+        n_b = BELLE2_N_BPLUS
+    channels = {ch["name"]: ch for ch in spec.get("channels", [])}
+    b_null = np.asarray(null_spectrum.bin_integrals(edges), dtype=float)
+    out = {}
+    for name, path in csv_files.items():
+        if name not in channels:
+            raise EmissError(
+                f"channel {name!r} is not in the likelihood; channels: "
+                f"{', '.join(sorted(channels))}"
+            )
+        ch = channels[name]
+        sample = _signal_sample(ch, (signal_samples or {}).get(name))
+        nu = np.asarray(sample["data"], dtype=float)
+        m = _read_matrix_csv(path)
+        if m.shape != (len(nu), n_true):
+            raise EmissError(
+                f"{os.fspath(path)!r}: number-density table has shape {m.shape}; channel "
+                f"{name!r} needs ({len(nu)} fit bins, {n_true} true-q2 bins)"
+            )
+        total = m.sum()
+        if not total > 0:
+            raise EmissError(f"{os.fspath(path)!r}: number-density table is empty")
+        ok = b_null > 0
+        dropped = m[:, ~ok].sum() / total
+        if dropped > 0:
+            log.info("%s: %.3g of the number density sits where the null rate is 0; dropped",
+                     name, dropped)
+        r = np.zeros_like(m)
+        r[:, ok] = m[:, ok] * nu.sum() / (n_b * b_null[ok] * total)
+        out[name] = ChannelResponse(
+            name=name, process=process, true_edges=edges, matrix=r, n_b=n_b,
+            meta={"source": f"HEPData number density {Path(path).name}"},
+        )
+    return out, {"source": "Belle II HEPData ins2947386 number densities"}
+
+
+def _signal_sample(channel: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
+    """The signal sample of a pyhf channel: by name, else the one carrying normfactor mu."""
+    samples = channel.get("samples", [])
+    if name is not None:
+        for s in samples:
+            if s["name"] == name:
+                return s
+        raise EmissError(
+            f"channel {channel['name']!r} has no sample {name!r}; samples: "
+            f"{', '.join(s['name'] for s in samples)}"
+        )
+    for s in samples:
+        if any(m["type"] == "normfactor" and m["name"] == "mu" for m in s.get("modifiers", [])):
+            return s
+    raise EmissError(f"channel {channel['name']!r} has no sample with normfactor 'mu'")
+
+
+def _read_matrix_csv(path: str | os.PathLike) -> np.ndarray:
+    """Read a numeric CSV matrix, skipping '#' comments and a non-numeric header row."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmissError(f"CSV file {str(path)!r} does not exist")
+    rows = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        for rec in csv.reader(fh):
+            if not rec or rec[0].lstrip().startswith("#"):
+                continue
+            try:
+                rows.append([float(v) for v in rec if v.strip() != ""])
+            except ValueError:
+                if rows:
+                    raise EmissError(f"{str(path)!r}: non-numeric entry in row {rec!r}") from None
+                continue  # header row
+    if not rows or len({len(r) for r in rows}) != 1:
+        raise EmissError(f"{str(path)!r}: rows of unequal length or no numeric rows")
+    return np.asarray(rows, dtype=float)
+
+
+# ----------------------------------------------------------------------------- ROOT
+def root_channels(
+    path: str | os.PathLike,
+    hist_name: str,
+    channel: str,
+    n_b: float,
+    process: str = "B+->K+",
+) -> tuple[dict[str, ChannelResponse], dict]:
+    """One channel from a ROOT TH2 holding R (x: true q^2, y: fit-bin index).
+
+    Args:
+        path: ROOT file.
+        hist_name: TH2 name inside the file.
+        channel: workspace channel name the matrix belongs to.
+        n_b: number of produced parent B mesons.
+        process: process of the channel.
+
+    Returns:
+        (channels, meta) with one channel.
+    """
+    import uproot
+
+    path = Path(path)
+    if not path.is_file():
+        raise EmissError(f"ROOT file {str(path)!r} does not exist")
+    with uproot.open(path) as fh:
+        if hist_name not in fh:
+            raise EmissError(
+                f"{str(path)!r} has no object {hist_name!r}; keys: "
+                f"{', '.join(k.split(';')[0] for k in fh.keys())}"
+            )
+        h = fh[hist_name]
+        if len(h.axes) != 2:
+            raise EmissError(f"{hist_name!r} is not a 2D histogram")
+        values = np.asarray(h.values(flow=False), dtype=float)  # (nx, ny)
+        x_edges = np.asarray(h.axes[0].edges(), dtype=float)
+    cr = ChannelResponse(
+        name=channel, process=process, true_edges=x_edges, matrix=values.T, n_b=n_b,
+        meta={"source": f"{path.name}:{hist_name}"},
+    )
+    return {channel: cr}, {"source": f"ROOT TH2 {path.name}:{hist_name}"}
