@@ -8,6 +8,10 @@ Outputs (profile likelihood ratio t(mu) = -2 ln L(mu, theta_hat_hat) / L(mu_hat,
 ``mu_hat``; ``mu_err_up``/``mu_err_down`` where t(mu) = 1 (scanned by root finding on
 fixed-mu fits, equivalent to MINOS); ``Z_bkg_only`` = sqrt(t(0)) (discovery significance, 0 when
 mu_hat <= 0); ``Z_sm`` = sign(mu_hat - 1) sqrt(t(1)) (significance of mu_hat against mu = 1).
+
+Fits run on emiss's compiled likelihood (``emiss.inference.fastmodel``, equal to pyhf's; a fit
+of Belle II's 232-parameter likelihood takes ~0.05 s instead of a minute); a workspace feature
+it does not support, or a fit it cannot converge, falls back to pyhf with MINUIT then scipy.
 """
 
 from __future__ import annotations
@@ -138,9 +142,56 @@ def patched_model(spec: dict, patch: list[dict]) -> FitModel:
     return FitModel(ws, model, np.asarray(ws.data(model)))
 
 
+class _FastFits:
+    """Free and fixed-mu fits of a patched workspace on the fast engine (pyhf parameter order).
+
+    Raises (at construction) UnsupportedSpec when the engine cannot compile the workspace.
+    """
+
+    def __init__(self, spec: dict, patch: list[dict], fm: FitModel) -> None:
+        from emiss.inference.fastlimits import Fitter
+        from emiss.inference.fastmodel import model_from_workspace, to_pyhf_order
+
+        self.fast = model_from_workspace(spec, patch, poi=POI)
+        self.fitter = Fitter(self.fast)
+        self.data = self.fast.observed_data()
+        self.fm = fm
+        self._order = to_pyhf_order
+        self._last: np.ndarray | None = None
+
+    def twice_nll(self, mu: float | None) -> tuple[float, np.ndarray]:
+        """(-2 ln L minimum, parameters in pyhf order); FitFailure propagates."""
+        pars, val = self.fitter.fit(self.data, poi_value=mu, x0=self._last)
+        if mu is None:
+            self._last = pars
+        return float(val), np.asarray(self._order(self.fast, self.fm.model, pars))
+
+
+def _fits(spec: dict, patch: list[dict], fm: FitModel):
+    """A fit function mu -> (-2 ln L, pars): the fast engine, else pyhf (see module doc)."""
+    from emiss.inference.fastlimits import FitFailure
+    from emiss.inference.fastmodel import UnsupportedSpec
+
+    try:
+        fast = _FastFits(spec, patch, fm)
+    except UnsupportedSpec as exc:
+        log.info("fast engine unavailable (%s); fitting with pyhf", exc)
+        fast = None
+
+    def fit(mu: float | None, init: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        if fast is not None:
+            try:
+                return fast.twice_nll(mu)
+            except FitFailure as exc:
+                log.info("fast fit at mu=%s failed (%s); retrying with pyhf", mu, exc)
+        return _twice_nll(fm, mu, init)
+
+    return fit
+
+
 def _twice_nll(fm: FitModel, mu: float | None, init: np.ndarray | None = None)\
         -> tuple[float, np.ndarray]:
-    """Minimum of -2 ln L, free (mu None) or at fixed mu, warm-started from init.
+    """Minimum of -2 ln L with pyhf, free (mu None) or at fixed mu, warm-started from init.
 
     A failed minimisation is retried from the model's suggested start, then with scipy.
     """
@@ -241,7 +292,8 @@ def measure(bundle: Bundle, patch: list[dict] | None = None) -> MeasureResult:
         patch, source = sm_signal_patch(bundle)
     pyhf.set_backend("numpy", _MINUIT)
     fm = patched_model(bundle.spec, patch)
-    t_best, pars = _twice_nll(fm, None)
+    fit = _fits(bundle.spec, patch, fm)
+    t_best, pars = fit(None)
     idx = fm.model.config.poi_index
     mu_hat = float(pars[idx])
     bounds = (float(fm.model.config.suggested_bounds()[idx][0]),
@@ -252,7 +304,7 @@ def measure(bundle: Bundle, patch: list[dict] | None = None) -> MeasureResult:
         if mu not in cache:
             init = pars.copy()
             init[idx] = mu
-            cache[mu] = max(_twice_nll(fm, mu, init)[0] - t_best, 0.0)
+            cache[mu] = max(fit(mu, init)[0] - t_best, 0.0)
         return cache[mu]
 
     def g(mu: float) -> float:
@@ -283,7 +335,7 @@ def postfit_yields(bundle: Bundle, patch: list[dict] | None = None) -> dict[str,
         patch, _ = sm_signal_patch(bundle)
     pyhf.set_backend("numpy", _MINUIT)
     fm = patched_model(bundle.spec, patch)
-    _, pars = _twice_nll(fm, None)
+    _, pars = _fits(bundle.spec, patch, fm)(None)
     by_sample = np.asarray(fm.model.main_model.expected_data(pars, return_by_sample=True))
     out = {}
     for ch in fm.model.config.channels:

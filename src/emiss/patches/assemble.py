@@ -21,6 +21,7 @@ import numpy as np
 
 from emiss import io
 from emiss.errors import EmissError
+from emiss.patches.systematics import materialise
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,19 @@ class SampleTemplate:
         nominal: channel -> expected yields per reco bin.
         histosys: modifier name -> channel -> (lo, hi) yields.
         normfactor: name of the normfactor (``mu``) or None for a fixed sample.
+        published: channel -> a complete pyhf sample dict added as it is instead of one built
+            from ``nominal`` (a workspace's own published signal sample, e.g. Belle II's SM
+            signal in ``emiss.bundles.belle2_hepdata``); the sidecar modifiers are not added
+            to it (it carries its own).
+        positions: channel -> index in the channel's sample list to insert at (default: end).
     """
 
     name: str
     nominal: dict[str, np.ndarray]
     histosys: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     normfactor: str | None = None
+    published: dict[str, dict] = field(default_factory=dict)
+    positions: dict[str, int] = field(default_factory=dict)
 
     def total(self) -> float:
         """Sum of the nominal yields over all channels."""
@@ -139,6 +147,12 @@ def sample_ops(
                 )
             if not np.any(nominal > 0):
                 continue  # nothing to add in this channel
+            where = sample.positions.get(ch, "-")
+            if ch in sample.published:
+                value = dict(sample.published[ch])
+                ops.append((idx[ch], s_order, {"op": "add", "value": value,
+                                               "path": f"/channels/{idx[ch]}/samples/{where}"}))
+                continue
             mods: list[dict] = []
             if sample.normfactor:
                 mods.append({"name": sample.normfactor, "type": "normfactor", "data": None})
@@ -153,10 +167,10 @@ def sample_ops(
                 mods.append({"name": mname, "type": "histosys",
                              "data": {"hi_data": round_sig(hi), "lo_data": round_sig(lo)}})
             for m in channel_modifiers.get(ch, ()):
-                mods.append(dict(m))
+                mods.append(materialise(m, nominal, round_sig))
             value = {"name": sample.name, "data": round_sig(nominal), "modifiers": mods}
-            ops.append((idx[ch], s_order,
-                        {"op": "add", "path": f"/channels/{idx[ch]}/samples/-", "value": value}))
+            ops.append((idx[ch], s_order, {"op": "add", "value": value,
+                                           "path": f"/channels/{idx[ch]}/samples/{where}"}))
     ops.sort(key=lambda t: (t[0], t[1]))
     return [op for _, _, op in ops]
 

@@ -16,16 +16,23 @@ hypotheses keeps its full (rate and shape) form-factor uncertainty.
 
 Detector systematics: the modifiers the workspace sidecar says every signal sample must carry
 per channel (``sidecar_modifiers``; same names as the background ones, so they correlate).
+A sidecar modifier may be relative (Belle II's released likelihood, ``emiss.bundles.
+belle2_hepdata``): histosys with per-bin ``hi_rel``/``lo_rel`` and staterror with per-bin
+``rel`` factors become, for a template with yields n, hi_data = n hi_rel, lo_data = n lo_rel and
+data = n rel (``materialise``): the published detector systematics and signal MC statistics
+carried over to any new template with their relative size per fit bin.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from emiss.errors import EmissError
 from emiss.patches.grid import sanitize
 
 log = logging.getLogger(__name__)
@@ -88,6 +95,83 @@ def ff_histosys(noms: Sequence[np.ndarray], draws: Sequence[np.ndarray | None],
     return out
 
 
+
+def is_relative(modifier: Mapping) -> bool:
+    """Whether a sidecar modifier holds per-bin relative factors (see ``materialise``)."""
+    data = modifier.get("data")
+    return isinstance(data, Mapping) and ("hi_rel" in data or "rel" in data)
+
+
+def materialise(modifier: Mapping, nominal: np.ndarray, rounder=None) -> dict:
+    """A sidecar modifier for a sample with yields ``nominal`` (relative factors -> data).
+
+    Args:
+        modifier: pyhf modifier dict, possibly relative (``hi_rel``/``lo_rel`` or ``rel``).
+        nominal: the sample's yields in the channel.
+        rounder: function rounding a list of yields for the JSON file (default: none).
+
+    Returns:
+        A plain pyhf modifier dict (absolute modifiers are copied unchanged).
+    """
+    if not is_relative(modifier):
+        return dict(modifier)
+    nominal = np.asarray(nominal, dtype=float)
+    data = modifier["data"]
+    r = rounder or (lambda v: [float(x) for x in v])
+    if modifier["type"] == "histosys":
+        hi = nominal * np.asarray(data["hi_rel"], dtype=float)
+        lo = nominal * np.asarray(data["lo_rel"], dtype=float)
+        out_data: object = {"hi_data": r(hi), "lo_data": r(lo)}
+    elif modifier["type"] == "staterror":
+        out_data = r(nominal * np.asarray(data["rel"], dtype=float))
+    else:
+        raise EmissError(f"relative data for modifier {modifier['name']!r} of type "
+                         f"{modifier['type']!r}; only histosys and staterror can be relative")
+    return {"name": modifier["name"], "type": modifier["type"], "data": out_data}
+
+
+def scaled_sample(sample: Mapping, factor: float, name: str, normfactor: str | None,
+                  rounder=None) -> dict:
+    """A published pyhf sample with every yield (nominal, histosys, staterror) times factor.
+
+    Args:
+        sample: pyhf sample dict (e.g. Belle II's SM signal sample of one channel).
+        factor: scale of all yields (1 keeps the numbers exactly).
+        name: the new sample's name.
+        normfactor: normfactor it carries (None: none, e.g. the fixed ``sm_nunu``); an existing
+            normfactor ``mu`` is replaced by it.
+        rounder: rounding of scaled yields for the JSON file (unused when factor is 1).
+
+    Returns:
+        The new sample dict.
+    """
+    exact = factor == 1.0
+    r = (lambda v: [float(x) for x in v]) if exact or rounder is None else rounder
+
+    def sc(values):
+        return list(values) if exact else r(np.asarray(values, dtype=float) * factor)
+
+    mods = []
+    placed = normfactor is None
+    for m in sample["modifiers"]:
+        if m["type"] == "normfactor" and m["name"] == "mu":
+            if not placed:  # the new normfactor takes mu's place (same modifier order)
+                mods.append({"name": normfactor, "type": "normfactor", "data": None})
+                placed = True
+            continue
+        if m["type"] == "histosys":
+            mods.append({"name": m["name"], "type": "histosys",
+                         "data": {"hi_data": sc(m["data"]["hi_data"]),
+                                  "lo_data": sc(m["data"]["lo_data"])}})
+        elif m["type"] == "staterror":
+            mods.append({"name": m["name"], "type": "staterror", "data": sc(m["data"])})
+        else:
+            mods.append(copy.deepcopy(dict(m)))
+    if not placed:
+        mods.insert(0, {"name": normfactor, "type": "normfactor", "data": None})
+    return {"name": name, "data": sc(sample["data"]), "modifiers": mods}
+
+
 def sidecar_modifiers(meta: Mapping) -> dict[str, list[dict]]:
     """channel -> modifiers every signal sample there must carry, from a workspace sidecar.
 
@@ -109,3 +193,12 @@ def sidecar_modifiers(meta: Mapping) -> dict[str, list[dict]]:
             if isinstance(info, Mapping) and isinstance(info.get("signal_modifiers"), list):
                 out[str(name)] = [dict(m) for m in info["signal_modifiers"]]
     return out
+
+
+def sidecar_sm_samples(meta: Mapping) -> dict[str, dict]:
+    """channel -> the published SM signal sample (sidecar ``channels[c]["sm_sample"]``)."""
+    chans = meta.get("channels")
+    if not isinstance(chans, Mapping):
+        return {}
+    return {str(n): dict(info["sm_sample"]) for n, info in chans.items()
+            if isinstance(info, Mapping) and isinstance(info.get("sm_sample"), Mapping)}

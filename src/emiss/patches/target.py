@@ -17,7 +17,7 @@ from typing import Any
 from emiss.bundles.bundle import load_bundle
 from emiss.errors import EmissError
 from emiss.patches.metadata import SM_REFERENCE_BR, hepdata_reference
-from emiss.patches.systematics import sidecar_modifiers
+from emiss.patches.systematics import sidecar_modifiers, sidecar_sm_samples
 from emiss.response import Response
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,10 @@ class Target:
         name: short name (file stem) for descriptions.
         sm_reference: process -> B that mu = 1 stands for in the SM patch (sidecar's
             ``signal.reference_branching_ratio`` when given, else ``SM_REFERENCE_BR``).
+        sm_samples: channel -> the workspace's own published SM signal sample (sidecar
+            ``channels[c].sm_sample``; Belle II's released likelihood): SM-shaped templates
+            are this sample scaled, so the SM patch restores the published likelihood.
+        sm_positions: channel -> index of that sample in the published channel.
     """
 
     spec: dict
@@ -46,6 +50,8 @@ class Target:
     channel_modifiers: dict[str, list[dict]] = field(default_factory=dict)
     name: str = "workspace"
     sm_reference: dict[str, float] = field(default_factory=lambda: dict(SM_REFERENCE_BR))
+    sm_samples: dict[str, dict] = field(default_factory=dict)
+    sm_positions: dict[str, int] = field(default_factory=dict)
 
     def channels(self) -> list[str]:
         """Workspace channels with a response, in workspace order."""
@@ -95,6 +101,10 @@ def target_from_bundle(bundle: Any, response: Any = None, hepdata: str | None = 
         channel_modifiers=sidecar_modifiers(meta),
         name=name,
         sm_reference=sm_ref,
+        sm_samples=sidecar_sm_samples(meta),
+        sm_positions={str(c): int(i["sample_index"])
+                      for c, i in (meta.get("channels") or {}).items()
+                      if isinstance(i, Mapping) and "sample_index" in i},
     )
 
 

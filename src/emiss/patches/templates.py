@@ -448,6 +448,21 @@ class TemplateBuilder:
         else:
             ref = br0
         scale = ref / br0
+        published = self.target.sm_samples
+        if published and mult == 1 and (is_sm or self._sm_shaped(raw)):
+            # the workspace's own SM signal sample (Belle II's), scaled to the hypothesis
+            # (the SM patch keeps the published sample names: it restores the likelihood exactly)
+            factor = 1.0 if is_sm else ref / self.target.sm_reference.get(first, ref)
+            samples = [self._published(None if is_sm else SIGNAL, factor, POI)]
+        else:
+            samples = self._folded(raw, scale, ref, mult, hyp, published)
+        emiss = emiss_block(scen, hyp, params, self.processes, ref, br0, scale, raw.br)
+        return PatchTemplate(name=hyp.name, values=hyp.values, samples=samples, emiss=emiss)
+
+    def _folded(self, raw: _Raw, scale: float, ref: float, mult: int, hyp: Hypothesis,
+                published: Mapping[str, dict]) -> list[SampleTemplate]:
+        """``signal`` from the folded spectrum (with form-factor components) and, for light X,
+        the fixed SM sample: the workspace's published one when it has one, else folded."""
         noms = [raw.nominal * scale]
         draws = [None]
         if raw.draws is not None:
@@ -456,7 +471,7 @@ class TemplateBuilder:
             # shape only: every draw keeps B(first process) = ref
             draws = [raw.draws * (ref / raw.draw_br)[:, None]]
         names = [SIGNAL]
-        if mult in (2, 3):
+        if mult in (2, 3) and not published:
             sm = self.raw(hypotheses.scenario("sm"), None, {})
             noms.append(sm.nominal)
             draws.append(sm.draws)
@@ -474,5 +489,37 @@ class TemplateBuilder:
                 histosys=hs,
                 normfactor=POI if name == SIGNAL else None,
             ))
-        emiss = emiss_block(scen, hyp, params, self.processes, ref, br0, scale, raw.br)
-        return PatchTemplate(name=hyp.name, values=hyp.values, samples=samples, emiss=emiss)
+        if mult in (2, 3) and published:
+            samples.append(self._published(SM_SAMPLE, 1.0, None))
+        return samples
+
+    def _published(self, name: str | None, factor: float, normfactor: str | None
+                   ) -> SampleTemplate:
+        """The workspace's published SM signal samples (all their modifiers) times factor.
+
+        Args:
+            name: sample name (None: keep the published names, e.g. ``sgn_1_had``).
+            factor: scale of all yields.
+            normfactor: normfactor of the sample (None: fixed).
+        """
+        from emiss.patches.assemble import round_sig
+        from emiss.patches.systematics import scaled_sample
+
+        pub = {c: scaled_sample(self.target.sm_samples[c], factor,
+                                name or self.target.sm_samples[c]["name"], normfactor, round_sig)
+               for c in self.channels if c in self.target.sm_samples}
+        return SampleTemplate(
+            name=name or SIGNAL, normfactor=normfactor, published=pub,
+            nominal={c: np.asarray(v["data"], dtype=float) for c, v in pub.items()},
+            positions={c: self.target.sm_positions[c] for c in pub
+                       if c in self.target.sm_positions})
+
+    def _sm_shaped(self, raw: _Raw) -> bool:
+        """Whether a hypothesis' folded yields are proportional to the SM ones (to 1e-9)."""
+        sm = self.raw(hypotheses.scenario("sm"), None, {}).nominal
+        a = np.asarray(raw.nominal, dtype=float)
+        on = sm > 0
+        if not np.any(on) or np.any(a[~on] != 0):
+            return False
+        ratio = a[on] / sm[on]
+        return bool(np.max(np.abs(ratio / ratio.mean() - 1.0)) < 1e-9)

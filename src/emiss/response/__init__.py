@@ -24,6 +24,7 @@ The responses of the bundled emulations are built in ``emiss.bundles``.
 
 from emiss.response.channels import (
     CHANNEL_KINDS,
+    LINE_PLACEMENTS,
     POLARISED_KIND,
     ChannelResponse,
     KstarChannelResponse,
@@ -43,6 +44,7 @@ __all__ = [
     "BELLE2_TRUE_EDGES",
     "CHANNEL_KINDS",
     "KSTAR_RESPONSE_FORMAT",
+    "LINE_PLACEMENTS",
     "POLARISED_KIND",
     "RESPONSE_FORMAT",
     "BoxKernel",

@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 
 #: ``kind`` of K* helicity channels in response files (plain channels have no ``kind``).
 POLARISED_KIND = "kstar-helicity"
+#: How a binned response places a two-body line at true q0 (``ChannelResponse.line_placement``):
+#: "bin" takes the column of the true bin holding q0; "interpolate" interpolates the columns
+#: linearly between the centres of the neighbouring physical (q^2 >= 0) true bins, using the
+#: edge column beyond the first/last centre. A bin-averaged column is the response at the
+#: spectrum-weighted mean q^2 of its bin, i.e. (to second order in the bin width) at its centre.
+LINE_PLACEMENTS = ("bin", "interpolate")
 
 
 # ----------------------------------------------------------------------------- isotropic
@@ -42,6 +48,8 @@ class ChannelResponse:
         matrix: R[i, j] = P(selected in fit bin i | true q^2 in bin j), shape (n_reco, n_true).
         n_b: number of produced parent B mesons the yields are normalised to.
         kernel: exact analytic kernel (emulation) or None (binned input).
+        meta: free-form provenance.
+        line_placement: for binned inputs, how lines are placed (``LINE_PLACEMENTS``).
     """
 
     name: str
@@ -51,8 +59,12 @@ class ChannelResponse:
     n_b: float
     kernel: BoxKernel | None = None
     meta: dict = field(default_factory=dict)
+    line_placement: str = "bin"
 
     def __post_init__(self) -> None:
+        if self.line_placement not in LINE_PLACEMENTS:
+            raise EmissError(f"channel {self.name!r}: line_placement {self.line_placement!r} "
+                             f"is not one of {', '.join(LINE_PLACEMENTS)}")
         self.true_edges = np.asarray(self.true_edges, dtype=float)
         self.matrix = np.asarray(self.matrix, dtype=float)
         if self.matrix.ndim != 2 or self.matrix.shape[1] != len(self.true_edges) - 1:
@@ -86,7 +98,9 @@ class ChannelResponse:
         """Exact response column for a line at true q2 (GeV^2).
 
         Analytic kernels give the exact column; binned inputs give the column of the true bin
-        holding q2 (the last bin is closed). Outside the true range the column is zero.
+        holding q2 (the last bin is closed) or, with ``line_placement`` "interpolate", the
+        columns interpolated between bin centres (``LINE_PLACEMENTS``). Outside the true range
+        the column is zero.
         """
         q2 = float(q2)
         if self.kernel is not None:
@@ -94,6 +108,17 @@ class ChannelResponse:
         edges = self.true_edges
         if q2 < edges[0] or q2 > edges[-1]:
             return np.zeros(self.n_reco)
+        if self.line_placement == "interpolate" and q2 >= 0.0:
+            physical = np.flatnonzero(edges[:-1] >= 0.0)
+            if physical.size:
+                centres = 0.5 * (edges[physical] + edges[physical + 1])
+                t = float(np.interp(q2, centres, np.arange(physical.size, dtype=float)))
+                k = min(int(t), physical.size - 1)
+                f = t - k
+                col = (1.0 - f) * self.matrix[:, physical[k]]
+                if f > 0.0:
+                    col = col + f * self.matrix[:, physical[k + 1]]
+                return col
         j = min(int(np.searchsorted(edges, q2, side="right")) - 1, len(edges) - 2)
         return self.matrix[:, j].copy()
 
@@ -114,8 +139,8 @@ class ChannelResponse:
         return self.n_b * out
 
     def to_dict(self) -> dict:
-        """JSON form (rounded to 12 significant digits)."""
-        return {
+        """JSON form (rounded to 12 significant digits; ``line_placement`` only when not "bin")."""
+        out = {
             "name": self.name,
             "process": self.process,
             "n_b": _round(self.n_b),
@@ -124,6 +149,9 @@ class ChannelResponse:
             "kernel": None if self.kernel is None else self.kernel.to_dict(),
             "meta": self.meta,
         }
+        if self.line_placement != "bin":
+            out["line_placement"] = self.line_placement
+        return out
 
     @classmethod
     def _fields_from_dict(cls, d: Mapping[str, Any]) -> dict[str, Any]:
@@ -136,6 +164,7 @@ class ChannelResponse:
             "n_b": float(d["n_b"]),
             "kernel": None if d.get("kernel") is None else BoxKernel.from_dict(d["kernel"]),
             "meta": dict(d.get("meta") or {}),
+            "line_placement": str(d.get("line_placement", "bin")),
         }
 
     @classmethod

@@ -126,6 +126,7 @@ class Response:
         true_edges: np.ndarray | None = None,
         signal_samples: Mapping[str, str] | None = None,
         reference_branching_ratio: float = 4.97e-6,
+        line_placement: str = "bin",
     ) -> Response:
         """Response from Belle II's released likelihood and "joint number density" CSVs.
 
@@ -138,7 +139,7 @@ class Response:
         chans, meta = formats.hepdata_channels(
             likelihood_json, csv_files, null_spectrum=null_spectrum, n_b=n_b, process=process,
             true_edges=true_edges, signal_samples=signal_samples,
-            reference_branching_ratio=reference_branching_ratio)
+            reference_branching_ratio=reference_branching_ratio, line_placement=line_placement)
         return cls(channels=chans, meta=meta)
 
     @classmethod

@@ -118,6 +118,7 @@ def hepdata_channels(
     true_edges: np.ndarray | None = None,
     signal_samples: Mapping[str, str] | None = None,
     reference_branching_ratio: float = 4.97e-6,
+    line_placement: str = "bin",
 ) -> tuple[dict[str, ChannelResponse], dict]:
     """Channels from Belle II's released likelihood and "joint number density" CSVs.
 
@@ -129,10 +130,12 @@ def hepdata_channels(
     M[i, j] is proportional to n_b * B_null[j] * R[i, j], and the workspace signal yields
     are nu_i = n_b * sum_j R[i, j] B_null[j] (mu = 1), hence
 
-        R[i, j] = M[i, j] * sum_i nu_i / (n_b * B_null[j] * sum_ij M[i, j]).
+        R[i, j] = M[i, j] * sum_i nu_i / (n_b * B_null[j] * sum_ij M[i, j]),
 
-    True bins where B_null is zero (the sentinel [-1, 0)) get a zero column; the share of
-    M they held is logged.
+    the sums over j running over the bins where B_null > 0. True bins where B_null is zero (the
+    sentinel [-1, 0)) get a zero column; the share of M they held (0.18 % of the HTA table of
+    ins2947386, none of the ITA ones) is logged and spread over the others by this
+    normalisation, so that folding the null gives back the workspace's signal yields.
 
     Args:
         likelihood_json: path to (or dict of) ``combined_likelihood.json`` (pyhf).
@@ -145,6 +148,7 @@ def hepdata_channels(
         true_edges: true-q^2 edges (default Belle II's grid).
         signal_samples: channel -> signal sample name (default: the sample with normfactor mu).
         reference_branching_ratio: B at mu = 1 for the default null (Belle II: 4.97e-6).
+        line_placement: how the channels place two-body lines (``LINE_PLACEMENTS``).
 
     Returns:
         (channels, meta).
@@ -187,11 +191,17 @@ def hepdata_channels(
         if dropped > 0:
             log.info("%s: %.3g of the number density sits where the null rate is 0; dropped",
                      name, dropped)
+        kept = m[:, ok].sum()
+        if not kept > 0:
+            raise EmissError(f"{os.fspath(path)!r}: the number density has no entries where "
+                             "the null spectrum is non-zero")
         r = np.zeros_like(m)
-        r[:, ok] = m[:, ok] * nu.sum() / (n_b * b_null[ok] * total)
+        r[:, ok] = m[:, ok] * nu.sum() / (n_b * b_null[ok] * kept)
         out[name] = ChannelResponse(
             name=name, process=process, true_edges=edges, matrix=r, n_b=n_b,
-            meta={"source": f"HEPData number density {Path(path).name}"},
+            meta={"source": f"HEPData number density {Path(path).name}",
+                  "share_outside_null_support": float(f"{dropped:.6g}")},
+            line_placement=line_placement,
         )
     return out, {"source": "Belle II HEPData ins2947386 number densities"}
 

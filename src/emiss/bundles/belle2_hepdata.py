@@ -1,0 +1,395 @@
+"""Belle II's released B+ -> K+ nu nubar likelihood (HEPData ins2947386) as an emiss bundle.
+
+Belle II published the full analysis likelihood of arXiv:2311.14647 for reinterpretation
+(arXiv:2507.12393; HEPData record ins2947386, DOI 10.17182/hepdata.166082): a pyhf workspace
+``combined_likelihood.json`` (ITA regions A and B on and off resonance, HTA; observed data) and
+three "joint number density" tables of selected SM signal MC, fit bin x generated-q² bin
+(``number_density_ita_regA.csv``, ``..._regB.csv``, ``number_density_hta.csv``). ``import_belle2``
+turns them into a bundle like the emulated ones (docs/interfaces.md):
+
+* ``<stem>.json``: the published workspace without its signal samples (``signal`` in the ITA
+  on-resonance channels, ``sgn_1_had`` in the HTA); every other sample, modifier, observation
+  and the measurement are unchanged;
+* ``<stem>.meta.json``: the sidecar: the source record (DOI, sha256 of every input), channel ->
+  process (the off-resonance channels are signal-free), what mu = 1 means, the published SM
+  signal sample of each channel (the SM patch restores it verbatim), and the modifiers a new
+  signal template carries: the published detector systematics and MC statistics of the signal
+  sample as per-bin relative variations (``hi_rel``/``lo_rel`` of histosys, ``rel`` of
+  staterror, normsys unchanged), without ``mu`` and the form-factor nuisances
+  ``corr_ff_c1..3`` (these describe the SM shape only; other shapes get emiss's own form-factor
+  variations);
+* the response: R[i, j] = M[i, j] Σν / (n_B B_null[j] ΣM) from the number densities M and the
+  null spectrum Belle II's reweighting uses (``emiss.physics.null``: HPQCD, arXiv:2207.13371),
+  i.e. exactly the reweighting of arXiv:2507.12393 / 2402.08417 (weights ∫alt / ∫null per
+  generated bin). A two-body line at q0 = m_X² gets the response column interpolated linearly
+  between the centres of the 0.229 GeV² generated bins around q0 (the bin-averaged columns are
+  the response at the SM-weighted mean q² of each bin, to second order its centre); below the
+  first and above the last centre the edge column is used.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emiss.errors import EmissError
+from emiss.io import dumps_json, read_json
+
+log = logging.getLogger(__name__)
+
+#: HEPData record, DOI and papers of the released likelihood.
+RECORD = "ins2947386"
+DOI = "10.17182/hepdata.166082"
+ARXIV = ("2507.12393", "2311.14647")
+#: Stem of the imported workspace files.
+STEM = "belle2_ins2947386_bkgonly"
+RESPONSE_NAME = "belle2_ins2947386_response.json"
+#: The four files of the record and their sha256 (verified copy, 2025 release).
+LIKELIHOOD = "combined_likelihood.json"
+NUMBER_DENSITIES = {
+    "ita_regA": "number_density_ita_regA.csv",
+    "ita_regB": "number_density_ita_regB.csv",
+    "hta": "number_density_hta.csv",
+}
+SHA256 = {
+    LIKELIHOOD: "9ec0d563197912e03e31de202f04fea10babe39a10de99b9770d9292df285ab3",
+    "number_density_ita_regA.csv":
+        "ba6ecf3dc4ba7b5f74ae5f3b9f9bbbfd35bd0cae680af8b444e25ea2050f3366",
+    "number_density_ita_regB.csv":
+        "c8b7f5b29fbef0635565877a8b589b11c25c0d6043c412849d386bc9965ce3c9",
+    "number_density_hta.csv":
+        "2ef413de554d4d5553557e31c0f55e0f1afa01a52aafacc820d09dc72c41b4bb",
+}
+#: Process of every signal channel.
+PROCESS = "B+->K+"
+#: Form-factor nuisances of the published signal samples (they describe the SM shape).
+PUBLISHED_FF_MODIFIERS = ("corr_ff_c1", "corr_ff_c2", "corr_ff_c3")
+
+
+@dataclass(frozen=True)
+class ChannelRole:
+    """What one channel of the published workspace is.
+
+    Attributes:
+        key: short name ("ita_regA", "ita_regB", "ita_offres_regA", "ita_offres_regB", "hta").
+        description: words for the sidecar.
+        table: key of NUMBER_DENSITIES for channels with signal, else None.
+    """
+
+    key: str
+    description: str
+    table: str | None
+
+
+#: Channel-name patterns of the released workspace (HEPData ins2947386; the channel names are
+#: listed in belle2.md 1.4 from knunu-reinterpretation-mini) -> role.
+_ROLES = (
+    (re.compile(r"^A__.*_Y4S$"), ChannelRole(
+        "ita_regA", "ITA region A (signal region), on resonance", "ita_regA")),
+    (re.compile(r"^B__.*_Y4S$"), ChannelRole(
+        "ita_regB", "ITA region B (eta(BDT2) in [0.92, 0.94]), on resonance", "ita_regB")),
+    (re.compile(r"^C__.*_offres$"), ChannelRole(
+        "ita_offres_regA", "ITA region A, off resonance (continuum only, no signal)", None)),
+    (re.compile(r"^D__.*_offres$"), ChannelRole(
+        "ita_offres_regB", "ITA region B, off resonance (continuum only, no signal)", None)),
+    (re.compile(r"^sgn1_had$"), ChannelRole("hta", "HTA (hadronic tag), BDTh bins", "hta")),
+)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def channel_roles(spec: dict) -> dict[str, ChannelRole]:
+    """Role of every channel of the published workspace (by its name).
+
+    Raises:
+        EmissError: a channel that is not one of the five of the release, or a role twice.
+    """
+    out: dict[str, ChannelRole] = {}
+    for ch in spec.get("channels", []):
+        role = next((r for pat, r in _ROLES if pat.match(ch["name"])), None)
+        if role is None:
+            raise EmissError(f"channel {ch['name']!r} is not a channel of Belle II's released "
+                             f"likelihood ({RECORD}); expected A__…_Y4S, B__…_Y4S, C__…_offres, "
+                             "D__…_offres and sgn1_had")
+        if role.key in {r.key for r in out.values()}:
+            raise EmissError(f"two channels of the workspace match {role.key!r}")
+        out[ch["name"]] = role
+    missing = {r.key for _, r in _ROLES} - {r.key for r in out.values()}
+    if missing:
+        raise EmissError(f"the workspace lacks the channels {sorted(missing)} of {RECORD}")
+    return out
+
+
+# ----------------------------------------------------------------------------- inputs
+def _looks_like_likelihood(path: Path) -> bool:
+    try:
+        doc = read_json(path)
+    except (ValueError, OSError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and any(
+        isinstance(c, dict) and c.get("name") == "sgn1_had" for c in doc.get("channels", []))
+
+
+def _csv_shape(path: Path) -> tuple[int, int] | None:
+    try:
+        m = np.loadtxt(path, delimiter=",", ndmin=2)
+    except (ValueError, OSError, UnicodeDecodeError):
+        return None
+    return tuple(m.shape)
+
+
+def locate_inputs(directory: str | os.PathLike) -> dict[str, Path]:
+    """The four input files in a folder: by their names in the record, else by content.
+
+    HEPData serves resources under names that are not fixed here, so a file whose name is not
+    the record's is recognised by what it holds: the pyhf workspace with the HTA channel
+    ``sgn1_had``; number-density tables by shape (9, 3 and 6 fit bins x 101 generated-q² bins
+    for ITA region A, region B and the HTA).
+
+    Args:
+        directory: folder holding the files.
+
+    Returns:
+        file name of the record -> path.
+
+    Raises:
+        EmissError: the folder is missing, or a file cannot be found (the message lists what
+            was looked for).
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise EmissError(f"{str(d)!r} is not a folder with Belle II's {RECORD} files")
+    found: dict[str, Path] = {n: d / n for n in SHA256 if (d / n).is_file()}
+    rows = {9: "number_density_ita_regA.csv", 3: "number_density_ita_regB.csv",
+            6: "number_density_hta.csv"}
+    for p in sorted(d.iterdir()):
+        if not p.is_file() or p in found.values():
+            continue
+        if LIKELIHOOD not in found and p.suffix == ".json" and _looks_like_likelihood(p):
+            found[LIKELIHOOD] = p
+        elif p.suffix.lower() in (".csv", ".txt"):
+            shape = _csv_shape(p)
+            if shape and shape[1] == 101 and rows.get(shape[0]) and rows[shape[0]] not in found:
+                found[rows[shape[0]]] = p
+    missing = [n for n in SHA256 if n not in found]
+    if missing:
+        raise EmissError(f"{str(d)!r} lacks {', '.join(missing)} of HEPData {RECORD} (get them "
+                         f"with `emiss data fetch belle2-knunu --to DIR` or from "
+                         f"https://doi.org/{DOI})")
+    return found
+
+
+def verify_inputs(files: dict[str, Path], allow_unverified: bool = False) -> dict[str, str]:
+    """sha256 of every input, checked against the record's.
+
+    Args:
+        files: record name -> path (``locate_inputs``).
+        allow_unverified: accept files whose sha256 differs (a newer version, an analyst's
+            own workspace); the sidecar then records ``verified: false``.
+
+    Returns:
+        record name -> sha256 of the file used.
+
+    Raises:
+        EmissError: a digest differs and ``allow_unverified`` is False (names the file).
+    """
+    out = {}
+    for name, path in files.items():
+        digest = sha256_file(path)
+        if digest != SHA256[name] and not allow_unverified:
+            raise EmissError(f"{str(path)!r} is not the {name} of HEPData {RECORD}: sha256 "
+                             f"{digest[:16]}… differs from {SHA256[name][:16]}… (altered or "
+                             "another version; pass --allow-unverified to import it anyway)")
+        out[name] = digest
+    return out
+
+
+def _signal_sample(channel: dict) -> tuple[int, dict] | None:
+    """(index, sample) of the sample carrying normfactor mu, or None (signal-free channel)."""
+    for i, s in enumerate(channel["samples"]):
+        if any(m["type"] == "normfactor" and m["name"] == "mu" for m in s["modifiers"]):
+            return i, s
+    return None
+
+
+def relative_modifiers(sample: dict, drop: tuple[str, ...] = ("mu", *PUBLISHED_FF_MODIFIERS)
+                       ) -> list[dict]:
+    """The modifiers of a published signal sample as per-bin relative variations.
+
+    histosys: ``{"hi_rel": hi/nominal, "lo_rel": lo/nominal}``; staterror: ``{"rel":
+    delta/nominal}``; normsys and others unchanged. A new template with yields n gets
+    hi_data = n * hi_rel etc. (``emiss.patches``), so the published detector systematics and
+    signal MC statistics carry over with the same relative size per fit bin.
+
+    Args:
+        sample: a pyhf sample dict.
+        drop: modifier names to leave out.
+
+    Returns:
+        List of modifier dicts.
+    """
+    nom = np.asarray(sample["data"], dtype=float)
+    safe = np.where(nom > 0, nom, 1.0)
+    out = []
+    for m in sample["modifiers"]:
+        if m["name"] in drop:
+            continue
+        if m["type"] == "histosys":
+            hi = np.where(nom > 0, np.asarray(m["data"]["hi_data"], float) / safe, 1.0)
+            lo = np.where(nom > 0, np.asarray(m["data"]["lo_data"], float) / safe, 1.0)
+            out.append({"name": m["name"], "type": "histosys",
+                        "data": {"hi_rel": hi.tolist(), "lo_rel": lo.tolist()}})
+        elif m["type"] == "staterror":
+            rel = np.where(nom > 0, np.asarray(m["data"], float) / safe, 0.0)
+            out.append({"name": m["name"], "type": "staterror", "data": {"rel": rel.tolist()}})
+        else:
+            out.append(copy.deepcopy(m))
+    return out
+
+
+# ----------------------------------------------------------------------------- the bundle
+def build_bundle(files: dict[str, Path], digests: dict[str, str], verified: bool
+                 ) -> tuple[dict, dict, Any]:
+    """Background-only workspace, sidecar and response from the located, verified inputs.
+
+    Args:
+        files: record name -> path.
+        digests: record name -> sha256.
+        verified: whether every digest is the record's.
+
+    Returns:
+        (workspace spec, sidecar dict, Response).
+
+    Raises:
+        EmissError: invalid workspace, unexpected channels, a table whose shape does not fit
+            its channel (names the file).
+    """
+    import pyhf
+
+    from emiss.physics.null import null_spectrum
+    from emiss.response import BELLE2_N_BPLUS, Response
+
+    try:
+        spec = read_json(files[LIKELIHOOD])
+    except ValueError as exc:
+        raise EmissError(f"{str(files[LIKELIHOOD])!r} is not valid JSON: {exc}") from None
+    try:
+        pyhf.schema.validate(spec, "workspace.json")
+    except pyhf.exceptions.InvalidSpecification as exc:
+        raise EmissError(f"{str(files[LIKELIHOOD])!r} is not a valid pyhf workspace: "
+                         f"{str(exc).splitlines()[0]}") from None
+    roles = channel_roles(spec)
+    bkg = copy.deepcopy(spec)
+    channels_meta: dict[str, dict] = {}
+    csvs: dict[str, Path] = {}
+    samples: dict[str, str] = {}
+    for ch_in, ch_out in zip(spec["channels"], bkg["channels"], strict=True):
+        name, role = ch_in["name"], roles[ch_in["name"]]
+        found = _signal_sample(ch_in)
+        entry: dict[str, Any] = {"role": role.key, "description": role.description}
+        if role.table is None:
+            if found is not None:
+                raise EmissError(f"channel {name!r} ({role.description}) carries a signal "
+                                 "sample; the release has none there")
+            entry.update(process=None, signal_free=True)
+            channels_meta[name] = entry
+            continue
+        if found is None:
+            raise EmissError(f"channel {name!r} has no signal sample (normfactor 'mu')")
+        index, sig = found
+        table = files[NUMBER_DENSITIES[role.table]]
+        csvs[name] = table
+        samples[name] = sig["name"]
+        ch_out["samples"] = [s for i, s in enumerate(ch_out["samples"]) if i != index]
+        entry.update(
+            process=PROCESS, signal_free=False, n_b=BELLE2_N_BPLUS, signal_sample=sig["name"],
+            sample_index=index, number_density=NUMBER_DENSITIES[role.table],
+            signal_modifiers=relative_modifiers(sig),
+            sm_form_factor_modifiers=[m["name"] for m in sig["modifiers"]
+                                      if m["name"] in PUBLISHED_FF_MODIFIERS],
+            sm_sample=copy.deepcopy(sig))
+        channels_meta[name] = entry
+    null = null_spectrum()
+    response = Response.from_hepdata(spec, csvs, null_spectrum=null, n_b=BELLE2_N_BPLUS,
+                                     process=PROCESS, signal_samples=samples,
+                                     line_placement="interpolate")
+    pyhf.Workspace(bkg)  # still a valid workspace
+    ref = float(null.branching_ratio())
+    meta = {
+        "description": "Belle II's released B+ -> K+ nu nubar likelihood (HEPData "
+                       f"{RECORD}) without its signal samples, imported by emiss",
+        "emulated_data": False,
+        "data_statement": (
+            "Observed data recorded by Belle II (362 fb^-1 on and 42 fb^-1 off the Upsilon(4S)), "
+            "as released in HEPData ins2947386 (arXiv:2507.12393; measurement arXiv:2311.14647). "
+            "Cite both papers when publishing results."),
+        "source": {
+            "hepdata": RECORD, "doi": DOI, "arxiv": list(ARXIV),
+            "url": f"https://doi.org/{DOI}", "license": "CC0 (HEPData)",
+            "files": dict(sorted(digests.items())), "verified": bool(verified)},
+        "references": {"arxiv": ARXIV[0], "hepdata": RECORD, "measurement_arxiv": ARXIV[1]},
+        "poi": "mu",
+        "response": RESPONSE_NAME,
+        "signal": {
+            "process": PROCESS, "sample": "signal",
+            "reference_branching_ratio": float(f"{ref:.10g}"),
+            "reference_source": (
+                "mu = 1 <-> the SM short-distance B(B+ -> K+ nu nubar) of Belle II's null "
+                "spectrum (HPQCD, arXiv:2207.13371; emiss.physics.null) = 4.966e-6, quoted as "
+                "4.97e-6 in arXiv:2311.14647; B+ -> tau+ nu is a background")},
+        "line_placement": (
+            "two-body lines at q0 = m_X^2: response column interpolated linearly between the "
+            "centres of the 0.229 GeV^2 generated-q^2 bins around q0 (edge columns outside)"),
+        "channels": channels_meta,
+    }
+    return bkg, meta, response
+
+
+def import_belle2(source_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+                  allow_unverified: bool = False) -> list[Path]:
+    """Turn the four files of HEPData ins2947386 into an emiss bundle (module docstring).
+
+    Every check runs before anything is written; the three files are then written atomically
+    (same inputs give the same bytes).
+
+    Args:
+        source_dir: folder with the record's files (names as in the record, or recognised by
+            content, see ``locate_inputs``).
+        out_dir: destination folder (created).
+        allow_unverified: accept inputs whose sha256 differs from the record's.
+
+    Returns:
+        Paths written: workspace, sidecar, response.
+    """
+    from emiss.io import atomic_write_text
+
+    files = locate_inputs(source_dir)
+    digests = verify_inputs(files, allow_unverified)
+    verified = all(digests[n] == SHA256[n] for n in digests)
+    spec, meta, response = build_bundle(files, digests, verified)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise EmissError(f"output {str(out)!r} exists and is not a folder")
+    texts = {out / f"{STEM}.json": dumps_json(spec),
+             out / f"{STEM}.meta.json": dumps_json(meta),
+             out / RESPONSE_NAME: dumps_json(response.to_dict())}
+    out.mkdir(parents=True, exist_ok=True)
+    for path in (out / RESPONSE_NAME, out / f"{STEM}.meta.json", out / f"{STEM}.json"):
+        atomic_write_text(path, texts[path])
+    log.info("imported %s into %s (verified: %s)", RECORD, out, verified)
+    return list(texts)
