@@ -153,16 +153,35 @@ def _csv_shape(path: Path) -> tuple[int, int] | None:
     return tuple(m.shape)
 
 
-def locate_inputs(directory: str | os.PathLike) -> dict[str, Path]:
+#: Rows of each number-density table (fit bins of ITA region A, region B, HTA) -> record name.
+_TABLE_ROWS = {9: "number_density_ita_regA.csv", 3: "number_density_ita_regB.csv",
+               6: "number_density_hta.csv"}
+
+
+def identify_file(path: Path) -> str | None:
+    """Which file of the record ``path`` holds, by content (None: none of them).
+
+    The pyhf workspace is the JSON with the HTA channel ``sgn1_had``; a number-density table
+    is a CSV of 101 generated-q² columns whose row count (9, 3, 6) names its channel.
+    """
+    if path.suffix.lower() == ".json":
+        return LIKELIHOOD if _looks_like_likelihood(path) else None
+    if path.suffix.lower() in (".csv", ".txt"):
+        shape = _csv_shape(path)
+        if shape and shape[1] == 101:
+            return _TABLE_ROWS.get(shape[0])
+    return None
+
+
+def locate_inputs(directory: str | os.PathLike, recursive: bool = False) -> dict[str, Path]:
     """The four input files in a folder: by their names in the record, else by content.
 
     HEPData serves resources under names that are not fixed here, so a file whose name is not
-    the record's is recognised by what it holds: the pyhf workspace with the HTA channel
-    ``sgn1_had``; number-density tables by shape (9, 3 and 6 fit bins x 101 generated-q² bins
-    for ITA region A, region B and the HTA).
+    the record's is recognised by what it holds (``identify_file``).
 
     Args:
         directory: folder holding the files.
+        recursive: also look into sub-folders (a downloaded, unpacked record).
 
     Returns:
         file name of the record -> path.
@@ -174,18 +193,14 @@ def locate_inputs(directory: str | os.PathLike) -> dict[str, Path]:
     d = Path(directory)
     if not d.is_dir():
         raise EmissError(f"{str(d)!r} is not a folder with Belle II's {RECORD} files")
-    found: dict[str, Path] = {n: d / n for n in SHA256 if (d / n).is_file()}
-    rows = {9: "number_density_ita_regA.csv", 3: "number_density_ita_regB.csv",
-            6: "number_density_hta.csv"}
-    for p in sorted(d.iterdir()):
-        if not p.is_file() or p in found.values():
+    paths = sorted(p for p in (d.rglob("*") if recursive else d.iterdir()) if p.is_file())
+    found: dict[str, Path] = {p.name: p for p in paths if p.name in SHA256 and p.parent == d}
+    for p in paths:
+        if p in found.values():
             continue
-        if LIKELIHOOD not in found and p.suffix == ".json" and _looks_like_likelihood(p):
-            found[LIKELIHOOD] = p
-        elif p.suffix.lower() in (".csv", ".txt"):
-            shape = _csv_shape(p)
-            if shape and shape[1] == 101 and rows.get(shape[0]) and rows[shape[0]] not in found:
-                found[rows[shape[0]]] = p
+        name = identify_file(p)
+        if name is not None and name not in found:
+            found[name] = p
     missing = [n for n in SHA256 if n not in found]
     if missing:
         raise EmissError(f"{str(d)!r} lacks {', '.join(missing)} of HEPData {RECORD} (get them "
@@ -393,3 +408,59 @@ def import_belle2(source_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         atomic_write_text(path, texts[path])
     log.info("imported %s into %s (verified: %s)", RECORD, out, verified)
     return list(texts)
+
+
+# ----------------------------------------------------------------------------- where it lives
+#: Environment variable naming a folder with the record's files (raw or already imported).
+DATA_ENV = "EMISS_BELLE2_DATA"
+#: Name that resolves to the real bundle when it is available (``find_bundle``).
+ALIAS = "belle2"
+
+
+def data_home() -> Path:
+    """emiss's data folder: $EMISS_DATA_DIR, $XDG_DATA_HOME/emiss or ~/.local/share/emiss."""
+    if os.environ.get("EMISS_DATA_DIR"):
+        return Path(os.environ["EMISS_DATA_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "emiss"
+
+
+def default_location() -> Path:
+    """Where ``emiss data fetch belle2-knunu`` puts the record and its bundle by default."""
+    return data_home() / RECORD
+
+
+def _cache_dir(digests: dict[str, str]) -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    key = hashlib.sha256("".join(digests[n] for n in sorted(digests)).encode()).hexdigest()
+    return Path(base) / "emiss" / RECORD / key[:16]
+
+
+def find_bundle() -> Path | None:
+    """The imported real-data workspace, importing it on first use; None when unavailable.
+
+    Looks at $EMISS_BELLE2_DATA (a folder with the record's files, imported into a cache
+    folder keyed by their sha256, or with an imported bundle), then at ``default_location()``.
+
+    Returns:
+        Path of ``<STEM>.json`` or None.
+
+    Raises:
+        EmissError: $EMISS_BELLE2_DATA is set but its files are incomplete or altered.
+    """
+    env = os.environ.get(DATA_ENV)
+    candidates = [Path(env)] if env else []
+    candidates.append(default_location())
+    for folder in candidates:
+        if (folder / f"{STEM}.json").is_file():
+            return folder / f"{STEM}.json"
+        if folder == default_location() and not folder.is_dir():
+            continue
+        if env and folder == Path(env):
+            files = locate_inputs(folder)
+            digests = verify_inputs(files)
+            cache = _cache_dir(digests)
+            if not (cache / f"{STEM}.json").is_file():
+                import_belle2(folder, cache)
+            return cache / f"{STEM}.json"
+    return None

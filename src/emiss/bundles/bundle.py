@@ -142,6 +142,48 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return path.with_name(f"{name}.meta.json")
 
 
+def resolve_workspace(path: str | os.PathLike) -> Path:
+    """The workspace file a name stands for.
+
+    A file path is itself; a bundled stem (``BUNDLED_STEMS``) is found in ``bundled_dir()``;
+    ``belle2`` (and the real bundle's stem ``belle2_ins2947386_bkgonly``) is Belle II's released
+    likelihood when it is available ($EMISS_BELLE2_DATA or ``emiss data fetch belle2-knunu``,
+    ``emiss.bundles.belle2_hepdata.find_bundle``); ``belle2`` falls back to the emulated
+    ``belle2_combined_bkgonly`` with a warning.
+
+    Args:
+        path: path or name.
+
+    Returns:
+        The workspace file.
+
+    Raises:
+        EmissError: nothing of that name exists.
+    """
+    from emiss.bundles import belle2_hepdata as real
+
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.name in BUNDLED_STEMS:
+        return bundled_dir() / f"{p.name}.json"
+    if p.name in (real.ALIAS, real.STEM):
+        found = real.find_bundle()
+        if found is not None:
+            log.info("%s: Belle II's released likelihood %s", p.name, found)
+            return found
+        how = (f"set {real.DATA_ENV}=DIR (a folder with the {real.RECORD} files), pass "
+               "`emiss --data DIR ...`, or run `emiss data fetch belle2-knunu`")
+        if p.name == real.STEM:
+            raise EmissError(f"Belle II's released likelihood is not available: {how}")
+        log.warning("Belle II's released likelihood not found (%s); using the EMULATED "
+                    "belle2_combined_bkgonly", how)
+        return bundled_dir() / "belle2_combined_bkgonly.json"
+    raise EmissError(
+        f"workspace {str(path)!r} does not exist; bundled: {', '.join(BUNDLED_STEMS)}; "
+        f"{real.ALIAS!r}: Belle II's released likelihood (or the emulation without it)")
+
+
 def load_bundle(path: str | os.PathLike, response: Response | str | os.PathLike | None = None)\
         -> Bundle:
     """Load a workspace with its sidecar and response.
@@ -156,13 +198,7 @@ def load_bundle(path: str | os.PathLike, response: Response | str | os.PathLike 
     Raises:
         EmissError: missing or invalid workspace, response channels not matching the workspace.
     """
-    p = Path(path)
-    if not p.is_file() and p.name in BUNDLED_STEMS:
-        p = bundled_dir() / f"{p.name}.json"
-    if not p.is_file():
-        raise EmissError(
-            f"workspace {str(path)!r} does not exist; bundled: {', '.join(BUNDLED_STEMS)}"
-        )
+    p = resolve_workspace(path)
     try:
         spec = read_json(p)
     except ValueError as exc:

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 COMMAND_MODULES = (
     "physics_cmds",
     "workspace_cmds",
+    "data_cmds",
     "patch_cmds",
     "scan_cmds",
     "publish_cmds",
@@ -30,11 +31,18 @@ COMMAND_MODULES = (
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with Belle II's released likelihood (HEPData ins2947386), which the "
+                   "workspace name `belle2` then stands for (same as $EMISS_BELLE2_DATA).")
 @click.version_option(package_name="emiss")
-def cli(verbose: int) -> None:
+def cli(verbose: int, data_dir: str | None) -> None:
     """emiss: B -> K(*) + missing energy, from new-physics hypotheses to pyhf likelihoods."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if data_dir is not None:
+        import os
+
+        os.environ["EMISS_BELLE2_DATA"] = data_dir
 
 
 @cli.group()

@@ -1,0 +1,178 @@
+"""Import of Belle II's released likelihood (HEPData ins2947386) into an emiss bundle.
+
+Independent facts: the published file itself (its samples, and fits of it), the numbers of the
+record's README and papers (mu_hat = 4.60 with 68 % interval [3.28, 5.95], sqrt(q0) = 3.46,
+2.72 sigma against mu = 1; arXiv:2311.14647: B = (2.3 +- 0.7)e-5, 3.5 sigma, 2.7 sigma above
+the SM).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import jsonpatch
+import numpy as np
+import pytest
+from belle2_data import FILES, require_data
+
+from emiss.bundles import belle2_hepdata as B2
+from emiss.bundles import load_bundle
+from emiss.errors import EmissError
+
+SIGNAL = {"signal", "sgn_1_had"}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return require_data()
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("b2")
+    B2.import_belle2(data, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def published(data):
+    return json.loads((data / "combined_likelihood.json").read_text())
+
+
+def test_workspace_is_the_published_one_without_signal(bundle_dir, published):
+    spec = json.loads((bundle_dir / f"{B2.STEM}.json").read_text())
+    for key in ("observations", "measurements", "version"):
+        assert spec[key] == published[key]
+    for mine, theirs in zip(spec["channels"], published["channels"], strict=True):
+        assert mine["name"] == theirs["name"]
+        assert mine["samples"] == [s for s in theirs["samples"] if s["name"] not in SIGNAL]
+    assert sum(len(c["samples"]) for c in published["channels"]) - \
+        sum(len(c["samples"]) for c in spec["channels"]) == 3  # ITA A, ITA B, HTA
+
+
+def test_sidecar_records_source_channels_and_mu(bundle_dir, data):
+    meta = json.loads((bundle_dir / f"{B2.STEM}.meta.json").read_text())
+    assert meta["emulated_data"] is False
+    assert meta["source"]["doi"] == "10.17182/hepdata.166082"
+    assert meta["source"]["verified"] is True
+    for name in FILES:  # sha256 recomputed here from the shared files
+        assert meta["source"]["files"][name] == hashlib.sha256(
+            (data / name).read_bytes()).hexdigest()
+    chans = meta["channels"]
+    free = sorted(c for c, v in chans.items() if v["signal_free"])
+    assert len(free) == 2 and all(c.endswith("_offres") for c in free)
+    assert all(v["process"] == "B+->K+" for v in chans.values() if not v["signal_free"])
+    # mu = 1 <-> 4.97e-6, Belle II's SM short-distance normalisation (arXiv:2311.14647)
+    assert meta["signal"]["reference_branching_ratio"] == pytest.approx(4.97e-6, rel=1e-3)
+    for v in chans.values():
+        if not v["signal_free"]:
+            names = {m["name"] for m in v["signal_modifiers"]}
+            assert "mu" not in names and not names & set(B2.PUBLISHED_FF_MODIFIERS)
+            assert names  # detector systematics and MC statistics are carried
+
+
+def test_same_inputs_same_bytes(bundle_dir, data, tmp_path):
+    B2.import_belle2(data, tmp_path)
+    for p in bundle_dir.iterdir():
+        assert (tmp_path / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_response_folds_the_null_into_the_published_signal(bundle_dir, published):
+    from emiss.physics.null import null_spectrum
+
+    b = load_bundle(bundle_dir / f"{B2.STEM}.json")
+    sig = {c["name"]: s["data"] for c in published["channels"] for s in c["samples"]
+           if s["name"] in SIGNAL}
+    folded = b.response.fold(null_spectrum())
+    assert set(folded) == set(sig)
+    for ch, nu in sig.items():  # rows of the number densities sum to the yields (2e-5 in HTA)
+        np.testing.assert_allclose(folded[ch], nu, rtol=5e-4)
+        eff = b.response.channels[ch].efficiency()
+        assert np.all(eff <= 1.0) and eff.max() > 0
+
+
+def test_sm_patch_restores_the_published_likelihood(bundle_dir, published):
+    from emiss.inference.fastlimits import Fitter
+    from emiss.inference.fastmodel import model_from_workspace
+    from emiss.patches import sm_patch
+
+    b = load_bundle(bundle_dir / f"{B2.STEM}.json")
+    ops = sm_patch(b)
+    assert jsonpatch.apply_patch(b.spec, ops) == published
+    fits = []
+    for spec, patch in ((published, None), (b.spec, ops)):
+        fm = model_from_workspace(spec, patch)
+        pars, tnll = Fitter(fm).fit(fm.observed_data())
+        fits.append((pars[fm.poi_index], tnll))
+    assert fits[1][0] == pytest.approx(fits[0][0], rel=1e-6)
+    assert fits[1][1] == pytest.approx(fits[0][1], rel=1e-6)
+
+
+def test_measure_gives_the_published_numbers(bundle_dir):
+    from emiss.inference.measure import measure
+
+    r = measure(load_bundle(bundle_dir / f"{B2.STEM}.json"))
+    # the record's README (pyhf fit of the published file): 4.60 [3.28, 5.95], 3.46, 2.72
+    assert r.mu_hat == pytest.approx(4.60, abs=0.01)
+    assert r.mu_hat - r.mu_err_down == pytest.approx(3.28, abs=0.01)
+    assert r.mu_hat + r.mu_err_up == pytest.approx(5.95, abs=0.01)
+    assert r.Z_bkg_only == pytest.approx(3.46, abs=0.01)
+    assert r.Z_sm == pytest.approx(2.72, abs=0.01)
+    # arXiv:2311.14647: B = (2.3 +- 0.7)e-5, 3.5 sigma evidence, 2.7 sigma above the SM
+    assert r.br_hat == pytest.approx(2.3e-5, abs=0.05e-5)
+    assert round(r.Z_bkg_only, 1) == 3.5 and round(r.Z_sm, 1) == 2.7
+
+
+def _copy(data, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in FILES:
+        shutil.copyfile(data / f, src / f)
+    return src
+
+
+def test_altered_missing_or_misshapen_inputs_fail_cleanly(data, tmp_path):
+    src = _copy(data, tmp_path)
+    out = tmp_path / "out"
+    csv = src / "number_density_hta.csv"
+    csv.write_text(csv.read_text().replace("0", "1", 1))
+    with pytest.raises(EmissError, match="number_density_hta.csv.*sha256"):
+        B2.import_belle2(src, out)
+    assert not out.exists()
+    # a number density that does not fit its channel (8 rows for the 9 bins of region A)
+    rega = src / "number_density_ita_regA.csv"
+    rega.write_text("\n".join(rega.read_text().splitlines()[:8]) + "\n")
+    shutil.copyfile(data / "number_density_hta.csv", csv)
+    with pytest.raises(EmissError, match="number_density_ita_regA.csv.*shape"):
+        B2.import_belle2(src, out, allow_unverified=True)
+    assert not out.exists()
+    (src / "number_density_ita_regB.csv").unlink()
+    with pytest.raises(EmissError, match="number_density_ita_regB.csv"):
+        B2.import_belle2(src, out)
+    assert not out.exists()
+
+
+def test_inputs_recognised_by_content(data, tmp_path):
+    src = tmp_path / "renamed"
+    src.mkdir()
+    for i, f in enumerate(FILES):
+        shutil.copyfile(data / f, src / f"resource_{i}{(data / f).suffix}")
+    found = B2.locate_inputs(src)
+    assert {k: v.name for k, v in found.items()} == {
+        f: f"resource_{i}{(data / f).suffix}" for i, f in enumerate(FILES)}
+
+
+def test_alias_resolves_to_the_real_bundle(data, monkeypatch, tmp_path):
+    from emiss.bundles.bundle import resolve_workspace
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("EMISS_DATA_DIR", str(tmp_path / "nodata"))
+    monkeypatch.setenv(B2.DATA_ENV, str(data))
+    p = resolve_workspace("belle2")
+    assert p.name == f"{B2.STEM}.json" and str(tmp_path / "cache") in str(p)
+    monkeypatch.delenv(B2.DATA_ENV)
+    assert resolve_workspace("belle2").name == "belle2_combined_bkgonly.json"  # emulation
+    with pytest.raises(EmissError, match="not available"):
+        resolve_workspace(B2.STEM)
