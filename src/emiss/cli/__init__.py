@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "publish_cmds",
     "project_cmds",
     "model_cmds",
+    "wet_cmds",
 )
 
 

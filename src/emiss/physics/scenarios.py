@@ -36,7 +36,7 @@ import numpy as np
 from emiss.errors import EmissError
 from emiss.physics import constants as C
 from emiss.physics import formfactors as F
-from emiss.physics import sm, threebody, twobody
+from emiss.physics import sm, threebody, twobody, wet
 from emiss.physics.processes import ALL_PROCESSES, PROCESSES, get_process
 from emiss.physics.spectrum import Spectrum
 
@@ -196,6 +196,10 @@ def _sm(proc, ff, m, p):
     return sm.sm_spectrum(proc.name, ff)
 
 
+def _wet(proc, ff, m, p):
+    return wet.wet_spectrum(proc.name, p, ff)
+
+
 def _heavy(proc, ff, m, p):
     return sm.heavy_np_spectrum(proc.name, p["C_L"], p["C_R"], ff)
 
@@ -236,6 +240,17 @@ def _registry() -> dict[str, Scenario]:
                  {"C_L": (C.C_L_SM, "", "left-handed Wilson coefficient (SM included)"),
                   "C_R": (0.0, "", "right-handed Wilson coefficient")},
                  False, None, reference="arXiv:1409.4557 eqs. (1)-(2), (19)", _build=_heavy),
+        Scenario("wet", 0.5, 1,
+                 "sum_i C_i O_i, O_VL(VR) = (s̄ γ^μ P_L(R) b)(ν̄ γ_μ P_L ν), O_SL(SR) = (s̄ P_L(R) b)"
+                 "(ν̄^c P_L ν), O_TL = (s̄ σ^μν P_L b)(ν̄^c σ_μν P_L ν) (EOS sbnunu basis)",
+                 {"C_VL": (wet.C_VL_SM, "", "vector left (SM included: 6.60)"),
+                  "C_VR": (0.0, "", "vector right"),
+                  "C_SL": (0.0, "", "scalar left (ΔL = 2)"),
+                  "C_SR": (0.0, "", "scalar right (ΔL = 2)"),
+                  "C_TL": (0.0, "", "tensor (ΔL = 2)")},
+                 False, None, processes=PROCESSES,
+                 reference="arXiv:2507.12393 sec. VI; arXiv:2111.04327 eqs. (8), (13); EOS "
+                           "sbnunu; emiss.physics.wet", _build=_wet),
         Scenario("twobody-scalar", 0, 2, f"(g/Λ) ∂_μφ {_J}", {**_g(1.0), **_lam(1e8), **q},
                  True, "g", default_mass=M2, reference=_REF2, _build=_ts("derivative")),
         Scenario("twobody-scalar-s", 0, 2, f"(g v/(√2 Λ)) φ {_S}", {**_g(1.0), **_lam(5e9), **q},

@@ -1,0 +1,66 @@
+"""``emiss wet``: fit the WET Wilson coefficients to a B -> K workspace."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from emiss.io import dumps_json, write_json
+
+log = logging.getLogger(__name__)
+
+
+def register(cli: click.Group, plot: click.Group) -> None:
+    """Add ``emiss wet``."""
+
+    @cli.command("wet")
+    @click.argument("workspace")
+    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+                  help="Write the result as JSON to this file.")
+    @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
+                  help="Write the profile-likelihood figure (PNG + PDF) into this folder.")
+    @click.option("--ff-samples", default=100, show_default=True, type=click.IntRange(0),
+                  help="Form-factor draws for the template components (0: none).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def wet_cmd(workspace: str, output: str | None, plot_dir: str | None, ff_samples: int,
+                as_json: bool) -> None:
+        """Best fit and profile intervals of |C_VL+C_VR|, |C_SL+C_SR|, |C_TL| on WORKSPACE.
+
+        WORKSPACE: a B -> K workspace (path or name; `belle2` is Belle II's released
+        likelihood when available). Shown next to Belle II's Bayesian result
+        (arXiv:2507.12393): profile intervals and marginal credible intervals differ by
+        construction (see docs/belle2.md).
+        """
+        from emiss.bundles import load_bundle
+        from emiss.inference.wet import fit_wet
+
+        bundle = load_bundle(workspace)
+        res = fit_wet(bundle, n_samples=ff_samples, curve_points=41 if plot_dir else 0)
+        res["workspace"] = str(bundle.path)
+        res["emulated_data"] = bool(bundle.meta.get("emulated_data", False))
+        res["data_source"] = bundle.meta.get("source", {}).get("hepdata") or \
+            bundle.meta.get("references", {}).get("hepdata")
+        if plot_dir:
+            from emiss.plotting.wet import plot_wet_profiles
+
+            note = ("EMULATED data" if res["emulated_data"] else
+                    f"Belle II data, HEPData {res['data_source']}")
+            res["plots"] = [str(p) for p in plot_wet_profiles(res, plot_dir, bundle.stem, note)]
+        if output:
+            write_json(output, res)
+        if as_json:
+            click.echo(dumps_json(res), nl=False)
+            return
+        click.echo(f"workspace {res['workspace']} ({'EMULATED' if res['emulated_data'] else 'real'}"
+                   " data)")
+        click.echo(f"{'':15s} {'best fit':>9s} {'68% profile':>16s} {'95% profile':>16s}   "
+                   "Belle II 2507.12393: mode, 95% credible")
+        for par, label in res["labels"].items():
+            i68, i95 = res["intervals"][par]["68"], res["intervals"][par]["95"]
+            pub = res["belle2_2507_12393"][par]
+            click.echo(f"{label:15s} {res['best'][par]:9.2f} [{i68[0]:6.2f}, {i68[1]:6.2f}] "
+                       f"[{i95[0]:6.2f}, {i95[1]:6.2f}]   {pub['mode']:.2f}, "
+                       f"[{pub['ci95'][0]:.2f}, {pub['ci95'][1]:.2f}]")
+        for p in res.get("plots", []):
+            click.echo(f"plot {p}")
