@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark: patches per second for the whole standard grid (patches/standard_grid.yaml).
+"""Benchmark: patches per second for the whole standard grid (src/emiss/data/standard_grid.yaml).
 
 Builds every PatchSet of the standard grid for the bundled workspaces in memory (nothing is
 written), cold (fresh caches), and prints the time per stage and the rate.
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ff-samples", type=int, default=DEFAULT_FF_SAMPLES)
     ap.add_argument("--workspaces", type=Path, default=ROOT / "workspaces")
-    ap.add_argument("--grid", type=Path, default=ROOT / "patches" / "standard_grid.yaml")
+    ap.add_argument("--grid", type=Path,
+                    default=ROOT / "src" / "emiss" / "data" / "standard_grid.yaml")
     args = ap.parse_args(argv)
     entries = load_grid(args.grid)
     cache: dict = {}

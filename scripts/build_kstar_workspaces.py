@@ -7,7 +7,7 @@ Writes (deterministically) into workspaces/:
 
 Their standard PatchSets live in patches/belle2_kstar/ and patches/belle2_k_kstar_combined/
 and are built, like the B -> K ones, by scripts/build_patches.py (grid ``kstar_patchsets`` of
-patches/standard_grid.yaml); ``--patches`` runs that step for the two K* workspaces.
+src/emiss/data/standard_grid.yaml); ``--patches`` runs that step for the two K* workspaces.
 
 Usage:
   python scripts/build_kstar_workspaces.py                 # workspaces

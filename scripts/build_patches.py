@@ -2,7 +2,7 @@
 """Build (or check) the standard PatchSets under patches/ for every bundled workspace.
 
 For each bundled Belle II-style workspace and each entry of its grid in
-patches/standard_grid.yaml this writes patches/<workspace>/<entry>.json, e.g.
+src/emiss/data/standard_grid.yaml this writes patches/<workspace>/<entry>.json, e.g.
 patches/belle2_combined/twobody_scalar.json: the B -> K workspaces (ITA, HTA, combined) take the
 ``patchsets`` grid, the B -> K* workspaces (K*, K + K* combination) the coarser
 ``kstar_patchsets`` grid. Output is deterministic (same inputs, same bytes).
@@ -36,8 +36,8 @@ from emiss.patches.grid import load_grid
 log = logging.getLogger("build_patches")
 
 ROOT = Path(__file__).resolve().parents[1]
-GRID = ROOT / "patches" / "standard_grid.yaml"
-#: workspace stem -> grid key of patches/standard_grid.yaml
+GRID = ROOT / "src" / "emiss" / "data" / "standard_grid.yaml"
+#: workspace stem -> grid key of src/emiss/data/standard_grid.yaml
 GRID_KEYS = {
     "belle2_ita_bkgonly": "patchsets",
     "belle2_hta_bkgonly": "patchsets",

@@ -31,7 +31,7 @@ Examples:
       --masses 0:4.7:0.1 -o twobody_scalar.json
   emiss patchset workspaces/belle2_ita_bkgonly.json --scenario heavy-np \\
       --param C_L=-16:4:2 --param C_R=-7:7:2 -o heavy_np.json
-  emiss patchset workspaces/belle2_hta_bkgonly.json --grid patches/standard_grid.yaml -o out/
+  emiss patchset workspaces/belle2_hta_bkgonly.json --grid standard -o out/
 """
 
 
@@ -44,13 +44,18 @@ def register(cli: click.Group, plot: click.Group) -> None:
     """
 
     @cli.command("patchset", help=_PATCHSET_HELP)
-    @click.argument("workspace", type=click.Path(dir_okay=False))
+    @click.argument("workspace")
     @click.option("--scenario", default=None, help="Scenario name (see `emiss scenarios`).")
     @click.option("--masses", default=None, help="m_X grid in GeV, e.g. 0:4.6:0.05 or 0.5,2.1.")
     @click.option("--param", "params", multiple=True, metavar="NAME=SPEC",
                   help="Parameter value or grid (repeatable).")
     @click.option("--grid", "grid_file", default=None, type=click.Path(dir_okay=False),
-                  help="Grid file (YAML or TOML) with several scenarios.")
+                  help="Grid file (YAML or TOML) with several scenarios, or `standard` for the "
+                       "packaged standard grid.")
+    @click.option("--grid-key", default=None,
+                  help="Entry list of the grid file (default: `patchsets`; for the standard "
+                       "grid the workspace's own: belle2_patchsets on Belle II's likelihood, "
+                       "kstar_patchsets on B -> K* workspaces).")
     @click.option("--response", default=None, type=click.Path(dir_okay=False),
                   help="Response file (default: the one the workspace sidecar names).")
     @click.option("--hepdata", default=None, help="INSPIRE reference insNNNNNNN "
@@ -60,17 +65,23 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--seed", type=int, default=None, help="Seed of the form-factor draws.")
     @click.option("-o", "--output", required=True, type=click.Path(),
                   help="PatchSet JSON (or a folder with --grid).")
-    def patchset_cmd(workspace, scenario, masses, params, grid_file, response, hepdata,
-                     n_samples, seed, output):
+    def patchset_cmd(workspace, scenario, masses, params, grid_file, grid_key, response,
+                     hepdata, n_samples, seed, output):
         from emiss.patches.build import generate, write_patchset
-        from emiss.patches.grid import load_grid, make_entry
-        from emiss.patches.target import load_target
+        from emiss.patches.grid import STANDARD_GRID, load_grid, make_entry
+        from emiss.patches.target import load_target, standard_grid_key
 
         if (scenario is None) == (grid_file is None):
             raise EmissError("give either --scenario (with --masses/--param) or --grid FILE")
         if grid_file is not None and (masses is not None or params):
             raise EmissError("--masses/--param belong to --scenario; put them in the grid file")
-        entries = load_grid(grid_file) if grid_file else [make_entry(scenario, masses, params)]
+        target = load_target(workspace, response=response, hepdata=hepdata)
+        if grid_file:
+            key = grid_key or (standard_grid_key(target) if grid_file == STANDARD_GRID
+                               else "patchsets")
+            entries = load_grid(grid_file, key=key)
+        else:
+            entries = [make_entry(scenario, masses, params)]
         out = Path(output)
         single = out.suffix.lower() == ".json"
         if len(entries) > 1 and single:
@@ -81,7 +92,6 @@ def register(cli: click.Group, plot: click.Group) -> None:
             kw["n_samples"] = n_samples
         if seed is not None:
             kw["seed"] = seed
-        target = load_target(workspace, response=response, hepdata=hepdata)
         results = generate(target, entries, hepdata=hepdata, **kw)  # all before any write
         for name, ps in results.items():
             path = out if single else out / f"{name}.json"

@@ -49,7 +49,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
     """
 
     @cli.command("scan", help=_SCAN_HELP)
-    @click.argument("workspace", type=click.Path(dir_okay=False))
+    @click.argument("workspace")
     @click.argument("patchsets", nargs=-1, required=True, type=click.Path(dir_okay=False))
     @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
                   help="Results JSON to write.")
@@ -80,7 +80,9 @@ def register(cli: click.Group, plot: click.Group) -> None:
 
         if scheduler is not None and executor != "dask":
             raise EmissError(f"--scheduler {scheduler!r} needs --executor dask")
-        ws = load_json_file(workspace, "workspace")
+        from emiss.bundles.bundle import resolve_workspace
+
+        ws = load_json_file(str(resolve_workspace(workspace)), "workspace")
         pss = [load_json_file(p, "patchset") for p in patchsets]
         doc = scan(ws, pss, output, names=_names(names), jobs=jobs, executor=executor,
                    scheduler=scheduler, resume=resume, calctype=calctype, engine=engine, cl=cl,

@@ -355,7 +355,7 @@ def grid_from_dict(data: Any, source: str = "grid", key: str = "patchsets") -> l
         data: ``{"patchsets": [ {scenario, masses?, params?, name?, fixed?}, ... ]}``.
         source: file name for messages.
         key: top-level key of the entry list (a file may hold several grids, e.g.
-            ``kstar_patchsets`` for the B -> K* workspaces in patches/standard_grid.yaml).
+            ``kstar_patchsets`` for the B -> K* workspaces in src/emiss/data/standard_grid.yaml).
 
     Returns:
         The entries (names unique).
@@ -390,16 +390,31 @@ def grid_from_dict(data: Any, source: str = "grid", key: str = "patchsets") -> l
     return entries
 
 
+#: Name of the packaged standard grid (``emiss patchset WS --grid standard``).
+STANDARD_GRID = "standard"
+#: Keys of the standard grid: B -> K emulation, B -> K* workspaces, Belle II's likelihood.
+STANDARD_KEYS = ("patchsets", "kstar_patchsets", "belle2_patchsets")
+
+
+def standard_grid_path() -> Path:
+    """The packaged standard grid (src/emiss/data/standard_grid.yaml)."""
+    from importlib import resources
+
+    return Path(str(resources.files("emiss") / "data" / "standard_grid.yaml"))
+
+
 def load_grid(path: str | os.PathLike, key: str = "patchsets") -> list[GridEntry]:
     """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) grid file.
 
     Args:
-        path: the grid file.
+        path: the grid file, or ``"standard"`` for the packaged standard grid.
         key: top-level key of the entry list (default ``patchsets``).
 
     Returns:
         Its grid entries.
     """
+    if str(path) == STANDARD_GRID and not Path(path).is_file():
+        path = standard_grid_path()
     path = Path(path)
     if not path.is_file():
         raise EmissError(f"grid file {str(path)!r} does not exist")

@@ -66,6 +66,17 @@ class Target:
 
 
 
+def standard_grid_key(target: Target) -> str:
+    """Key of the standard grid for a workspace: ``belle2_patchsets`` (a workspace with its own
+    published SM sample, Belle II's likelihood), ``kstar_patchsets`` (B -> K* channels) or
+    ``patchsets``."""
+    if target.sm_samples:
+        return "belle2_patchsets"
+    if any(p.startswith("B") and "K*" in p for p in target.processes()):
+        return "kstar_patchsets"
+    return "patchsets"
+
+
 def target_from_bundle(bundle: Any, response: Any = None, hepdata: str | None = None) -> Target:
     """Target from an ``emiss.bundles`` bundle (spec + sidecar meta + response).
 
