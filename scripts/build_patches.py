@@ -7,8 +7,14 @@ patches/belle2_combined/twobody_scalar.json: the B -> K workspaces (ITA, HTA, co
 ``patchsets`` grid, the B -> K* workspaces (K*, K + K* combination) the coarser
 ``kstar_patchsets`` grid. Output is deterministic (same inputs, same bytes).
 
+Belle II's released likelihood is never committed (nor anything derived from it):
+``--belle2 DIR`` imports it from DIR (HEPData ins2947386) and writes its standard grid (key
+``belle2_patchsets``) into ``--out`` (default ./belle2_patches, ignored by git), with the
+bundle itself in ``--out``/bundle.
+
 Usage:
     python scripts/build_patches.py            # (re)write patches/
+    python scripts/build_patches.py --belle2 ../shared/data/belle2_ins2947386 --out DIR
     python scripts/build_patches.py --check    # rebuild in memory, exit 1 if patches/ is stale
                                                # (numbers compared to emiss.io.STALE_RTOL)
 """
@@ -80,15 +86,46 @@ def build_all(workspace_dir: Path, grid: Path = GRID, stems=WORKSPACES) -> dict[
     return out
 
 
+def belle2(data: Path, out: Path) -> int:
+    """Import Belle II's likelihood from data and write its standard PatchSets into out."""
+    from emiss.bundles.belle2_hepdata import STEM, import_belle2
+
+    if (ROOT / "patches").resolve() in [out.resolve(), *out.resolve().parents]:
+        print("build_patches: error: Belle II's patches must not go into the repository's "
+              "patches/ (give --out outside it)", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    try:
+        import_belle2(data, out / "bundle")
+        target = load_target(out / "bundle" / f"{STEM}.json")
+        builder = TemplateBuilder(target, DEFAULT_FF_SAMPLES, DEFAULT_FF_SEED)
+        files = {f"{e.name}.json": dumps_json(build_patchset(target, e, builder=builder))
+                 for e in load_grid(GRID, key="belle2_patchsets")}
+    except EmissError as exc:
+        print(f"build_patches: error: {exc}", file=sys.stderr)
+        return 2
+    for name, text in files.items():
+        atomic_write_text(out / name, text)
+    print(f"wrote {len(files)} PatchSets of Belle II's likelihood into {out} in "
+          f"{time.perf_counter() - t0:.1f} s (bundle: {out / 'bundle'})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="compare with patches/, write nothing")
     ap.add_argument("--workspaces", type=Path, default=ROOT / "workspaces",
                     help="folder of the bundled workspaces")
-    ap.add_argument("--out", type=Path, default=ROOT / "patches", help="output folder")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="output folder (default patches/, with --belle2 ./belle2_patches)")
+    ap.add_argument("--belle2", type=Path, default=None, metavar="DIR",
+                    help="build the grid of Belle II's released likelihood in DIR instead")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.belle2 is not None:
+        return belle2(args.belle2, args.out or Path("belle2_patches"))
+    args.out = args.out or ROOT / "patches"
     t0 = time.perf_counter()
     try:
         files = build_all(args.workspaces)
