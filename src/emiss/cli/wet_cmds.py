@@ -38,22 +38,19 @@ def register(cli: click.Group, plot: click.Group) -> None:
         bundle = load_bundle(workspace)
         res = fit_wet(bundle, n_samples=ff_samples, curve_points=41 if plot_dir else 0)
         res["workspace"] = str(bundle.path)
-        res["emulated_data"] = bool(bundle.meta.get("emulated_data", False))
-        res["data_source"] = bundle.meta.get("source", {}).get("hepdata") or \
-            bundle.meta.get("references", {}).get("hepdata")
+        res["emulated_data"] = bundle.emulated
+        res["data"] = bundle.data_source()
         if plot_dir:
             from emiss.plotting.wet import plot_wet_profiles
 
-            note = ("EMULATED data" if res["emulated_data"] else
-                    f"Belle II data, HEPData {res['data_source']}")
-            res["plots"] = [str(p) for p in plot_wet_profiles(res, plot_dir, bundle.stem, note)]
+            res["plots"] = [str(p) for p in plot_wet_profiles(res, plot_dir, bundle.stem,
+                                                                res["data"])]
         if output:
             write_json(output, res)
         if as_json:
             click.echo(dumps_json(res), nl=False)
             return
-        click.echo(f"workspace {res['workspace']} ({'EMULATED' if res['emulated_data'] else 'real'}"
-                   " data)")
+        click.echo(f"workspace {res['workspace']}\ndata      {res['data']}")
         click.echo(f"{'':15s} {'best fit':>9s} {'68% profile':>16s} {'95% profile':>16s}   "
                    "Belle II 2507.12393: mode, 95% credible")
         for par, label in res["labels"].items():

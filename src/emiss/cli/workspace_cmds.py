@@ -52,6 +52,8 @@ def _measure_and_plot(workspace: str, response: str | None, plot_dir: str | None
     res = measure(bundle, patch=patch)
     res.signal_patch_source = source
     out = res.to_dict()
+    out["data"] = bundle.data_source()
+    out["emulated_data"] = bundle.emulated
     if plot_dir:
         from emiss.plotting.measure import plot_postfit
 
@@ -106,6 +108,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
             click.echo(dumps_json(out), nl=False)
             return
         click.echo(f"workspace   {out['workspace']}")
+        click.echo(f"data        {out['data']}")
         click.echo(f"mu_hat      {out['mu_hat']:.3g} +{out['mu_err_up']:.3g} "
                    f"-{out['mu_err_down']:.3g}")
         click.echo(f"B_hat       {out['br_hat']:.3g}  (mu = 1 <-> "
