@@ -140,7 +140,8 @@ def hepdata_channels(
     Args:
         likelihood_json: path to (or dict of) ``combined_likelihood.json`` (pyhf).
         csv_files: channel name -> CSV path (rows = fit bins, columns = true bins).
-        null_spectrum: spectrum of the signal sample at mu = 1 (default: the SM spectrum of
+        null_spectrum: spectrum of the signal sample at mu = 1 (default for B+ -> K+: the null
+            of Belle II's reweighting, ``emiss.physics.null``; otherwise the SM spectrum of
             ``emiss.physics.sm`` scaled to ``reference_branching_ratio``).
         n_b: number of produced parent B mesons (default: Belle II's N(B+-) = 2 N_BB f+-,
             ``BELLE2_N_BPLUS``, for 387e6 BBbar pairs).
@@ -158,7 +159,11 @@ def hepdata_channels(
     )
     edges = BELLE2_TRUE_EDGES if true_edges is None else np.asarray(true_edges, dtype=float)
     n_true = len(edges) - 1
-    if null_spectrum is None:
+    if null_spectrum is None and process == "B+->K+":
+        from emiss.physics.null import null_spectrum as belle2_null
+
+        null_spectrum = belle2_null()
+    elif null_spectrum is None:
         from emiss.physics.sm import sm_spectrum
 
         sm = sm_spectrum(process)
