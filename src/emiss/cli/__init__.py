@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "scan_cmds",
     "publish_cmds",
     "project_cmds",
+    "stats_cmds",
 )
 
 

@@ -69,15 +69,22 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   show_default=True, help="fast: one compiled background model; pyhf: plain pyhf.")
     @click.option("--cl", type=float, default=0.95, show_default=True,
                   help="Confidence level of the upper limits.")
+    @click.option("--ntoys", type=int, default=2000, show_default=True,
+                  help="Toys per distribution with --calctype toybased (fast engine: vectorised "
+                       "toys, pyhf's ToyCalculator procedure).")
+    @click.option("--toy-seed", type=int, default=0, show_default=True,
+                  help="Seed of the toys (--calctype toybased).")
     @click.option("--chunk-size", type=int, default=None,
                   help="Hypotheses per chunk (neighbours warm-start each other; default 8).")
     @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
     def scan_cmd(workspace: str, patchsets: tuple[str, ...], output: str, write_csv: bool,
                  names: str | None, jobs: int | None, executor: str, scheduler: str | None,
-                 resume: bool, calctype: str, engine: str, cl: float, chunk_size: int | None,
-                 quiet: bool) -> None:
+                 resume: bool, calctype: str, engine: str, cl: float, ntoys: int,
+                 toy_seed: int, chunk_size: int | None, quiet: bool) -> None:
         from emiss.inference.scan import DEFAULT_CHUNK_SIZE, load_json_file, scan
 
+        if ntoys < 1:
+            raise EmissError(f"--ntoys {ntoys}: need at least 1 toy")
         if scheduler is not None and executor != "dask":
             raise EmissError(f"--scheduler {scheduler!r} needs --executor dask")
         ws = load_json_file(workspace, "workspace")
@@ -85,7 +92,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
         doc = scan(ws, pss, output, names=_names(names), jobs=jobs, executor=executor,
                    scheduler=scheduler, resume=resume, calctype=calctype, engine=engine, cl=cl,
                    chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, write_csv=write_csv,
-                   progress=False if quiet else None)
+                   progress=False if quiet else None, ntoys=ntoys, toy_seed=toy_seed)
         n_bad = sum(1 for r in doc["results"] if not str(r["status"]).startswith("ok"))
         click.echo(f"wrote {output}: {len(doc['results'])} hypotheses"
                    + (f", {n_bad} failed (see their status)" if n_bad else ""))
