@@ -77,10 +77,14 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--chains", type=int, default=4, show_default=True, help="NUTS chains.")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--label", default="m_X", show_default=True, help="Mass label.")
+    @click.option("--min-weight", type=float, default=1e-4, show_default=True,
+                  help="Grid points whose Laplace posterior weight is below this fraction of "
+                       "the best point's are not sampled (Laplace evidence); 0: sample all.")
     @click.option("--no-plots", is_flag=True, help="Skip the figures.")
     def posterior_cmd(workspace: str, patchsets: tuple[str, ...], outdir: str, names: str | None,
                       br_max: float, mass_prior: str, sampler: str, draws: int, tune: int,
-                      chains: int, seed: int, label: str, no_plots: bool) -> None:
+                      chains: int, seed: int, label: str, min_weight: float,
+                      no_plots: bool) -> None:
         from emiss.cli.scan_cmds import _names
         from emiss.inference.bayes import format_bayes_table
         from emiss.inference.posterior_grid import PosteriorGrid, posterior_document
@@ -95,7 +99,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
         ws_digest, ps_digests = check_patchsets(ws, pss)
         selected = _select(pss, _names(names))
         grid = PosteriorGrid(ws, br_max=br_max, mass_prior=mass_prior, sampler=sampler,
-                             draws=draws, tune=tune, chains=chains, seed=seed, label=label)
+                             draws=draws, tune=tune, chains=chains, seed=seed, label=label,
+                             min_weight=min_weight)
         body = grid.run(pss, selected)
         doc = posterior_document(ws_digest, ps_digests, body)
         out = Path(outdir)

@@ -215,15 +215,39 @@ class LogPosterior:
     def value_and_grad_u(self, u: np.ndarray) -> tuple[float, np.ndarray]:
         """ln p and its gradient in u at one point (analytic, ``FastModel.nll_grad``)."""
         st = self.setup
-        x, lj, dlj, dxdu = st.to_x(u[None])
+        if not hasattr(self, "_single"):
+            two, low, up = st._kinds()
+            lo, hi = st.bounds[:, 0], st.bounds[:, 1]
+            full = st.full(np.zeros((1, st.ndim)))[0]
+            self._single = (np.flatnonzero(two), np.flatnonzero(low), np.flatnonzero(up),
+                            lo, hi, full)
+        it, il, iu, lo, hi, full = self._single
         self.ncalls += 1
-        full = st.full(x)[0]
-        nll, g = st.fm.nll_grad(full, self.data)
-        if not math.isfinite(nll) or not np.isfinite(lj[0]):
+        u = np.asarray(u, float)
+        x = u.copy()
+        dxdu = np.ones_like(u)
+        dlj = np.zeros_like(u)
+        sg = 0.5 * (1.0 + np.tanh(0.5 * u[it]))
+        w = hi[it] - lo[it]
+        x[it] = lo[it] + w * sg
+        dxdu[it] = w * sg * (1.0 - sg)
+        dlj[it] = 1.0 - 2.0 * sg
+        for idx, sign, base in ((il, 1.0, lo), (iu, -1.0, hi)):
+            if idx.size:
+                e = np.exp(np.minimum(u[idx], 700.0))
+                x[idx] = base[idx] + sign * e
+                dxdu[idx] = e
+                dlj[idx] = 1.0
+        with np.errstate(divide="ignore"):
+            lj = float(np.sum(np.log(dxdu)))
+        pars = full.copy()
+        pars[st.index] = x
+        if np.any(x < lo) or np.any(x > hi) or not math.isfinite(lj):
             return -math.inf, np.zeros(st.ndim)
-        val = -nll + st.log_norm + float(lj[0])
-        grad = -g[st.index] * dxdu[0] + dlj[0]
-        return float(val), grad
+        nll, g = st.fm.nll_grad(pars, self.data)
+        if not math.isfinite(nll):
+            return -math.inf, np.zeros(st.ndim)
+        return float(-nll + st.log_norm + lj), -g[st.index] * dxdu + dlj
 
 
 def laplace(setup: PosteriorSetup, x0: np.ndarray | None = None
@@ -491,9 +515,28 @@ def _start_points(setup: PosteriorSetup, mode: np.ndarray, cov: np.ndarray, n: i
     raise EmissError("could not place the chains' start points inside the prior support")
 
 
+def laplace_ln_evidence(setup: PosteriorSetup, lp_mode: float, cov: np.ndarray,
+                        mode: np.ndarray) -> float:
+    """Laplace approximation of ln Z: ln p(mode) + D/2 ln(2 pi) + 1/2 ln det(cov), minus ln 2
+    for each parameter whose mode sits on a bound (half the Gaussian outside the support).
+
+    (Tierney & Kadane 1986, JASA 81, 82; Kass & Raftery 1995, Eq. 4.)
+    """
+    d = setup.ndim
+    if d == 0:
+        return float(lp_mode)
+    sign, logdet = np.linalg.slogdet(cov)
+    on_bound = np.sum(np.isclose(mode, setup.bounds[:, 0], rtol=0, atol=1e-9)
+                      | np.isclose(mode, setup.bounds[:, 1], rtol=0, atol=1e-9))
+    return float(lp_mode + 0.5 * d * math.log(2 * math.pi) + 0.5 * logdet
+                 - on_bound * math.log(2.0))
+
+
 def sample_posterior(setup: PosteriorSetup, *, sampler: str = "nuts", draws: int = 1000,
                      tune: int = 500, chains: int = 4, seed: int = 0,
-                     x0: np.ndarray | None = None) -> PosteriorRun:
+                     x0: np.ndarray | None = None,
+                     laplace_result: tuple[np.ndarray, float, np.ndarray] | None = None
+                     ) -> PosteriorRun:
     """Sample the posterior.
 
     Args:
@@ -504,6 +547,7 @@ def sample_posterior(setup: PosteriorSetup, *, sampler: str = "nuts", draws: int
         chains: NUTS chains (emcee: ignored; walkers = max(2 D, 16)).
         seed: seed (the run is deterministic for a fixed seed).
         x0: full parameter vector to start the mode search from.
+        laplace_result: (mode, lp_mode, cov) of :func:`laplace` if already computed.
 
     Returns:
         PosteriorRun.
@@ -513,7 +557,7 @@ def sample_posterior(setup: PosteriorSetup, *, sampler: str = "nuts", draws: int
     if draws < 10 or tune < 0 or chains < 1:
         raise EmissError(f"draws={draws}, tune={tune}, chains={chains}: need draws >= 10, "
                          "tune >= 0, chains >= 1")
-    mode, lp_mode, cov = laplace(setup, x0)
+    mode, lp_mode, cov = laplace_result if laplace_result is not None else laplace(setup, x0)
     d = setup.ndim
     if d == 0:
         empty = np.zeros((draws, 1, 0))

@@ -8,6 +8,10 @@ mixture p(m_i, B) = w_i Z_i p(B | m_i) / sum_j w_j Z_j with the prior weights w_
 the per-point draws (resampled in proportion to the posterior weights), its m_X marginal the
 piecewise-constant density p_i / (cell width) on the grid cells.
 
+Grid points whose Laplace-approximated weight w_i Z_i is below ``min_weight`` (default 1e-4) of
+the best point's are not sampled: their evidence is the Laplace approximation (flagged; they
+change the mass posterior by less than that fraction each).
+
 Scenarios: every patchset gives one scenario (its patches' ``emiss.scenario``); a patchset
 without a mass label and with one patch (the SM-shaped ``sm`` patch) gives "rescaled SM" (B free).
 The reference "sm-only" is the SM prediction with nothing free but the nuisances: the ``sm``
@@ -38,6 +42,8 @@ from emiss.inference.posterior import (
     central_interval,
     hpd_interval,
     kde_mode,
+    laplace,
+    laplace_ln_evidence,
     sample_posterior,
     summarise,
 )
@@ -49,6 +55,10 @@ FORMAT = "emiss-posterior/1"
 SIG = 6  # significant digits written
 SM_SCENARIOS = ("sm",)
 DEFAULT_BR_MAX = 1e-4
+#: Points below this Laplace weight relative to the best one are not sampled.
+DEFAULT_MIN_WEIGHT = 1e-4
+#: ln Z error assigned to a Laplace evidence (a factor e; such points carry < 1e-4 weight).
+LAPLACE_LN_Z_ERROR = 1.0
 
 
 def _r(x: Any) -> Any:
@@ -125,12 +135,15 @@ class PosteriorGrid:
         mass_prior: "flat" or "log" (in m_X).
         sampler, draws, tune, chains, seed: sampler settings (see ``sample_posterior``).
         label: the mass label.
+        min_weight: grid points whose Laplace-approximated posterior weight is below this
+            fraction of the best point's are not sampled (their evidence is the Laplace one,
+            flagged); 0 samples every point.
     """
 
     def __init__(self, workspace_spec: Mapping[str, Any], *, br_max: float = DEFAULT_BR_MAX,
                  mass_prior: str = "flat", sampler: str = "nuts", draws: int = 1000,
                  tune: int = 500, chains: int = 4, seed: int = 0, label: str = "m_X",
-                 poi: str = "mu") -> None:
+                 poi: str = "mu", min_weight: float = DEFAULT_MIN_WEIGHT) -> None:
         if not (br_max > 0 and math.isfinite(br_max)):
             raise EmissError(f"--br-max {br_max!r}: must be a positive number (e.g. 1e-4)")
         if mass_prior not in ("flat", "log"):
@@ -144,14 +157,27 @@ class PosteriorGrid:
         self.settings = {"sampler": sampler, "draws": int(draws), "tune": int(tune),
                          "chains": int(chains), "seed": int(seed)}
         self.label = label
+        if not 0.0 <= min_weight < 1.0:
+            raise EmissError(f"--min-weight {min_weight!r}: must be in [0, 1)")
+        self.min_weight = float(min_weight) if min_weight > 0 else 1e-300
         self._k = 0
 
     def _next_seed(self) -> int:
         self._k += 1
         return self.settings["seed"] * 1000003 + self._k
 
-    def run_patch(self, patch_ops: list, ref_br: float, poi_fixed: float | None = None
-                  ) -> tuple[PosteriorRun, dict[str, Any]]:
+    def setup_patch(self, patch_ops: list, ref_br: float, poi_fixed: float | None = None
+                    ) -> PosteriorSetup:
+        """The posterior setup of one hypothesis."""
+        try:
+            fm = self.bkg.with_patch(patch_ops)
+        except UnsupportedSpec as exc:
+            raise EmissError(f"the fast engine cannot handle a patch: {exc}") from None
+        return PosteriorSetup(fm, ref_br, None if poi_fixed is not None else self.br_max,
+                              poi_fixed)
+
+    def run_patch(self, patch_ops: list, ref_br: float, poi_fixed: float | None = None,
+                  lap: tuple | None = None) -> tuple[PosteriorRun, dict[str, Any]]:
         """Sample one hypothesis and compute its evidence.
 
         Args:
@@ -162,16 +188,12 @@ class PosteriorGrid:
         Returns:
             (run, {"ln_z", "ln_z_error", ..., "diagnostics", "B" summary when mu is free}).
         """
-        try:
-            fm = self.bkg.with_patch(patch_ops)
-        except UnsupportedSpec as exc:
-            raise EmissError(f"the fast engine cannot handle a patch: {exc}") from None
-        setup = PosteriorSetup(fm, ref_br, None if poi_fixed is not None else self.br_max,
-                               poi_fixed)
+        setup = self.setup_patch(patch_ops, ref_br, poi_fixed)
+        fm = setup.fm
         s = self._next_seed()
         st = self.settings
         run = sample_posterior(setup, sampler=st["sampler"], draws=st["draws"], tune=st["tune"],
-                               chains=st["chains"], seed=s)
+                               chains=st["chains"], seed=s, laplace_result=lap)
         ev = evidence(run, seed=s)
         out: dict[str, Any] = {"ln_z": ev["ln_z"], "ln_z_error": ev["ln_z_error"],
                                "bridge": {k: ev[k] for k in ("n_posterior", "n_proposal",
@@ -236,33 +258,60 @@ class PosteriorGrid:
             order = np.argsort(masses, kind="stable")
             masses = masses[order]
             w = mass_weights(masses, self.mass_prior)
-            points, runs = [], []
+            # pass 1: Laplace evidences; points far below the best are not sampled
+            laps, lz_lap = [], []
             for k in order:
                 j, meta = metas[k]
-                log.info("posterior: %s %s = %g", scen, self.label, float(meta["values"][0]))
                 ref = float(blocks[j]["reference_branching_ratio"])
-                run, res = self.run_patch(ps["patches"][j]["patch"], ref)
-                res.update({"name": meta["name"], self.label: float(meta["values"][0]),
-                            "reference_branching_ratio": ref})
-                points.append(res)
-                runs.append((run, ref))
+                setup = self.setup_patch(ps["patches"][j]["patch"], ref)
+                lap = laplace(setup)
+                laps.append(lap)
+                lz_lap.append(laplace_ln_evidence(setup, lap[1], lap[2], lap[0]))
+            rel = np.log(w) + np.array(lz_lap)
+            rel -= rel.max()
+            points, runs = [], []
+            for kk, k in enumerate(order):
+                j, meta = metas[k]
+                ref = float(blocks[j]["reference_branching_ratio"])
+                base = {"name": meta["name"], self.label: float(meta["values"][0]),
+                        "reference_branching_ratio": ref,
+                        "ln_z_laplace": float(lz_lap[kk])}
                 if lightx_patch is None:
                     lightx_patch = (ps["patches"][j]["patch"], blocks[j])
+                if rel[kk] < math.log(self.min_weight):
+                    log.info("posterior: %s %s = %g not sampled (Laplace weight %.2g)", scen,
+                             self.label, float(meta["values"][0]), math.exp(rel[kk]))
+                    base.update({"ln_z": float(lz_lap[kk]), "ln_z_error": LAPLACE_LN_Z_ERROR,
+                                 "evidence_method": "laplace (not sampled: weight below "
+                                 f"{self.min_weight:g} of the best point)"})
+                    points.append(base)
+                    runs.append((None, ref))
+                    continue
+                log.info("posterior: %s %s = %g", scen, self.label, float(meta["values"][0]))
+                run, res = self.run_patch(ps["patches"][j]["patch"], ref, lap=laps[kk])
+                res.update(base)
+                res["evidence_method"] = "bridge sampling"
+                points.append(res)
+                runs.append((run, ref))
             comb = combine_grid([p["ln_z"] for p in points], [p["ln_z_error"] for p in points],
                                 w)
             probs = np.asarray(comb["posterior_weights"])
             for p, pr, wi in zip(points, probs, w, strict=True):
                 p["posterior_probability"] = float(pr)
                 p["prior_weight"] = float(wi)
-            mix = self._mixture([_draws_br(r, ref) for r, ref in runs], probs)
+            sampled = [(r, ref) for r, ref in runs if r is not None]
+            mix = self._mixture([_draws_br(r, ref) if r is not None else np.zeros(0)
+                                 for r, ref in runs], probs)
             entry = {"scenario": scen, "patchset": i, "label": self.label, "points": points,
                      "ln_z": comb["ln_z"], "ln_z_error": comb["ln_z_error"],
                      "mass": mass_summary(masses, probs, w, self.mass_prior),
                      "B": summarise(mix, lower=0.0),
-                     "joint_mode": self._joint_mode(masses, probs, runs)}
+                     "joint_mode": self._joint_mode(masses, probs, runs),
+                     "n_sampled": len(sampled)}
             scenarios.append(entry)
             draws_by_scen[scen] = {"masses": masses, "probs": probs,
-                                   "draws": [_draws_br(r, ref) for r, ref in runs]}
+                                   "draws": [_draws_br(r, ref) if r is not None else np.zeros(0)
+                                             for r, ref in runs]}
         if not scenarios:
             raise EmissError("no patches selected")
         # reference: SM only
@@ -306,6 +355,8 @@ class PosteriorGrid:
         counts = np.floor(probs * n + 0.5).astype(int)
         parts = [rng.choice(d, size=c, replace=True) for d, c in zip(draws, counts, strict=True)
                  if c > 0 and len(d)]
+        if sum(c for d, c in zip(draws, counts, strict=True) if c > 0 and not len(d)):
+            log.warning("B marginal: a grid point without draws carries posterior weight")
         return np.concatenate(parts) if parts else np.zeros(1)
 
     def _joint_mode(self, masses: np.ndarray, probs: np.ndarray,
@@ -322,6 +373,8 @@ class PosteriorGrid:
             width = np.ones(1)
         best = (-math.inf, math.nan, math.nan)
         for k, (run, ref) in enumerate(runs):
+            if run is None:
+                continue
             b = _draws_br(run, ref)
             if b.size < 2 or np.ptp(b) == 0:
                 continue

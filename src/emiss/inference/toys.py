@@ -178,19 +178,21 @@ def _interp_limit(mu: np.ndarray, cls: list[float], alpha: float) -> float:
         return math.nan
     mu, c = np.asarray(mu, float)[ok], c[ok]
     if np.all(c > alpha) or np.all(c < alpha):
-        log.warning("CLs does not cross %g on the mu grid [%g, %g]", alpha, mu[0], mu[-1])
+        log.warning("CLs does not cross %g on the mu grid [%g, %g] (more toys resolve smaller "
+                    "p-values)", alpha, mu[0], mu[-1])
         return math.nan
     return float(np.interp(alpha, c[::-1], mu[::-1]))
 
 
 def fast_toy_analyse(fm: FastModel, *, cl: float = 0.95, ntoys: int = DEFAULT_NTOYS,
-                     seed: int = 0, n_grid: int = 9) -> dict[str, Any]:
+                     seed: int = 0, n_grid: int = 10) -> dict[str, Any]:
     """Scan row of one hypothesis with toys (same keys as ``fast_analyse``).
 
-    The mu grid spans [0.2, 2.5] x the asymptotic expected +2 sigma limit range (from
-    :class:`emiss.inference.fastlimits.AsymptoticLimits`), so that every band crossing lies
-    inside it for toys close to the asymptotic regime; a crossing outside gives nan with a
-    warning.
+    The mu grid is geometric from 0.1 x the smallest to 2.5 x the largest asymptotic limit
+    (observed, -2 sigma, +2 sigma; :class:`emiss.inference.fastlimits.AsymptoticLimits`), so that
+    the crossings lie inside it near the asymptotic regime. A band that does not cross on the
+    grid (with few toys the -2 sigma band of CLs is 0 for all mu: p-values below 1 / ntoys
+    cannot be resolved) gives nan (null in the results) and a warning.
 
     Args:
         fm: compiled model.
@@ -209,10 +211,10 @@ def fast_toy_analyse(fm: FastModel, *, cl: float = 0.95, ntoys: int = DEFAULT_NT
     row = failed_row("failed")
     asym = AsymptoticLimits(fm)
     a_obs, a_exp = asym.limits(1.0 - cl)
-    lo = 0.2 * min(a_exp[0], a_obs)
+    lo = 0.1 * min(a_exp[0], a_obs)
     hi = 2.5 * max(a_exp[-1], a_obs)
     hi = min(hi, float(fm.bounds[fm.poi_index, 1]))
-    grid = np.linspace(lo, hi, n_grid)
+    grid = np.geomspace(lo, hi, n_grid)
     calc = FastToyCalculator(fm, ntoys=ntoys, seed=seed)
     obs, exp, res = calc.upper_limit(1.0 - cl, grid)
     disc = calc.discovery()
