@@ -188,7 +188,7 @@ class BatchModel:
         fm = self.fm
         pars = np.atleast_2d(np.asarray(pars, float))
         N = pars.shape[0]
-        A, vals, d1, dA = self._rates(pars, need_jac=True)
+        A, vals, d1, _ = self._rates(pars)
         F = np.prod(vals, axis=1)
         lam = (A * F) @ self._M
         nll = self._nll_from_lam(pars, data, lam)
@@ -202,9 +202,17 @@ class BatchModel:
             Fk[:, k] = np.prod(vals[:, others], axis=1) if others else 1.0
         contrib = ((we * A)[:, None, :] * Fk).reshape(N, -1)[:, fm._mult_pos] * \
             d1[:, fm._mult_pos]
-        g = (self._G @ contrib.T).T
-        if dA is not None:
-            g[:, self._hp] += np.sum(dA * (we * F)[:, None, :], axis=2)
+        g = np.asarray((self._G @ contrib.T).T)
+        if self._hp.size:
+            # d nll / d alpha_p = sum_e (d A_e / d alpha_p) w_e F_e (piecewise d A / d alpha)
+            a = pars[:, self._hp]
+            inside = np.abs(a) <= 1.0
+            ai = np.where(inside, a, 0.0)
+            a2 = ai * ai
+            dh = ai * (30.0 + a2 * (-40.0 + 18.0 * a2))
+            v = we * F
+            g[:, self._hp] += (inside * (v @ self._hS.T + dh * (v @ self._hA.T))
+                               + (a > 1.0) * (v @ self._hU.T) + (a < -1.0) * (v @ self._hD.T))
         g[:, fm.n_idx] += (pars[:, fm.n_idx] - data.n_aux) / fm.n_sig**2
         if fm.p_idx.size:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -353,7 +361,7 @@ class BatchFitter:
         delta = np.where(unc, np.maximum(hdiag, 1e-12), 0.0)
         D = dcon + delta + damp[:, None] * (dcon + hdiag) + 1e-12 * np.maximum(dcon + hdiag,
                                                                                1e-300)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):
             Dinv = np.where(frozen, 0.0, 1.0 / D)
         ucols = np.flatnonzero(self.bm.unconstrained)
         E = np.zeros((N, ucols.size, P))
