@@ -149,7 +149,9 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
     Returns:
         Dict with the observed curve (``masses``, ``q0_obs``), ``best_mass``, ``q0_max``,
         ``Z_local``, ``p_local``, ``toys`` (``n_toys``, ``p_global``, ``p_global_error``,
-        ``Z_global``, ``Z_global_range`` (from p -+ error), ``n_failed``, ``mean_upcrossings``),
+        ``Z_global``, ``Z_global_range`` (from p -+ error), ``n_failed``, ``mean_upcrossings``;
+        with no toy at or above the observation ``p_global_upper_95`` = 1 - 0.05^(1/N) and
+        ``Z_global_lower_bound`` instead of ``Z_global``),
         ``gross_vitells_toys`` and ``gross_vitells_observed`` (see :func:`gross_vitells`).
     """
     from emiss.inference.fastlimits import Fitter
@@ -192,7 +194,9 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
     up = np.concatenate(ups)
     n_pass = int(np.sum(qm >= qmax))
     p = n_pass / n_toys
+    # binomial error; with no toy above the observation, the error of p = 1/N instead
     err = math.sqrt(max(p * (1 - p), 1.0 / n_toys) / n_toys) if n_pass < n_toys else 0.0
+    p_up95 = 1.0 - 0.05 ** (1.0 / n_toys) if n_pass == 0 else None  # 95 % CL upper limit
 
     def z(pv: float) -> float:
         return float(max(norm.isf(min(max(pv, 1e-300), 1.0)), 0.0))
@@ -200,7 +204,8 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
     out["toys"] = {
         "n_toys": n_toys, "n_exceeding": n_pass, "p_global": p, "p_global_error": err,
         "Z_global": z(p) if n_pass else None,
-        "Z_global_lower_bound": z(1.0 / n_toys) if n_pass == 0 else None,
+        "p_global_upper_95": p_up95,
+        "Z_global_lower_bound": z(p_up95) if n_pass == 0 else None,
         "Z_global_range": [z(p + err), z(max(p - err, 0.0)) if p - err > 0 else None],
         "n_failed": n_failed, "mean_upcrossings": float(up.mean()),
         "mean_upcrossings_error": float(up.std(ddof=1) / math.sqrt(n_toys)) if n_toys > 1

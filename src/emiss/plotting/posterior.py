@@ -95,10 +95,13 @@ def plot_scenario(scen: Mapping[str, Any], draws: Mapping[str, Any], outdir: Pat
         if masses.size > 1 and len(levels) >= 1:
             ax.contour(masses, bgrid * 1e6, dens2.T, levels=levels + [dens2.max() * 1.01],
                        colors=["C3", "C2", "none"][:len(levels) + 1])
+            for color, tag in (("C2", "68 % HPD"), ("C3", "95 % HPD")):
+                ax.plot([], [], color=color, label=tag)
     jm = scen.get("joint_mode", {})
     if jm.get("B") is not None:
         ax.plot([jm[label]], [jm["B"] * 1e6], "r*", ms=12, label="joint mode")
-        ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right")
     ax.set_xlabel(f"{label} [GeV]")
     ax.set_ylabel(r"$\mathcal{B}$ [$10^{-6}$]")
     ax.set_title(f"{name}: 68 % / 95 % HPD contours")
