@@ -8,9 +8,9 @@ CERN-OPEN-2012-016, Sec. 3, and the reinterpretations arXiv:2402.08417 / arXiv:2
 * nuisance priors: the constraint terms themselves, read as densities in the parameter
   (Gaussian N(theta; aux, sigma) for normsys/histosys/staterror/lumi; for shapesys the Poisson
   term tau * Pois(aux | tau gamma), i.e. Gamma(aux + 1, rate tau) in gamma), truncated to the
-  model's parameter bounds (the truncation removes < 1e-6 of the mass for the +-5 sigma bounds
-  pyhf uses, and is neglected in the normalisation); unconstrained non-POI factors
-  (normfactor, shapefactor) flat within their bounds;
+  model's parameter bounds and normalised on them (this matters for wide staterror-like
+  factors, e.g. N(1, 1) cut at 0); unconstrained non-POI factors (normfactor, shapefactor) flat
+  within their bounds;
 * POI prior: flat in the branching ratio B = mu * B_ref on [0, B_max] (B_ref: the patch's
   ``emiss.reference_branching_ratio``), i.e. flat in mu on [0, B_max / B_ref].
 
@@ -111,7 +111,23 @@ class PosteriorSetup:
         if np.any(~np.isfinite(width)) or np.any(width <= 0):
             raise EmissError("an unconstrained parameter has no finite range; a flat prior "
                              "needs finite bounds")
-        self.log_norm = float(-np.sum(np.log(width)) + np.sum(np.log(fm.p_fac)))
+        # truncation of the constraint priors to the bounds of the sampled parameters
+        # (Gaussian: Phi((hi - aux)/sigma) - Phi((lo - aux)/sigma); Gamma(aux + 1, rate tau):
+        # P(aux + 1, tau hi) - P(aux + 1, tau lo))
+        from scipy.special import gammainc
+
+        samp = np.zeros(fm.npars, bool)
+        samp[self.index] = True
+        nm = samp[fm.n_idx]
+        ni = fm.n_idx[nm]
+        mass_n = (norm.cdf((b[ni, 1] - fm.n_aux[nm]) / fm.n_sig[nm])
+                  - norm.cdf((b[ni, 0] - fm.n_aux[nm]) / fm.n_sig[nm]))
+        pm = samp[fm.p_idx]
+        pi = fm.p_idx[pm]
+        mass_p = (gammainc(fm.p_aux[pm] + 1, fm.p_fac[pm] * b[pi, 1])
+                  - gammainc(fm.p_aux[pm] + 1, fm.p_fac[pm] * b[pi, 0]))
+        self.log_norm = float(-np.sum(np.log(width)) + np.sum(np.log(fm.p_fac))
+                              - np.sum(np.log(mass_n)) - np.sum(np.log(mass_p)))
 
     @property
     def ndim(self) -> int:

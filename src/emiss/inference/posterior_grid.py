@@ -333,8 +333,8 @@ class PosteriorGrid:
                 self.label: {"kind": self.mass_prior, "support": "the grid points of each "
                              "patchset (cells half-way between neighbours)"},
                 "nuisances": "constraint terms of the workspace (Gaussian; shapesys Gamma), "
-                             "truncated to the parameter bounds; unconstrained factors flat "
-                             "within their bounds",
+                             "truncated to (and normalised on) the parameter bounds; "
+                             "unconstrained factors flat within their bounds",
             },
             "sampler": dict(self.settings),
             "evidence_method": "bridge sampling (Meng & Wong 1996), error of Fruehwirth-Schnatter "
