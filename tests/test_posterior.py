@@ -156,3 +156,14 @@ def test_split_rhat_detects_unmixed_chains():
     bad = good + np.array([0.0, 0.0, 3.0, 3.0])
     assert split_rhat(good) < 1.01
     assert split_rhat(bad) > 1.5
+
+
+def test_nuts_runs_are_deterministic_for_a_fixed_seed():
+    mods = [{"name": "s", "type": "staterror", "data": [0.5]}]
+    fm = model_from_workspace(counting_workspace([N], [B], signal=[S0], bkg_modifiers=mods))
+    setup = PosteriorSetup(fm, 1.0, MUMAX, None)
+    a = sample_posterior(setup, draws=100, tune=100, chains=2, seed=4).chain
+    b = sample_posterior(setup, draws=100, tune=100, chains=2, seed=4).chain
+    c = sample_posterior(setup, draws=100, tune=100, chains=2, seed=5).chain
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
