@@ -60,7 +60,7 @@ def run(capsys, *args):
 def test_posterior_grid_evidences_mass_posterior_and_determinism(tmp_path, capsys):
     wp, pp = _inputs(tmp_path)
     common = [str(wp), str(pp), "--br-max", str(BR_MAX), "--sampler", "emcee", "--draws",
-              "800", "--tune", "200", "--seed", "5", "--min-weight", "0"]
+              "500", "--tune", "150", "--seed", "5", "--min-weight", "0"]
     code, out, err = run(capsys, "posterior", *common, "-o", str(tmp_path / "a"))
     assert code == 0, err
     assert "Bayes factors against sm-only" in out

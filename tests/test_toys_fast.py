@@ -64,7 +64,7 @@ def test_toy_cls_agrees_with_pyhf_toy_calculator(monkeypatch):
     data = [58, 44] + model.config.auxdata
     spec = json.loads(json.dumps(dict(pyhf.Workspace.build(model, data))))
     fm = model_from_workspace(spec)
-    n_fast, n_pyhf = 4000, 300
+    n_fast, n_pyhf = 4000, 200
     fast = FastToyCalculator(fm, ntoys=n_fast, seed=1).hypotest(1.0)
     np.random.seed(7)  # noqa: NPY002 - pyhf draws its toys from the global state
     cls, (clsb, clb), exp = pyhf.infer.hypotest(1.0, data, model, calctype="toybased",
@@ -75,7 +75,12 @@ def test_toy_cls_agrees_with_pyhf_toy_calculator(monkeypatch):
         assert abs(ours - theirs) < 4 * sig
     sig_cls = math.hypot(fast["CLs_obs_error"], fast["CLs_obs_error"] * math.sqrt(n_fast / n_pyhf))
     assert abs(fast["CLs_obs"] - float(cls)) < 4 * sig_cls
-    assert abs(fast["CLs_exp"][2] - float(exp[2])) < 0.05
+    # the median expected CLs: its Monte-Carlo spread at pyhf's toy count, measured by repeating
+    # the fast calculation with independent seeds
+    spread = np.std([FastToyCalculator(fm, ntoys=n_pyhf, seed=100 + k).hypotest(1.0)["CLs_exp"][2]
+                     for k in range(20)], ddof=1)
+    tol = 4 * spread * math.sqrt(1 + n_pyhf / n_fast)
+    assert abs(fast["CLs_exp"][2] - float(exp[2])) < tol
 
 
 def test_scan_toybased_runs_on_the_fast_engine(monkeypatch, tmp_path):
