@@ -10,10 +10,11 @@
   free strength, so at the (fixed) best mass the local significance of the preference is quoted
   as the Gaussian equivalent for one degree of freedom, Z = sqrt(Δ) (Wilks; not nested, so an
   approximation, and local: the look-elsewhere effect over masses is not included).
-
-* Global significance of the best mass against the scan's null (mu = 0; for light-X patches the
-  SM prediction): the Gross-Vitells upcrossing estimate (arXiv:1005.1891) from the scan's own
-  local q0 = Z^2 curve (always), and, when toys were run (:mod:`emiss.inference.lee`,
+* Significance of the best mass against the scan's null (mu = 0; for light-X patches the SM
+  prediction): the likelihood ratio with Wilks' theorem for two degrees of freedom (m_X, B), as
+  arXiv:2602.09666 quotes it; and, globally (look-elsewhere effect), the Gross-Vitells
+  upcrossing estimate (arXiv:1005.1891) from the scan's own local q0 = Z^2 curve (always),
+  and, when toys were run (:mod:`emiss.inference.lee`,
   ``emiss compare --global-toys N``), the toy global p-value with its Monte-Carlo error and the
   Gross-Vitells estimate with the toys' mean number of upcrossings.
 
@@ -195,6 +196,12 @@ def _global_entry(prow: Sequence[Mapping[str, Any]], srows: Sequence[Mapping[str
         gv = gross_vitells(qmax, float(upcrossings(q, gv_level)), gv_level)
         out["q0_max"] = _r(qmax)
         out["Z_local_max"] = _r(math.sqrt(qmax))
+        # likelihood-ratio test of the resonance (m_X and B free) against the null with Wilks'
+        # theorem for two degrees of freedom: p = P(chi2_2 > q0) = exp(-q0 / 2), the convention
+        # of Gaertner et al. arXiv:2602.09666 (3.0 sigma); it ignores that m_X is undefined at B = 0
+        p2 = math.exp(-qmax / 2.0)
+        out["p_lr_2dof"] = _r(p2)
+        out["Z_lr_2dof"] = _r(max(float(norm.isf(p2)), 0.0))
         out["gross_vitells_observed"] = {k: _r(v) for k, v in gv.items()}
     if toys:
         t = toys["toys"]
@@ -226,7 +233,7 @@ def format_table(cmp: Mapping[str, Any]) -> str:
                          f"B_hat={ref['br_hat']}, -2lnL={ref['twice_nll']}")
         hdr = (f"  {'scenario':<22} {'best ' + label:>10} {'68% interval':>26} {'B_hat':>10} "
                f"{'Z(vs SM mu=1)':>13} {'D(-2lnL) vs SM':>15} {'Z_local':>8} "
-               f"{'Z_global(toys)':>18} {'Z_global(GV)':>12}")
+               f"{'Z(LR,2dof)':>10} {'Z_global(toys)':>18} {'Z_global(GV)':>12}")
         lines.append(hdr)
         for e in w["scenarios"]:
             if not e.get("n_points"):
@@ -245,6 +252,7 @@ def format_table(cmp: Mapping[str, Any]) -> str:
                          f" {b['Z'] if b['Z'] is not None else float('nan'):>13.2f}"
                          f" {d if d is not None else float('nan'):>15.2f}"
                          f" {z if z is not None else float('nan'):>8.2f}"
+                         f" {_z2(e.get('global', {})):>10}"
                          f" {_z_toys(e.get('global', {})):>18} {_z_gv(e.get('global', {})):>12}")
         notes = [_toy_note(e) for e in w["scenarios"] if e.get("global", {}).get("toys")]
         lines += [n for n in notes if n]
@@ -265,6 +273,11 @@ def _z_err(t: Mapping[str, Any]) -> float:
     if lo is None or hi is None:
         return float("nan")
     return 0.5 * (hi - lo)
+
+
+def _z2(g: Mapping[str, Any]) -> str:
+    z = g.get("Z_lr_2dof")
+    return "-" if z is None else f"{z:.2f}"
 
 
 def _z_gv(g: Mapping[str, Any]) -> str:
