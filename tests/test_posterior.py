@@ -54,7 +54,7 @@ def _mc_tol(draws: np.ndarray, ess: float, q: float) -> float:
 
 @pytest.mark.parametrize("sampler", ["nuts", "emcee"])
 def test_gamma_posterior_quantiles_mode_and_evidence(sampler):
-    run = sample_posterior(_gamma_case(), sampler=sampler, draws=1500, tune=300, chains=4,
+    run = sample_posterior(_gamma_case(), sampler=sampler, draws=1000, tune=300, chains=4,
                            seed=3)
     mu = run.poi()
     ess = run.diagnostics["ess_poi"]
@@ -87,7 +87,7 @@ def test_gamma_poisson_conjugate_shapesys_background():
     mods = [{"name": "bkg_shape", "type": "shapesys", "data": [delta]}]
     fm = model_from_workspace(counting_workspace([n], [b0], signal=[5.0], bkg_modifiers=mods))
     setup = PosteriorSetup(fm, 1.0, None, poi_fixed=0.0)
-    run = sample_posterior(setup, draws=1500, tune=300, chains=4, seed=5)
+    run = sample_posterior(setup, draws=1000, tune=300, chains=4, seed=5)
     g = run.chain[:, :, 0].ravel()
     post = gamma_dist(tau + 1 + n, scale=1.0 / (tau + b0))
     ess = run.diagnostics["ess_min"]
