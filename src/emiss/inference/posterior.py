@@ -511,16 +511,21 @@ class PosteriorRun:
 
 def _start_points(setup: PosteriorSetup, mode: np.ndarray, cov: np.ndarray, n: int,
                   rs: np.random.RandomState) -> np.ndarray:
-    """n draws of the Laplace Gaussian inside the support with finite density."""
+    """n start points near the mode: Laplace-Gaussian draws (shrunk towards the mode when many
+    are rejected), moved just inside the support, with finite density."""
     d = setup.ndim
     b = setup.bounds
     logp = LogPosterior(setup)
     L = np.linalg.cholesky(cov)
+    w = b[:, 1] - b[:, 0]
+    inner_lo = np.where(np.isfinite(w), b[:, 0] + 1e-6 * w, b[:, 0])
+    inner_hi = np.where(np.isfinite(w), b[:, 1] - 1e-6 * w, b[:, 1])
     out = np.empty((n, d))
     filled = 0
-    for _ in range(1000):
-        cand = mode + rs.standard_normal((n, d)) @ L.T
-        cand = cand[np.all((cand > b[:, 0]) & (cand < b[:, 1]), axis=1)]
+    for k in range(1000):
+        scale = 0.5 ** min(k, 20)  # shrink the spread if the draws keep failing
+        cand = mode + scale * (rs.standard_normal((n, d)) @ L.T)
+        cand = np.clip(cand, inner_lo, inner_hi)
         if cand.size:
             cand = cand[np.isfinite(logp(cand))]
         take = min(n - filled, cand.shape[0])
