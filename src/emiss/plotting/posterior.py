@@ -45,7 +45,10 @@ def plot_scenario(scen: Mapping[str, Any], draws: Mapping[str, Any], outdir: Pat
     probs = np.asarray(draws["probs"], float)
     name = str(scen["scenario"])
     mix = []
-    bmax = max(float(np.quantile(d, 0.999)) for d in draws["draws"] if len(d))
+    # B range: the bulk of the points that carry the posterior (not the tails of unlikely ones)
+    keep = [d for d, p in zip(draws["draws"], probs, strict=True)
+            if len(d) and p >= 0.01 * probs.max()]
+    bmax = max(float(np.quantile(d, 0.999)) for d in keep)
     bgrid = np.linspace(0.0, bmax * 1.05, 200)
     dens2 = np.zeros((masses.size, bgrid.size))
     if masses.size > 1:
