@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "project_cmds",
     "model_cmds",
     "wet_cmds",
+    "stats_cmds",
 )
 
 

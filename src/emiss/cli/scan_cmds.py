@@ -69,15 +69,22 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   show_default=True, help="fast: one compiled background model; pyhf: plain pyhf.")
     @click.option("--cl", type=float, default=0.95, show_default=True,
                   help="Confidence level of the upper limits.")
+    @click.option("--ntoys", type=int, default=2000, show_default=True,
+                  help="Toys per distribution with --calctype toybased (fast engine: vectorised "
+                       "toys, pyhf's ToyCalculator procedure).")
+    @click.option("--toy-seed", type=int, default=0, show_default=True,
+                  help="Seed of the toys (--calctype toybased).")
     @click.option("--chunk-size", type=int, default=None,
                   help="Hypotheses per chunk (neighbours warm-start each other; default 8).")
     @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
     def scan_cmd(workspace: str, patchsets: tuple[str, ...], output: str, write_csv: bool,
                  names: str | None, jobs: int | None, executor: str, scheduler: str | None,
-                 resume: bool, calctype: str, engine: str, cl: float, chunk_size: int | None,
-                 quiet: bool) -> None:
+                 resume: bool, calctype: str, engine: str, cl: float, ntoys: int,
+                 toy_seed: int, chunk_size: int | None, quiet: bool) -> None:
         from emiss.inference.scan import DEFAULT_CHUNK_SIZE, load_json_file, scan
 
+        if ntoys < 1:
+            raise EmissError(f"--ntoys {ntoys}: need at least 1 toy")
         if scheduler is not None and executor != "dask":
             raise EmissError(f"--scheduler {scheduler!r} needs --executor dask")
         from emiss.bundles.bundle import resolve_workspace
@@ -87,7 +94,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
         doc = scan(ws, pss, output, names=_names(names), jobs=jobs, executor=executor,
                    scheduler=scheduler, resume=resume, calctype=calctype, engine=engine, cl=cl,
                    chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, write_csv=write_csv,
-                   progress=False if quiet else None)
+                   progress=False if quiet else None, ntoys=ntoys, toy_seed=toy_seed)
         n_bad = sum(1 for r in doc["results"] if not str(r["status"]).startswith("ok"))
         click.echo(f"wrote {output}: {len(doc['results'])} hypotheses"
                    + (f", {n_bad} failed (see their status)" if n_bad else ""))
@@ -99,22 +106,75 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Also write the comparison JSON here.")
     @click.option("--label", default="m_X", show_default=True,
                   help="Mass label profiled for the best-fit mass.")
+    @click.option("--global-toys", type=int, default=0, show_default=True,
+                  help="Background-only (mu = 0) toys, each refitted over the whole mass grid, "
+                       "for the global significance; needs --workspace and --patchset.")
+    @click.option("--workspace", "ws_path", default=None, type=click.Path(dir_okay=False),
+                  help="Background-only workspace of the scan (for --global-toys).")
+    @click.option("--patchset", "ps_paths", multiple=True, type=click.Path(dir_okay=False),
+                  help="Mass-grid patchset(s) of the scan (for --global-toys; repeatable).")
+    @click.option("--toy-seed", type=int, default=0, show_default=True)
+    @click.option("--gv-level", type=float, default=1.0, show_default=True,
+                  help="Gross-Vitells reference level c0 of q0.")
     def compare_cmd(results: tuple[str, ...], as_json: bool, output: str | None,
-                    label: str) -> None:
+                    label: str, global_toys: int, ws_path: str | None,
+                    ps_paths: tuple[str, ...], toy_seed: int, gv_level: float) -> None:
         """Best-fit mass (68 % interval) per scenario and likelihood ratios against rescaled SM.
 
         RESULTS are scan outputs on one workspace; include the `sm` (or `heavy-np`) patchset's
-        results for the comparison with the SM-shaped rescaling.
+        results for the comparison with the SM-shaped rescaling. The global significance of
+        the best mass (look-elsewhere effect) is estimated with Gross-Vitells from the scan's
+        q0 curve, and with --global-toys N by background-only toys on the fast engine.
         """
         from emiss.inference.compare import compare, format_table
         from emiss.inference.results import load_results
         from emiss.io import dumps_json, write_json
 
         docs = [load_results(p) for p in results]
-        out = compare(docs, label=label)
+        toys = None
+        if global_toys:
+            toys = _global_toys(docs, ws_path, ps_paths, global_toys, toy_seed, gv_level, label)
+        out = compare(docs, label=label, global_toys=toys, gv_level=gv_level)
         if output:
             write_json(output, out)
         click.echo(dumps_json(out) if as_json else format_table(out), nl=False)
+
+    def _global_toys(docs: list, ws_path: str | None, ps_paths: tuple[str, ...], n_toys: int,
+                     seed: int, gv_level: float, label: str) -> dict:
+        from emiss.inference.fastmodel import FastBackground, UnsupportedSpec
+        from emiss.inference.lee import global_significance
+        from emiss.inference.results import patch_emiss_meta
+        from emiss.inference.scan import check_patchsets, load_json_file
+
+        if n_toys < 0:
+            raise EmissError(f"--global-toys {n_toys}: must be >= 0")
+        if ws_path is None or not ps_paths:
+            raise EmissError("--global-toys needs --workspace WS and --patchset PS (the scan's "
+                             "inputs)")
+        ws = load_json_file(ws_path, "workspace")
+        pss = [load_json_file(p, "patchset") for p in ps_paths]
+        ws_digest, _ = check_patchsets(ws, pss)
+        if all(d["workspace_digest"] != ws_digest for d in docs):
+            raise EmissError(f"--workspace {ws_path!r} is not the workspace of the results")
+        done = {r["name"] for d in docs for r in d["results"] if r.get(label) is not None}
+        try:
+            bkg = FastBackground(ws, poi=docs[0].get("options", {}).get("poi", "mu"))
+        except UnsupportedSpec as exc:
+            raise EmissError(f"the fast engine cannot handle this workspace: {exc}") from None
+        out = {}
+        for path, ps in zip(ps_paths, pss, strict=True):
+            if ps["metadata"].get("labels") != [label]:
+                raise EmissError(f"--patchset {path!r} has labels {ps['metadata'].get('labels')};"
+                                 f" the look-elsewhere scan needs the single label {label!r}")
+            pts = [(float(p["metadata"]["values"][0]), p["patch"]) for p in ps["patches"]
+                   if p["metadata"]["name"] in done]
+            if len(pts) < 2:
+                raise EmissError(f"--patchset {path!r}: fewer than 2 of its patches are in the "
+                                 "results")
+            scen = str(patch_emiss_meta(ps["patches"][0]["metadata"]).get("scenario"))
+            out[scen] = global_significance(bkg, pts, n_toys=n_toys, seed=seed,
+                                            ref_level=gv_level)
+        return out
 
     def _plot_cmd(name: str, fn_name: str, doc: str) -> None:
         @plot.command(name, help=doc)

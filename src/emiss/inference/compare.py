@@ -10,6 +10,13 @@
   free strength, so at the (fixed) best mass the local significance of the preference is quoted
   as the Gaussian equivalent for one degree of freedom, Z = sqrt(Δ) (Wilks; not nested, so an
   approximation, and local: the look-elsewhere effect over masses is not included).
+* Significance of the best mass against the scan's null (mu = 0; for light-X patches the SM
+  prediction): the likelihood ratio with Wilks' theorem for two degrees of freedom (m_X, B), as
+  arXiv:2602.09666 quotes it; and, globally (look-elsewhere effect), the Gross-Vitells
+  upcrossing estimate (arXiv:1005.1891) from the scan's own local q0 = Z^2 curve (always),
+  and, when toys were run (:mod:`emiss.inference.lee`,
+  ``emiss compare --global-toys N``), the toy global p-value with its Monte-Carlo error and the
+  Gross-Vitells estimate with the toys' mean number of upcrossings.
 
 ``twice_nll`` values are comparable only within one workspace (same data, same constraints), so
 rows are grouped by ``workspace_digest``.
@@ -109,12 +116,16 @@ def _r(x: Any) -> Any:
     return None if x is None else float(f"{float(x):.6g}")
 
 
-def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X") -> dict[str, Any]:
+def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X",
+            global_toys: Mapping[str, Mapping[str, Any]] | None = None,
+            gv_level: float = 1.0) -> dict[str, Any]:
     """Best-fit mass per scenario and likelihood ratios against the SM-shaped rescaling.
 
     Args:
         docs: scan results documents (any number; grouped by workspace digest).
         label: mass label to profile.
+        global_toys: scenario -> output of ``emiss.inference.lee.global_significance``.
+        gv_level: reference level c0 (in q0) of the Gross-Vitells estimate on the scan curve.
 
     Returns:
         ``{"label", "workspaces": [{"workspace_digest", "reference", "scenarios": [...]}]}``.
@@ -146,6 +157,8 @@ def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X") -> dict[str, 
                 "interval_68": [_r(iv["lower"]), _r(iv["upper"])],
                 "interval_open": [iv["lower_open"], iv["upper_open"]],
             }
+            e["global"] = _global_entry(prow, srows, label, gv_level,
+                                        (global_toys or {}).get(scen))
             if ref is not None:
                 delta = float(ref["twice_nll"]) - float(b["twice_nll"])
                 z = math.copysign(math.sqrt(abs(delta)), delta)
@@ -161,6 +174,44 @@ def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X") -> dict[str, 
             log.warning("workspace %s: no sm/heavy-np rows; no likelihood ratio vs SM", digest[:12])
         out.append({"workspace_digest": digest, "reference": reference, "scenarios": entries})
     return {"label": label, "interval_cl": 0.6827, "workspaces": out}
+
+
+def _global_entry(prow: Sequence[Mapping[str, Any]], srows: Sequence[Mapping[str, Any]],
+                  label: str, gv_level: float, toys: Mapping[str, Any] | None
+                  ) -> dict[str, Any]:
+    """Global significance fields of one scenario (see the module docstring)."""
+    from emiss.inference.lee import gross_vitells, upcrossings
+
+    # the scan curve: largest local Z per mass (q0 = Z^2; Z >= 0 by construction)
+    best: dict[float, float] = {}
+    for r in srows:
+        if _ok(r) and r.get(label) is not None and r.get("Z") is not None:
+            x = float(r[label])
+            best[x] = max(best.get(x, 0.0), float(r["Z"]))
+    xs = sorted(best)
+    q = np.array([best[x] ** 2 for x in xs])
+    out: dict[str, Any] = {"null": "mu = 0 (the scan's discovery test)"}
+    if q.size >= 2:
+        qmax = float(q.max())
+        gv = gross_vitells(qmax, float(upcrossings(q, gv_level)), gv_level)
+        out["q0_max"] = _r(qmax)
+        out["Z_local_max"] = _r(math.sqrt(qmax))
+        # likelihood-ratio test of the resonance (m_X and B free) against the null with Wilks'
+        # theorem for two degrees of freedom: p = P(chi2_2 > q0) = exp(-q0 / 2), the convention
+        # of Gaertner et al. arXiv:2602.09666 (3.0 sigma); it ignores that m_X is undefined at B = 0
+        p2 = math.exp(-qmax / 2.0)
+        out["p_lr_2dof"] = _r(p2)
+        out["Z_lr_2dof"] = _r(max(float(norm.isf(p2)), 0.0))
+        out["gross_vitells_observed"] = {k: _r(v) for k, v in gv.items()}
+    if toys:
+        t = toys["toys"]
+        out["toys"] = {k: (_r(v) if isinstance(v, float) else v) for k, v in t.items()
+                       if not isinstance(v, (dict, list))}
+        out["toys"]["Z_global_range"] = [_r(v) for v in t["Z_global_range"]]
+        out["toys"]["q0_max_engine"] = _r(toys["q0_max"])
+        out["toys"]["best_mass_engine"] = _r(toys["best_mass"])
+        out["gross_vitells_toys"] = {k: _r(v) for k, v in toys["gross_vitells_toys"].items()}
+    return out
 
 
 def format_table(cmp: Mapping[str, Any]) -> str:
@@ -181,7 +232,8 @@ def format_table(cmp: Mapping[str, Any]) -> str:
             lines.append(f"  reference: {ref['scenario']} rescaled, mu_hat={ref['mu_hat']}, "
                          f"B_hat={ref['br_hat']}, -2lnL={ref['twice_nll']}")
         hdr = (f"  {'scenario':<22} {'best ' + label:>10} {'68% interval':>26} {'B_hat':>10} "
-               f"{'Z(vs SM mu=1)':>13} {'D(-2lnL) vs SM':>15} {'Z_local':>8}")
+               f"{'Z(vs SM mu=1)':>13} {'D(-2lnL) vs SM':>15} {'Z_local':>8} "
+               f"{'Z(LR,2dof)':>10} {'Z_global(toys)':>18} {'Z_global(GV)':>12}")
         lines.append(hdr)
         for e in w["scenarios"]:
             if not e.get("n_points"):
@@ -199,5 +251,45 @@ def format_table(cmp: Mapping[str, Any]) -> str:
                          f" {b['br_hat'] if b['br_hat'] is not None else float('nan'):>10.3g}"
                          f" {b['Z'] if b['Z'] is not None else float('nan'):>13.2f}"
                          f" {d if d is not None else float('nan'):>15.2f}"
-                         f" {z if z is not None else float('nan'):>8.2f}")
+                         f" {z if z is not None else float('nan'):>8.2f}"
+                         f" {_z2(e.get('global', {})):>10}"
+                         f" {_z_toys(e.get('global', {})):>18} {_z_gv(e.get('global', {})):>12}")
+        notes = [_toy_note(e) for e in w["scenarios"] if e.get("global", {}).get("toys")]
+        lines += [n for n in notes if n]
     return "\n".join(lines) + "\n"
+
+
+def _z_toys(g: Mapping[str, Any]) -> str:
+    t = g.get("toys")
+    if not t:
+        return "-"
+    if t.get("Z_global") is None:
+        return f">{t['Z_global_lower_bound']:.2f}"
+    return f"{t['Z_global']:.2f}+-{_z_err(t):.2f}"
+
+
+def _z_err(t: Mapping[str, Any]) -> float:
+    lo, hi = t.get("Z_global_range", [None, None])
+    if lo is None or hi is None:
+        return float("nan")
+    return 0.5 * (hi - lo)
+
+
+def _z2(g: Mapping[str, Any]) -> str:
+    z = g.get("Z_lr_2dof")
+    return "-" if z is None else f"{z:.2f}"
+
+
+def _z_gv(g: Mapping[str, Any]) -> str:
+    gv = g.get("gross_vitells_toys") or g.get("gross_vitells_observed")
+    return "-" if not gv else f"{gv['Z_global']:.2f}"
+
+
+def _toy_note(e: Mapping[str, Any]) -> str:
+    g = e["global"]
+    t = g["toys"]
+    gv = g.get("gross_vitells_toys", {})
+    return (f"  {e['scenario']}: {t['n_toys']} background-only toys (mu = 0), "
+            f"p_global = {t['p_global']:.4g} +- {t['p_global_error']:.2g} (binomial), "
+            f"local Z = {g.get('Z_local_max')}, GV with <N({gv.get('ref_level')})> = "
+            f"{t['mean_upcrossings']:.3g} upcrossings: p = {gv.get('p_global')}")

@@ -59,11 +59,13 @@ def _analyser(workspace_spec: Mapping[str, Any], options: Mapping[str, Any], eng
     cache = getattr(_LOCAL, "analysers", None)
     if cache is None:
         cache = _LOCAL.analysers = {}
-    key = (options["workspace_digest"], options["poi"], options["cl"], options["calctype"], engine)
+    toys = {k: options[k] for k in ("ntoys", "toy_seed") if k in options}
+    key = (options["workspace_digest"], options["poi"], options["cl"], options["calctype"], engine,
+           tuple(sorted(toys.items())))
     if key not in cache:
         log.debug("building GridAnalyzer %s", key)
         cache[key] = GridAnalyzer(dict(workspace_spec), poi=options["poi"], cl=options["cl"],
-                                  calctype=options["calctype"], engine=engine)
+                                  calctype=options["calctype"], engine=engine, **toys)
     return cache[key]
 
 

@@ -12,7 +12,9 @@ Two engines compute the same row (keys of docs/interfaces.md):
   Cowan, Cranmer, Gross, Vitells, arXiv:1007.1727 (Eqs. 16, 52-66) as implemented by
   ``pyhf.infer.calculators.AsymptoticCalculator`` (pyhf 0.7.6).
 
-Toy-based limits (``calctype="toybased"``) always go through pyhf.
+Toy-based limits (``calctype="toybased"``): the fast engine runs its own vectorised toys
+(:mod:`emiss.inference.toys`, pyhf's ToyCalculator procedure); engine ``"pyhf"`` uses
+``pyhf.infer`` with ``calctype="toybased"``.
 """
 
 from __future__ import annotations
@@ -137,9 +139,10 @@ class GridAnalyzer:
         workspace_spec: background-only workspace JSON dict.
         poi: parameter of interest.
         cl: confidence level.
-        calctype: ``"asymptotics"`` or ``"toybased"`` (toys always use pyhf).
+        calctype: ``"asymptotics"`` or ``"toybased"``.
         engine: ``"fast"`` (default) or ``"pyhf"``.
-        **hypotest_kwargs: extra arguments for pyhf (engine ``"pyhf"`` / toys only).
+        **hypotest_kwargs: extra arguments for pyhf (engine ``"pyhf"`` only); ``ntoys`` and
+            ``toy_seed`` set the toys of either engine.
     """
 
     def __init__(
@@ -166,9 +169,10 @@ class GridAnalyzer:
             self._workspace = pyhf.Workspace(self.spec)
         except Exception as exc:
             raise EmissError(f"workspace is not a valid pyhf workspace: {exc}") from exc
-        if calctype != "asymptotics" and engine == "fast":
-            log.info("calctype %r: using the pyhf engine (toys)", calctype)
-            engine = "pyhf"
+        self.ntoys = int(hypotest_kwargs.pop("ntoys", 2000))
+        self.toy_seed = int(hypotest_kwargs.pop("toy_seed", 0))
+        if engine == "pyhf" and calctype == "toybased":
+            self.hypotest_kwargs["ntoys"] = self.ntoys
         self._fast = None
         if engine == "fast":
             from emiss.inference.fastmodel import FastBackground, UnsupportedSpec
@@ -207,6 +211,12 @@ class GridAnalyzer:
             except UnsupportedSpec as exc:
                 log.warning("fast engine cannot handle this patch (%s); using pyhf", exc)
             else:
+                if self.calctype == "toybased":
+                    from emiss.inference.toys import fast_toy_analyse
+
+                    row = fast_toy_analyse(fm, cl=cl, ntoys=self.ntoys, seed=self.toy_seed)
+                    row["warm_start"] = None
+                    return row
                 from emiss.inference.fastlimits import fast_analyse
 
                 return fast_analyse(fm, cl=cl, warm_start=warm_start)

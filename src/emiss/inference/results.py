@@ -129,6 +129,9 @@ def make_row(patch_meta: Mapping[str, Any], labels: Sequence[str],
         "p0": _round(a.get("p0")),
         "Z": _round(a.get("Z")),
     })
+    if a.get("toy_errors"):  # toy-based rows: the Monte-Carlo errors of p0 and CLs
+        row["toy_errors"] = {k: _round(v) if isinstance(v, float) else v
+                             for k, v in a["toy_errors"].items()}
     if coupling and coupling.get("name") and coupling.get("reference_value") is not None:
         g_ref = float(coupling["reference_value"])
 

@@ -214,6 +214,8 @@ def scan(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     write_csv: bool = False,
     progress: bool | None = None,
+    ntoys: int = 2000,
+    toy_seed: int = 0,
 ) -> dict[str, Any]:
     """Run limits, discovery and best fits for every selected patch.
 
@@ -233,6 +235,8 @@ def scan(
         chunk_size: hypotheses per chunk (on resume the journal's value is used).
         write_csv: also write RESULTS.csv.
         progress: progress bar on stderr (None: only when stderr is a terminal).
+        ntoys: toys per distribution (calctype "toybased").
+        toy_seed: seed of the toys (calctype "toybased").
 
     Returns:
         The results document (also written to ``output``).
@@ -255,6 +259,8 @@ def scan(
     labels = _labels(patchsets)
     options = {"cl": cl, "calctype": calctype, "engine": engine, "poi": poi,
                "chunk_size": chunk_size}
+    if calctype == "toybased":
+        options.update({"ntoys": int(ntoys), "toy_seed": int(toy_seed)})
     header = {"workspace_digest": ws_digest, "patchset_digests": ps_digests,
               "names": sorted(names) if names is not None else None, "options": options}
 
@@ -275,10 +281,11 @@ def scan(
                     raise EmissError(f"cannot resume: journal {jpath} has {key}={old.get(key)!r} "
                                      f"but this scan has {header[key]!r}; rerun without --resume")
             old_opts = old.get("options", {})
-            for key in ("cl", "calctype", "engine", "poi"):
-                if old_opts.get(key) != options[key]:
+            for key in ("cl", "calctype", "engine", "poi", "ntoys", "toy_seed"):
+                if old_opts.get(key) != options.get(key):
                     raise EmissError(f"cannot resume: journal {jpath} used {key}="
-                                     f"{old_opts.get(key)!r}, this scan {key}={options[key]!r}")
+                                     f"{old_opts.get(key)!r}, this scan {key}="
+                                     f"{options.get(key)!r}")
             chunk_size = int(old_opts.get("chunk_size", chunk_size))
             options["chunk_size"] = chunk_size
             done = dict(iter_journal_rows(chunk_recs))
@@ -295,6 +302,7 @@ def scan(
     if chunks:
         ex_options = {"workspace_digest": ws_digest, "poi": poi, "cl": cl, "calctype": calctype,
                       "engine": engine}
+        ex_options.update({k: options[k] for k in ("ntoys", "toy_seed") if k in options})
         n_todo = sum(len(c.items) for c in chunks)
         bar = _progress(total=len(meta), initial=len(meta) - n_todo, enabled=progress)
         ex = make_executor(executor, workspace_spec, ex_options, jobs=jobs, scheduler=scheduler)
