@@ -206,7 +206,7 @@ def fast_toy_analyse(fm: FastModel, *, cl: float = 0.95, ntoys: int = DEFAULT_NT
         ``toy_errors`` (binomial error of p0 and of CLs at the observed limit).
     """
     from emiss.inference.fastlimits import AsymptoticLimits
-    from emiss.inference.limits import failed_row
+    from emiss.inference.rows import failed_row
 
     row = failed_row("failed")
     asym = AsymptoticLimits(fm)
