@@ -22,9 +22,15 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Write the profile-likelihood figure (PNG + PDF) into this folder.")
     @click.option("--ff-samples", default=100, show_default=True, type=click.IntRange(0),
                   help="Form-factor draws for the template components (0: none).")
+    @click.option("--posterior", is_flag=True,
+                  help="Also sample the Bayesian posterior (flat priors on each |C| in [0, 20], "
+                       "NUTS), Belle II's own reading of the likelihood (slower: minutes).")
+    @click.option("--draws", default=1000, show_default=True, type=click.IntRange(50),
+                  help="Posterior draws per chain (4 chains).")
+    @click.option("--seed", default=0, show_default=True, help="Seed of the posterior sampler.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def wet_cmd(workspace: str, output: str | None, plot_dir: str | None, ff_samples: int,
-                as_json: bool) -> None:
+                posterior: bool, draws: int, seed: int, as_json: bool) -> None:
         """Best fit and profile intervals of |C_VL+C_VR|, |C_SL+C_SR|, |C_TL| on WORKSPACE.
 
         WORKSPACE: a B -> K workspace (path or name; `belle2` is Belle II's released
@@ -33,10 +39,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
         construction (see docs/belle2.md).
         """
         from emiss.bundles import load_bundle
-        from emiss.inference.wet import fit_wet
+        from emiss.inference.wet import fit_wet, posterior_wet
 
         bundle = load_bundle(workspace)
         res = fit_wet(bundle, n_samples=ff_samples, curve_points=41 if plot_dir else 0)
+        if posterior:
+            res["posterior"] = posterior_wet(bundle, n_samples=ff_samples, seed=seed,
+                                             draws=draws, tune=max(draws // 2, 100))
         res["workspace"] = str(bundle.path)
         res["emulated_data"] = bundle.emulated
         res["data"] = bundle.data_source()
@@ -59,5 +68,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
             click.echo(f"{label:15s} {res['best'][par]:9.2f} [{i68[0]:6.2f}, {i68[1]:6.2f}] "
                        f"[{i95[0]:6.2f}, {i95[1]:6.2f}]   {pub['mode']:.2f}, "
                        f"[{pub['ci95'][0]:.2f}, {pub['ci95'][1]:.2f}]")
+        if posterior:
+            click.echo("posterior (flat in |C| on [0, 20]): marginal mode, median, 95% central, "
+                       "95% HPD, R-hat")
+            for par, label in res["labels"].items():
+                m = res["posterior"]["marginals"][par]
+                click.echo(f"{label:15s} {m['mode']:6.2f} {m['median']:6.2f} "
+                           f"[{m['central_95'][0]:.2f}, {m['central_95'][1]:.2f}] "
+                           f"[{m['hpd_95'][0]:.2f}, {m['hpd_95'][1]:.2f}] {m['rhat']:.3f}")
         for p in res.get("plots", []):
             click.echo(f"plot {p}")

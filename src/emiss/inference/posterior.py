@@ -81,12 +81,16 @@ class PosteriorSetup:
         index: indices of the sampled parameters in the model's vector.
         bounds: (D, 2) support of the sampled parameters.
         log_norm: constant of the log prior (flat priors' 1/width, shapesys' ln tau).
+        extra_log_prior: optional further log prior of the sampled parameters, a function of
+            rows x (N, D) returning (ln p (N,), d ln p / dx (N, D)) (e.g. flat priors on |C| for
+            normfactors C² in ``emiss.inference.wet``); None: none.
     """
 
     fm: FastModel
     ref_br: float
     br_max: float | None
     poi_fixed: float | None
+    extra_log_prior: Any = None
     index: np.ndarray = field(init=False)
     bounds: np.ndarray = field(init=False)
     log_norm: float = field(init=False)
@@ -218,6 +222,8 @@ class LogPosterior:
             xi = x[inside]
             nll = self.bm.nll(self.setup.full(xi), self._batch_data(xi.shape[0]))
             out[inside] = -nll + self.setup.log_norm
+            if self.setup.extra_log_prior is not None:
+                out[inside] += self.setup.extra_log_prior(xi)[0]
         out[~np.isfinite(out)] = -np.inf
         return out
 
@@ -263,7 +269,13 @@ class LogPosterior:
         nll, g = st.fm.nll_grad(pars, self.data)
         if not math.isfinite(nll):
             return -math.inf, np.zeros(st.ndim)
-        return float(-nll + st.log_norm + lj), -g[st.index] * dxdu + dlj
+        lp, grad_x = float(-nll + st.log_norm), -g[st.index]
+        if st.extra_log_prior is not None:
+            elp, eg = st.extra_log_prior(x[None, :])
+            lp, grad_x = lp + float(elp[0]), grad_x + eg[0]
+        if not math.isfinite(lp):
+            return -math.inf, np.zeros(st.ndim)
+        return lp + lj, grad_x * dxdu + dlj
 
 
 def laplace(setup: PosteriorSetup, x0: np.ndarray | None = None
