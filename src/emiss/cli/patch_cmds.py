@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from emiss.cli._common import NO_SIDECAR_HELP, OUT_DIR, OUT_FILE
 from emiss.errors import EmissError
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--ff-samples", "n_samples", type=int, default=None,
                   help="Form-factor draws per hypothesis (default 100; 0 = no FF systematics).")
     @click.option("--seed", type=int, default=None, help="Seed of the form-factor draws.")
-    @click.option("-o", "--output", required=True, type=click.Path(),
-                  help="PatchSet JSON (or a folder with --grid).")
+    @click.option("--no-sidecar", "no_sidecar", is_flag=True, help=NO_SIDECAR_HELP)
+    @click.option("-o", "--output", "--outdir", "output", required=True, type=OUT_FILE,
+                  help="Output file (PatchSet JSON, name ending in .json); with a multi-entry "
+                       "--grid an output folder (one NAME.json per entry; created if missing).")
     def patchset_cmd(workspace, scenario, masses, params, grid_file, response, hepdata,
-                     n_samples, seed, output):
+                     n_samples, seed, no_sidecar, output):
+        from emiss.cli._common import check_sidecar, output_dir, output_file
         from emiss.patches.build import generate, write_patchset
         from emiss.patches.grid import load_grid, make_entry
         from emiss.patches.target import load_target
@@ -76,6 +80,11 @@ def register(cli: click.Group, plot: click.Group) -> None:
         if len(entries) > 1 and single:
             raise EmissError(f"the grid has {len(entries)} entries; give a folder for -o, "
                              f"not {output!r}")
+        if single:
+            output_file(out, "PatchSet file")
+        else:
+            output_dir(out, "PatchSet folder")
+        check_sidecar(workspace, no_sidecar)
         kw = {}
         if n_samples is not None:
             kw["n_samples"] = n_samples
@@ -111,14 +120,16 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Parameter values for the given scenarios.")
     @click.option("--response", default=None, type=click.Path(dir_okay=False),
                   help="Response file (default: the sidecar's).")
-    @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
-                  help="Output folder (templates_<workspace>.png/.pdf).")
+    @click.option("-o", "--outdir", "--output", "output", required=True, type=OUT_DIR,
+                  help="Output folder (created if missing): templates_<workspace>.png/.pdf.")
     def plot_templates_cmd(workspace, scenarios, masses, params, response, output):
         """Folded signal templates of several hypotheses per channel next to the backgrounds."""
+        from emiss.cli._common import output_dir
         from emiss.patches.grid import make_entry
         from emiss.patches.target import load_target
         from emiss.plotting.templates import default_entries, plot_templates
 
+        output_dir(output)
         target = load_target(workspace, response=response, hepdata="ins0000000")
         if scenarios:
             entries = [make_entry(s, masses, params) if _needs_mass(s) else
