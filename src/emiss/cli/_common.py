@@ -92,6 +92,14 @@ def _resolve_workspace(workspace: str | os.PathLike) -> Path | None:
     return p if p.is_file() else None
 
 
+def workspace_data(workspace: str | os.PathLike) -> dict | None:
+    """Data info (``emiss.inference.results.data_info``) from the workspace's sidecar."""
+    from emiss.inference.results import workspace_record
+
+    path = _resolve_workspace(workspace)
+    return workspace_record(path) if path is not None else None
+
+
 def bundled_twin(spec: dict) -> str | None:
     """The bundled stem whose workspace is identical (same pyhf digest) to spec, or None."""
     import pyhf

@@ -138,7 +138,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
             if masses or params:
                 raise EmissError("--masses/--param need --scenario")
             entries = default_entries()
-        paths = plot_templates(target, entries, Path(output) / f"templates_{target.name}")
+        from emiss.cli._common import workspace_data
+
+        paths = plot_templates(target, entries, Path(output) / f"templates_{target.name}",
+                               data=workspace_data(workspace))
         for p in paths:
             click.echo(f"wrote {p}")
 

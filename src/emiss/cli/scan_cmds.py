@@ -96,7 +96,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
         data = doc.get("workspace", {}).get("label")
         click.echo(f"wrote {output}: {len(doc['results'])} hypotheses"
                    + (f", {n_bad} failed (see their status)" if n_bad else "")
-                   + (f" ({data})" if data else ""))
+                   + (f"; {data}" if data else ""))
         click.echo(summary_table(doc), nl=False)
 
     @cli.command("compare")

@@ -417,7 +417,7 @@ def iter_journal_rows(chunks: Iterable[Mapping[str, Any]]) -> Iterator[tuple[tup
 
 # --------------------------------------------------------------------------------------- summary
 def _point(row: Mapping[str, Any], labels: Sequence[str]) -> str:
-    vals = [f"{lab}={row[lab]:g}" for lab in labels if isinstance(row.get(lab), (int, float))]
+    vals = [f"{lab}={row[lab]:.4g}" for lab in labels if isinstance(row.get(lab), (int, float))]
     return ",".join(vals) or str(row.get("name"))
 
 

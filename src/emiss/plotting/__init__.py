@@ -55,10 +55,14 @@ def draw_data_label(ax: Any, info: Mapping[str, Any] | None, loc: str = "upper l
     Args:
         ax: matplotlib axes.
         info: data info or None (nothing drawn).
-        loc: "upper left" or "upper right".
+        loc: "upper left", "upper right" (inside the axes) or "title" (the left title).
     """
     text = data_label(info)
     if not text:
+        return
+    if loc == "title":
+        ax.set_title(text, loc="left", fontsize=9,
+                     color="#b00000" if info.get("emulated_data") else "black")
         return
     x, ha = (0.02, "left") if loc == "upper left" else (0.98, "right")
     ax.text(x, 0.97, text, transform=ax.transAxes, va="top", ha=ha, fontsize=10,

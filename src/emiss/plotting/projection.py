@@ -26,6 +26,11 @@ _VARIANT_NAMES = {
 }
 
 
+#: Processes in the axis labels.
+_PROCESS_TEX = {"B+->K+": r"B^+\to K^+", "B0->K0": r"B^0\to K^0", "B0->K*0": r"B^0\to K^{*0}",
+                "B+->K*+": r"B^+\to K^{*+}"}
+
+
 def _lumi_axis(ax: Any) -> None:
     ax.set_xscale("log")
     ax.set_xlabel(r"integrated luminosity [ab$^{-1}$]", fontsize=14)
@@ -55,16 +60,19 @@ def plot_sm(doc: Mapping[str, Any], stem: str | os.PathLike) -> list[Path]:
         name = _VARIANT_NAMES.get(ws, ws)
         for ax, key in ((a1, "Z"), (a2, "precision")):
             xs, ys, n = _points(x, [r[key] for r in rows], log_y=False)
-            if xs:
-                ax.plot(xs, ys, "o-", label=_label(name, n, "not computed"))
+            ax.plot(xs, ys, "o-", label=_label(name, n, "not computed"))
     a1.axhline(5.0, color="grey", ls=":", label=r"$5\sigma$")
     a1.axhline(3.0, color="grey", ls="--", lw=1, label=r"$3\sigma$")
     a1.set_ylabel(r"expected $Z$ (SM $\nu\bar\nu$ vs background only)", fontsize=13)
     a2.set_ylabel(r"expected $\sigma(\mathcal{B})/\mathcal{B}$ (SM $\nu\bar\nu$)", fontsize=13)
-    a1.set_ylim(bottom=0)
-    a2.set_ylim(bottom=0)
+    lumis = [r["lumi_ab"] for r in doc["sm"]]
     for a in (a1, a2):
+        if not any(len(line.get_xdata()) for line in a.get_lines()):
+            a.text(0.5, 0.5, "not computed", ha="center", va="center", transform=a.transAxes)
+            if lumis:
+                a.set_xlim(min(lumis) / 2, max(lumis) * 2)
         _lumi_axis(a)
+        a.set_ylim(bottom=0)
         a.legend(fontsize=11, loc="best")
     draw_data_label(a2, doc.get("settings", {}).get("data"), loc="upper right")
     fig.tight_layout()
@@ -84,13 +92,13 @@ def plot_limits(doc: Mapping[str, Any], stem: str | os.PathLike, workspace: str 
                          key=lambda r: r["m_X"])
             xs, ys, n = _points([r["m_X"] for r in sel],
                                 [r["br_limit"].get(cl) for r in sel], log_y=True)
-            if xs:
-                ax.plot(xs, ys, marker="o", ls=styles[i % len(styles)],
-                        label=_label(f"{scen}, {lumi:g} ab$^{{-1}}$", n, "failed"))
+            ax.plot(xs, ys, marker="o", ls=styles[i % len(styles)],
+                    label=_label(f"{scen}, {lumi:g} ab$^{{-1}}$", n, "failed"))
     proc = rows[0]["process"] if rows else ""
+    ptex = _PROCESS_TEX.get(proc, proc)
     ax.set_yscale("log")
     ax.set_xlabel(r"$m_X$ [GeV]")
-    ax.set_ylabel(f"expected {float(cl):.0%} CL limit on B({proc} X)", fontsize=14)
+    ax.set_ylabel(rf"expected {float(cl):.0%} CL limit on $\mathcal{{B}}({ptex}X)$", fontsize=14)
     ax.set_title(_VARIANT_NAMES.get(workspace, workspace), fontsize=13, loc="right")
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo, hi * (hi / lo) ** 0.5)  # head room for the legend and the data label
@@ -126,24 +134,21 @@ def plot_separation(doc: Mapping[str, Any], stem: str | os.PathLike) -> list[Pat
             x = [r["lumi_ab"] for r in sel]
             name = _VARIANT_NAMES.get(v, v)
             xs, ys, k = _points(x, [r["delta_chi2_A_true"] for r in sel], log_y=True)
-            line = None
-            if xs:
-                (line,) = ax.plot(xs, ys, "o-", label=_label(name, k, r"at $\Delta\chi^2$ = 0"))
+            # an all-zero curve still gets its legend entry (an empty line), saying why
+            (line,) = ax.plot(xs, ys, "o-", label=_label(name, k, r"at $\Delta\chi^2$ = 0"))
             xs, ys, k = _points(x, [r.get("delta_chi2_B_true") for r in sel], log_y=True)
             if xs:
-                ax.plot(xs, ys, "s--", ms=4, lw=1, color=line.get_color() if line else None,
-                        label=None if line else _label(name + " (B true)", k,
-                                                       r"at $\Delta\chi^2$ = 0"))
+                ax.plot(xs, ys, "s--", ms=4, lw=1, color=line.get_color())
         ax.axhline(25.0, color="grey", ls=":", label=r"$\Delta\chi^2 = 25$ ($5\sigma$, 1 dof)")
         ax.axhline(9.0, color="grey", ls="-.", lw=1, label=r"$\Delta\chi^2 = 9$ ($3\sigma$)")
         ax.set_yscale("log")
         _lumi_axis(ax)
         ax.set_ylabel(r"expected $\Delta\chi^2$ (solid: A true; dashed: B true)", fontsize=13)
-        ax.set_title(f"A = {a}, B = {b}, $m_X$ = {m:g} GeV", fontsize=11)
+        ax.set_title(f"A = {a}\nB = {b}, $m_X$ = {m:g} GeV", fontsize=11, loc="right")
         lo, hi = ax.get_ylim()
-        ax.set_ylim(lo, hi * (hi / lo) ** 0.45)
+        ax.set_ylim(lo, hi * (hi / lo) ** 0.45)  # head room for the legend
         ax.legend(fontsize=9, loc="upper left", ncol=2)
-        draw_data_label(ax, doc.get("settings", {}).get("data"), loc="upper right")
+        draw_data_label(ax, doc.get("settings", {}).get("data"), loc="title")
     fig.tight_layout()
     return save_figure(fig, stem)
 

@@ -127,7 +127,7 @@ def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m
         ax.set_ylim(lo, hi * (hi / lo) ** 0.35)  # head room for the legend
         ax.set_title(f"{scen} (CLs, asymptotic)", fontsize=14, loc="right")
         ax.legend(loc="upper right", fontsize=13, ncol=2)
-        draw_data_label(ax, _data(docs, digest))
+        draw_data_label(ax, _data(docs, digest), loc="title")
         paths += save_figure(fig, _stem(Path(outdir), "limits", scen, digest, multi, prefix))
     return paths
 
@@ -163,7 +163,7 @@ def plot_significance(docs: Sequence[Mapping[str, Any]], outdir: Path, label: st
     ax.set_ylabel(r"Local significance $Z$ [$\sigma$]")
     ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.25)
     ax.legend(loc="upper right", fontsize=13)
-    draw_data_label(ax, _data(docs))
+    draw_data_label(ax, _data(docs), loc="title")
     return save_figure(fig, Path(outdir) / f"{prefix + '_' if prefix else ''}significance")
 
 
@@ -214,7 +214,7 @@ def plot_likelihood(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str 
         ax.set_ylim(bottom=0)
         ax.legend(loc="best", fontsize=13)
         ax.set_title("bars: 68% CL interval", fontsize=12, loc="right")
-        draw_data_label(ax, _data(docs, digest))
+        draw_data_label(ax, _data(docs, digest), loc="title")
         tag = f"_{digest[:8]}" if len(digests) > 1 else ""
         pre = prefix + "_" if prefix else ""
         paths += save_figure(fig, Path(outdir) / f"{pre}likelihood{tag}")
