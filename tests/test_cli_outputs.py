@@ -206,20 +206,16 @@ def test_unknown_workspace_without_sidecar_says_modifiers_are_unknown(lonely, ca
     assert code == 2 and "unknown" in err and "--no-sidecar" in err
 
 
-def test_no_sidecar_warns_and_names_what_is_missing(lonely, capsys):
+def test_no_sidecar_warns_and_names_what_is_missing(lonely, capsys, measured):
     """With --no-sidecar the fit runs, the warning names the dropped modifiers, and the result
     is that of a model without them: dropping the signal-efficiency and N_BB uncertainties can
     only narrow the interval on mu (Belle II's HTA: +2.4; without them ~+2.1)."""
-    from emiss.inference.measure import measure
-
     resp = str(bundled_dir() / "belle2_hta_response.json")
     code, out, err = _run(capsys, ["measure", str(lonely), "--response", resp, "--no-sidecar",
                                    "--json", "-q"])
     assert code == 0, err
     assert "emiss: warning:" in err and "sig_eff_hta" in err and "n_bb" in err
     got = json.loads(out)
-    from emiss.bundles import load_bundle
-
-    full = measure(load_bundle("belle2_hta_bkgonly"))
-    assert got["mu_hat"] == pytest.approx(full.mu_hat, abs=0.05)
-    assert got["mu_err_up"] < full.mu_err_up - 0.1
+    full = measured("belle2_hta_bkgonly")  # the bundled workspace with its sidecar
+    assert got["mu_hat"] == pytest.approx(full["mu_hat"], abs=0.05)
+    assert got["mu_err_up"] < full["mu_err_up"] - 0.1
