@@ -82,7 +82,7 @@ def progress_printer(quiet: bool, command: str) -> Callable[[str], None] | None:
     return show
 
 
-def _resolve_workspace(workspace: str | os.PathLike) -> Path | None:
+def resolve_workspace(workspace: str | os.PathLike) -> Path | None:
     """The workspace file a command will read (bundled stems too), or None if there is none."""
     from emiss.bundles.bundle import BUNDLED_STEMS, bundled_dir
 
@@ -96,7 +96,7 @@ def workspace_data(workspace: str | os.PathLike) -> dict | None:
     """Data info (``emiss.inference.results.data_info``) from the workspace's sidecar."""
     from emiss.inference.results import workspace_record
 
-    path = _resolve_workspace(workspace)
+    path = resolve_workspace(workspace)
     return workspace_record(path) if path is not None else None
 
 
@@ -142,7 +142,7 @@ def check_sidecar(workspace: str | os.PathLike, no_sidecar: bool) -> None:
     from emiss.bundles.bundle import sidecar_path
     from emiss.io import read_json
 
-    path = _resolve_workspace(workspace)
+    path = resolve_workspace(workspace)
     if path is None:
         return  # the loader reports a missing workspace
     side = sidecar_path(path)

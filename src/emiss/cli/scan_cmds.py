@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 
 _SCAN_HELP = """Limits, significance and best fits for every patch of PATCHSET(s) on WORKSPACE.
 
-Writes RESULTS.json (rows in patchset order, with the inputs' sha256 digests). Finished chunks
+WORKSPACE is a file or a bundled stem (e.g. belle2_combined_bkgonly). Writes RESULTS.json
+(rows in patchset order, with the inputs' sha256 digests, the workspace's name and data
+source) and prints a summary per scenario. Finished chunks
 are appended to RESULTS.json.journal.jsonl, so after an interruption `--resume` continues where
 the scan stopped and writes the same file an uninterrupted run would.
 
@@ -50,7 +52,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
     """
 
     @cli.command("scan", help=_SCAN_HELP)
-    @click.argument("workspace", type=click.Path(dir_okay=False))
+    @click.argument("workspace")
     @click.argument("patchsets", nargs=-1, required=True, type=click.Path(dir_okay=False))
     @click.option("-o", "--output", required=True, type=OUT_FILE,
                   help="Results JSON file to write (its folder is created if missing).")
@@ -77,7 +79,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
                  names: str | None, jobs: int | None, executor: str, scheduler: str | None,
                  resume: bool, calctype: str, engine: str, cl: float, chunk_size: int | None,
                  quiet: bool) -> None:
-        from emiss.cli._common import output_file
+        from emiss.cli._common import output_file, resolve_workspace
         from emiss.inference.results import summary_table
         from emiss.inference.scan import DEFAULT_CHUNK_SIZE, load_json_file, scan
 
@@ -86,6 +88,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
         output_file(output, "results file")
         if write_csv:
             output_file(Path(output).with_suffix(".csv"), "CSV file")
+        workspace = str(resolve_workspace(workspace) or workspace)  # bundled stems too
         ws = load_json_file(workspace, "workspace")
         pss = [load_json_file(p, "patchset") for p in patchsets]
         doc = scan(ws, pss, output, names=_names(names), jobs=jobs, executor=executor,
