@@ -219,3 +219,18 @@ def test_no_sidecar_warns_and_names_what_is_missing(lonely, capsys, measured):
     full = measured("belle2_hta_bkgonly")  # the bundled workspace with its sidecar
     assert got["mu_hat"] == pytest.approx(full["mu_hat"], abs=0.05)
     assert got["mu_err_up"] < full["mu_err_up"] - 0.1
+
+
+def test_readme_workspace_paths_work_from_any_folder(tmp_path, monkeypatch, capsys):
+    """After `pip install .`, `workspaces/<stem>.json` of the README names the installed file
+    when no such file is in the current folder (a note says so); a real file always wins."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, ["verify-patchset", "workspaces/belle2_hta_bkgonly.json", PS])
+    assert code == 0, err
+    assert out.startswith("ok:") and "emiss: note:" in err and "bundled belle2_hta_bkgonly" in err
+    (tmp_path / "workspaces").mkdir()
+    (tmp_path / "workspaces" / "belle2_hta_bkgonly.json").write_text("{}")  # a local file wins
+    code, _, err = _run(capsys, ["verify-patchset", "workspaces/belle2_hta_bkgonly.json", PS])
+    assert code == 2 and "note" not in err
+    code, _, err = _run(capsys, ["verify-patchset", "elsewhere/belle2_hta_bkgonly.json", PS])
+    assert code == 2 and "does not exist" in err  # only the README's workspaces/ spelling

@@ -82,14 +82,42 @@ def progress_printer(quiet: bool, command: str) -> Callable[[str], None] | None:
     return show
 
 
-def resolve_workspace(workspace: str | os.PathLike) -> Path | None:
-    """The workspace file a command will read (bundled stems too), or None if there is none."""
+def resolve_workspace(workspace: str | os.PathLike, announce: bool = False) -> Path | None:
+    """The workspace file a command will read, or None if there is none.
+
+    A bundled stem (``belle2_kstar_bkgonly``) names the installed file; so does the README's
+    spelling ``workspaces/<stem>.json`` when no such file exists here (e.g. after ``pip
+    install .``, run from another folder): then a note says which file is used.
+
+    Args:
+        workspace: the command's workspace argument.
+        announce: print the note when the bundled file replaces a missing path.
+
+    Returns:
+        The file, or None.
+    """
     from emiss.bundles.bundle import BUNDLED_STEMS, bundled_dir
 
     p = Path(workspace)
-    if not p.is_file() and p.name in BUNDLED_STEMS:
-        p = bundled_dir() / f"{p.name}.json"
-    return p if p.is_file() else None
+    if p.is_file():
+        return p
+    stem = p.name.removesuffix(".json")
+    if p.name in BUNDLED_STEMS:
+        return bundled_dir() / f"{p.name}.json"
+    if stem in BUNDLED_STEMS and p.name.endswith(".json") and p.parent.name == "workspaces":
+        q = bundled_dir() / p.name
+        if q.is_file():
+            if announce:
+                note(f"{str(workspace)!r} is not here; using the bundled {stem} ({q})")
+            return q
+    return None
+
+
+def workspace_arg(workspace: str) -> str:
+    """The workspace argument with bundled stems and missing ``workspaces/<stem>.json`` resolved
+    to the installed files (a note says so); other paths unchanged (the loaders report them)."""
+    path = resolve_workspace(workspace, announce=True)
+    return str(path) if path is not None else workspace
 
 
 def workspace_data(workspace: str | os.PathLike) -> dict | None:

@@ -65,7 +65,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
                        "--grid an output folder (one NAME.json per entry; created if missing).")
     def patchset_cmd(workspace, scenario, masses, params, grid_file, response, hepdata,
                      n_samples, seed, no_sidecar, output):
-        from emiss.cli._common import check_sidecar, output_dir, output_file
+        from emiss.cli._common import check_sidecar, output_dir, output_file, workspace_arg
         from emiss.patches.build import generate, write_patchset
         from emiss.patches.grid import load_grid, make_entry
         from emiss.patches.target import load_target
@@ -84,6 +84,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
             output_file(out, "PatchSet file")
         else:
             output_dir(out, "PatchSet folder")
+        workspace = workspace_arg(workspace)
         check_sidecar(workspace, no_sidecar)
         kw = {}
         if n_samples is not None:
@@ -105,8 +106,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Build the pyhf model of every patch (default: the first).")
     def verify_cmd(workspace, patchset, check_all):
         """Check PATCHSET against WORKSPACE: schema, digest, patched pyhf models."""
+        from emiss.cli._common import workspace_arg
         from emiss.patches.assemble import validate_patchset
 
+        workspace = workspace_arg(workspace)
         spec, ps = _read(workspace, "workspace"), _read(patchset, "PatchSet")
         validate_patchset(ps, spec, n_full=-1 if check_all else 1, workspace_name=workspace)
         click.echo(f"ok: {len(ps['patches'])} patches of {patchset} match {workspace}")
@@ -124,12 +127,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Output folder (created if missing): templates_<workspace>.png/.pdf.")
     def plot_templates_cmd(workspace, scenarios, masses, params, response, output):
         """Folded signal templates of several hypotheses per channel next to the backgrounds."""
-        from emiss.cli._common import output_dir
+        from emiss.cli._common import output_dir, workspace_arg
         from emiss.patches.grid import make_entry
         from emiss.patches.target import load_target
         from emiss.plotting.templates import default_entries, plot_templates
 
         output_dir(output)
+        workspace = workspace_arg(workspace)
         target = load_target(workspace, response=response, hepdata="ins0000000")
         if scenarios:
             entries = [make_entry(s, masses, params) if _needs_mass(s) else

@@ -57,10 +57,11 @@ def publish_cmd(
 
     WORKSPACE is the background-only pyhf workspace, PATCHSETS the PatchSets built on it.
     """
+    from emiss.cli._common import workspace_arg
     from emiss.publish import publish
 
     res = publish(  # checks the output folder before any work
-        workspace,
+        workspace_arg(workspace),
         list(patchsets),
         out_dir,
         results=list(results),

@@ -79,7 +79,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
                  names: str | None, jobs: int | None, executor: str, scheduler: str | None,
                  resume: bool, calctype: str, engine: str, cl: float, chunk_size: int | None,
                  quiet: bool) -> None:
-        from emiss.cli._common import output_file, resolve_workspace
+        from emiss.cli._common import output_file, workspace_arg
         from emiss.inference.results import summary_table
         from emiss.inference.scan import DEFAULT_CHUNK_SIZE, load_json_file, scan
 
@@ -88,7 +88,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
         output_file(output, "results file")
         if write_csv:
             output_file(Path(output).with_suffix(".csv"), "CSV file")
-        workspace = str(resolve_workspace(workspace) or workspace)  # bundled stems too
+        workspace = workspace_arg(workspace)  # bundled stems too
         ws = load_json_file(workspace, "workspace")
         pss = [load_json_file(p, "patchset") for p in patchsets]
         doc = scan(ws, pss, output, names=_names(names), jobs=jobs, executor=executor,

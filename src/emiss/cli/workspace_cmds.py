@@ -48,11 +48,12 @@ def _measure_and_plot(workspace: str, response: str | None, plot_dir: str | None
                       no_sidecar: bool = False, quiet: bool = False) -> dict:
     """Check the outputs and the sidecar, fit, then write the post-fit plots (if asked)."""
     from emiss.bundles.bundle import load_bundle
-    from emiss.cli._common import check_sidecar, output_dir, progress_printer
+    from emiss.cli._common import check_sidecar, output_dir, progress_printer, workspace_arg
     from emiss.inference.measure import measure, postfit, sm_signal_patch
     from emiss.inference.results import data_info
 
     output_dir(plot_dir, "plot folder")  # before the fit: a bad folder fails at once
+    workspace = workspace_arg(workspace)
     check_sidecar(workspace, no_sidecar)
     show = progress_printer(quiet, "measure")
     bundle = load_bundle(workspace, response=response)
