@@ -68,7 +68,12 @@ def test_measure_plot_and_errors(tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli, ["measure", "belle2_hta_bkgonly", "--plot", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    assert "mu_hat" in res.output and "Z_sm" in res.output
+    assert "mu_hat" in res.stdout and "Z_sm" in res.stdout
+    # progress of the long steps on stderr, the data source on stdout
+    for step in ("signal patch", "best fit", "profile at mu = 0 and mu = 1", "68 % interval",
+                 "post-fit yields"):
+        assert step in res.stderr, step
+    assert "emulated data" in res.stdout
     assert (tmp_path / "belle2_hta_bkgonly_hta_postfit.png").stat().st_size > 1000
     assert (tmp_path / "belle2_hta_bkgonly_hta_postfit.pdf").is_file()
     # a user's workspace without response: one clear error

@@ -707,8 +707,8 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
     sm_rows, lim_rows, sep_rows = [], [], []
     for k, lumi in enumerate(lumis, 1):
         f = lumi / REFERENCE_LUMI_AB
-        tag = f"[{k}/{len(lumis)}] {lumi:g} ab^-1"
-        say(f"{tag}: SM nu nubar on K, Kstar, K+Kstar")
+        step = f"[{k}/{len(lumis)}] {lumi:g} ab^-1"
+        say(f"{step}: SM nu nubar on K, Kstar, K+Kstar")
         # --- SM nu nubar as the signal
         for v in ("K", "Kstar", "K+Kstar"):
             spec, ops = _variant(targets, v, sm.ops[v.replace("_q2", "")])
@@ -726,7 +726,7 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
                             "process": _first_process_br(v)})
         # --- light-X scenarios: limits and discovery at the benchmark
         if hyps and limit_variants:
-            say(f"{tag}: limits and significances, {len(hyps)} hypotheses on "
+            say(f"{step}: limits and significances, {len(hyps)} hypotheses on "
                 f"{', '.join(limit_variants)}")
         for h in hyps:
             for v in limit_variants:
@@ -745,8 +745,8 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
                 })
         # --- separations
         if n_sep:
-            say(f"{tag}: separations, {n_sep} scenario pair(s) x {len(VARIANTS)} workspace "
-                "variants")
+            say(f"{step}: separations, {n_sep} (scenario pair, mass) combination(s) x "
+                f"{len(VARIANTS)} workspace variants")
         for a, b in pairs:
             for m in sorted({h.mass for h in hyps if h.scenario == a}):
                 if (b, m) not in by_key:
@@ -763,7 +763,7 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
                             s, scale_patch(ox, f, policy), scale_patch(oy, f, policy),
                             mu_a=x.mu_bench[w]))
                     sep_rows.append(row)
-        say(f"{tag} done")
+        say(f"{step} done")
     return {
         "settings": {
             "lumis_ab": lumis, "scenarios": list(scenarios), "masses": list(masses),
