@@ -135,8 +135,11 @@ def register(cli: click.Group, plot: click.Group) -> None:
             return
         click.echo(f"workspace   {out['workspace']}")
         click.echo(f"data        {out['data']['label']}")
+        at_zero = out["mu_hat"] - out["mu_err_down"] <= 1e-9  # mu >= 0 in the workspaces
         click.echo(f"mu_hat      {out['mu_hat']:.3g} +{out['mu_err_up']:.3g} "
-                   f"-{out['mu_err_down']:.3g}  (68 % CL, profile likelihood)")
+                   f"-{out['mu_err_down']:.3g}  (68 % CL, profile likelihood"
+                   + ("; t(mu) < 1 down to the bound mu = 0, so the interval is cut there)"
+                      if at_zero else ")"))
         click.echo(f"B_hat       {out['br_hat']:.3g}  (mu = 1 <-> "
                    f"{out['reference_branching_ratio']:.3g})")
         click.echo(f"Z_bkg_only  {out['Z_bkg_only']:.3g}  (vs mu = 0)")

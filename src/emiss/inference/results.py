@@ -154,7 +154,9 @@ def data_info(meta: Mapping[str, Any] | None) -> dict[str, Any]:
 
     Returns:
         ``{"emulated_data": bool | None, "source": dict | None, "data_statement": str | None,
-        "label": short text for figures}``; None values when the sidecar does not say.
+        "label": short text for figures ("emulated data (not recorded data)", "data: HEPData
+        ..., doi:..., arXiv:...", or "data of unknown origin (no sidecar)")}``; None values
+        when the sidecar does not say.
     """
     meta = meta or {}
     emulated = meta.get("emulated_data")
@@ -172,8 +174,8 @@ def data_info(meta: Mapping[str, Any] | None) -> dict[str, Any]:
         for key, tag in (("hepdata", "HEPData "), ("doi", "doi:"), ("arxiv", "arXiv:")):
             if source.get(key):
                 parts.append(f"{tag}{source[key]}")
-    if emulated:
-        label = "emulated data" + (f" (calibrated to {', '.join(parts)})" if parts else "")
+    if emulated:  # the references of an emulation say what it imitates, not where data are from
+        label = "emulated data (not recorded data)"
     elif emulated is False:
         label = "data" + (f": {', '.join(parts)}" if parts else " (source not stated)")
     else:
