@@ -89,8 +89,9 @@ def test_cli_compare_and_plots(toy_results, tmp_path, capsys):
     main(["compare", out, "--json"])
     parsed = json.loads(capsys.readouterr().out)
     assert parsed["workspaces"][0]["scenarios"][0]["best"]["m_X"] == 1.5
-    for kind, stem in (("limits", "limits_twobody-scalar"), ("significance", "significance"),
-                       ("likelihood", "likelihood")):
+    # file names encode the input: <results stem>_<kind>[_<scenario>]
+    for kind, stem in (("limits", "res_limits_twobody-scalar"),
+                       ("significance", "res_significance"), ("likelihood", "res_likelihood")):
         main(["plot", kind, out, "-o", str(tmp_path)])
         assert (tmp_path / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (tmp_path / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"

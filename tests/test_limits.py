@@ -34,18 +34,46 @@ def fast_rows():
     return rows
 
 
+#: relative agreement required between the fast engine and pyhf (limits)
+LIMIT_RTOL = 1e-3
+
+
 @pytest.mark.parametrize("i", [0, 1])
 def test_fast_equals_pyhf_reference(fast_rows, i):
-    ref = reference_analyse(SMALL, PATCHES[i])
+    """pyhf's own CLs limits lie within LIMIT_RTOL of the fast ones.
+
+    pyhf's CLs(mu) (qtilde, asymptotic) falls monotonically through 1 - cl at its limit, so the
+    pyhf limit lies in (f (1 - r), f (1 + r)) exactly when CLs is above 0.05 at f (1 - r) and
+    below at f (1 + r): the same statement as |f - pyhf| <= r f, from two pyhf hypotests per
+    limit instead of pyhf's full root search (~45 hypotests per patch). mu_hat, -2 ln L and p0
+    come from pyhf's plain fit and q0 test (``emiss.inference.limits.reference_analyse`` runs
+    the same pyhf calls).
+    """
     fast = fast_rows[i]
-    assert ref["status"] == fast["status"] == "ok"
-    assert fast["mu_limit_obs"] == pytest.approx(ref["mu_limit_obs"], rel=1e-3)
-    for a, b in zip(fast["mu_limit_exp"], ref["mu_limit_exp"], strict=True):
-        assert a == pytest.approx(b, rel=1e-3)
-    assert fast["mu_hat"] == pytest.approx(ref["mu_hat"], abs=1e-3 * ref["mu_limit_exp"][2])
-    assert fast["twice_nll"] == pytest.approx(ref["twice_nll"], abs=1e-5)
-    assert fast["p0"] == pytest.approx(ref["p0"], abs=1e-3)
-    assert fast["twice_nll"] <= ref["twice_nll"] + 1e-7  # the fast minimum is not worse
+    assert fast["status"] == "ok"
+    ws = pyhf.Workspace(SMALL)
+    model = ws.model(patches=[PATCHES[i]])
+    data = ws.data(model)
+    pyhf.set_backend("numpy", "scipy")
+    pars, twice_nll = pyhf.infer.mle.fit(data, model, return_fitted_val=True)
+    mu_hat = float(pars[model.config.poi_index])
+    p0 = float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0"))
+
+    def cls(mu: float) -> tuple[float, list[float]]:
+        obs, exp = pyhf.infer.hypotest(mu, data, model, test_stat="qtilde",
+                                       return_expected_set=True)
+        return float(obs), [float(e) for e in exp]
+
+    for k, limit in enumerate([fast["mu_limit_obs"], *fast["mu_limit_exp"]]):
+        lo, hi = cls(limit * (1 - LIMIT_RTOL)), cls(limit * (1 + LIMIT_RTOL))
+        at_lo = lo[0] if k == 0 else lo[1][k - 1]
+        at_hi = hi[0] if k == 0 else hi[1][k - 1]
+        assert at_lo > 0.05 > at_hi, (k, limit, at_lo, at_hi)
+    limit_exp_median = fast["mu_limit_exp"][2]
+    assert fast["mu_hat"] == pytest.approx(mu_hat, abs=1e-3 * limit_exp_median)
+    assert fast["twice_nll"] == pytest.approx(float(twice_nll), abs=1e-5)
+    assert fast["p0"] == pytest.approx(p0, abs=1e-3)
+    assert fast["twice_nll"] <= float(twice_nll) + 1e-7  # the fast minimum is not worse
 
 
 def test_cls_at_fast_limits_is_alpha(fast_rows):
@@ -109,7 +137,13 @@ def test_realistic_size_cls_at_limit():
     assert row["status"] == "ok"
     w = pyhf.Workspace(ws)
     model = w.model(patches=[patch])
-    cls = pyhf.infer.hypotest(row["mu_limit_obs"], w.data(model), model, test_stat="qtilde")
+    # pyhf's MINUIT interface (as emiss measure uses): 2x faster than scipy on these 45
+    # parameters, and its CLs is converged far below the 5e-4 asked (tolerance 1e-3)
+    pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(tolerance=1e-3))
+    try:
+        cls = pyhf.infer.hypotest(row["mu_limit_obs"], w.data(model), model, test_stat="qtilde")
+    finally:
+        pyhf.set_backend("numpy", "scipy")
     assert float(cls) == pytest.approx(0.05, abs=5e-4)
 
 

@@ -85,9 +85,10 @@ def test_scan_plane_files_and_determinism(capsys, tmp_path):
                              str(tmp_path / name), "--YTt", "1e-3")
         assert code == 0, err
         outs.append(tmp_path / name)
-    for f in ("u1prime_plane.png", "u1prime_plane.pdf", "u1prime_plane.json"):
+    # file names encode the input (results stem r)
+    for f in ("r_u1prime_plane.png", "r_u1prime_plane.pdf", "r_u1prime_plane.json"):
         assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes()
-    s = json.loads((outs[0] / "u1prime_plane.json").read_text())
+    s = json.loads((outs[0] / "r_u1prime_plane.json").read_text())
     assert s["scan"]["m_Zp"] == pytest.approx(2.1)  # the best-fit mass
     assert s["br_interval_used"] == pytest.approx([9.2e-6 - 9.2e-6 / 3, 9.2e-6 + 9.2e-6 / 3])
     assert s["coupling_all_escape"]["g_qprime_at_10TeV"] == pytest.approx(

@@ -244,6 +244,9 @@ def test_cli_bad_input_clear_and_nothing_written(tmp_path, capsys):
     lonely = tmp_path / "lonely.json"
     shutil.copy(ws, lonely)  # no sidecar, hence no response
     code, cap = _run(["patchset", str(lonely), "--scenario", "sm", "-o", str(out)], capsys)
+    assert code == 2 and "no sidecar" in cap.err and "--no-sidecar" in cap.err
+    code, cap = _run(["patchset", str(lonely), "--scenario", "sm", "--no-sidecar", "-o",
+                      str(out)], capsys)
     assert code == 2 and "no detector response" in cap.err
     code, cap = _run(["verify-patchset", str(WS_DIR / "belle2_ita_bkgonly.json"),
                       str(committed("belle2_hta_bkgonly", "sm"))], capsys)
@@ -318,10 +321,10 @@ def test_cli_grid_file_response_override_and_plot(tmp_path, capsys):
     shutil.copy(ws, lonely)
     resp = str(WS_DIR / "belle2_hta_response.json")
     code, cap = _run(["patchset", str(lonely), "--scenario", "sm", "--response", resp,
-                      "-o", str(tmp_path / "x.json")], capsys)
+                      "--no-sidecar", "-o", str(tmp_path / "x.json")], capsys)
     assert code == 2 and "--hepdata" in cap.err and not (tmp_path / "x.json").exists()
     main(["patchset", str(lonely), "--scenario", "sm", "--response", resp, "--hepdata",
-          "ins2725943", "--ff-samples", "0", "-o", str(tmp_path / "x.json")])
+          "ins2725943", "--ff-samples", "0", "--no-sidecar", "-o", str(tmp_path / "x.json")])
     pyhf.PatchSet(read_json(tmp_path / "x.json")).verify(read_json(lonely))
     main(["plot", "templates", ws, "--scenario", "twobody-scalar", "--masses", "2.1",
           "-o", str(tmp_path / "fig")])

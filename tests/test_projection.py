@@ -151,8 +151,15 @@ def test_adding_k_channels_never_lowers_separation():
     # K* part mimic shapes the K*-only model cannot (two-body scalar true: 32.8 < 45.8).
     from emiss.inference.projection import run
 
+    said: list[str] = []
     out = run([50.0], ["twobody-scalar", "twobody-vector"], [2.1], ROOT / "workspaces",
-              limit_variants=())
+              limit_variants=(), progress=said.append)
+    # emiss project shows progress: the patches, then each long step of each luminosity
+    assert said[0].startswith("building patches: 2 scenario(s) x 1 mass(es)")
+    assert said[1:] == ["[1/1] 50 ab^-1: SM nu nubar on K, Kstar, K+Kstar",
+                        "[1/1] 50 ab^-1: separations, 1 (scenario pair, mass) combination(s) x "
+                        "5 workspace variants", "[1/1] 50 ab^-1 done"]
+    assert out["settings"]["data"]["emulated_data"] is True  # the bundled emulation
     rows = {r["variant"]: r for r in out["separation"]}
     for tag in ("delta_chi2_A_true", "delta_chi2_B_true"):
         for single, comb in (("Kstar", "K+Kstar"), ("K", "K+Kstar"),

@@ -460,7 +460,7 @@ def test_force_never_replaces_a_directory_holding_the_inputs(toy):
 def test_output_path_that_is_a_file_is_refused(toy, tmp_path):
     f = tmp_path / "out.txt"
     f.write_text("x")
-    with pytest.raises(EmissError, match="not a directory"):
+    with pytest.raises(EmissError, match="existing file, not a folder"):
         publish(toy["ws"], [toy["ps"]], f, spectra=False, force=True)
 
 

@@ -1,4 +1,4 @@
-"""Small file helpers shared by every stage: atomic writes and deterministic JSON."""
+"""Small file helpers shared by every stage: atomic writes, output checks, deterministic JSON."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from emiss.errors import EmissError
+
 #: Generated numbers whose magnitude is below this are written as 0: Gaussian tails of 1e-300
 #: carry no information but their last digits differ between machines (exp of large arguments).
 FLUSH_BELOW = 1e-30
@@ -20,6 +22,90 @@ FLUSH_BELOW = 1e-30
 #: most 1e-7 relative; rebuilds on other machines differ by float noise of ~1e-11 relative.
 #: 1e-6 sits above both and far below any physical change (form factors, efficiencies: >1e-4).
 STALE_RTOL = 1e-6
+
+
+def _nearest_existing(path: Path) -> Path:
+    """path itself or its closest ancestor that exists (``/`` at worst)."""
+    q = path
+    while not q.exists() and q != q.parent:
+        q = q.parent
+    return q
+
+
+def _probe_writable(folder: Path, target: Path, what: str) -> None:
+    """EmissError unless a file can be created in folder (tried, then removed at once).
+
+    ``os.access`` is not enough: it says yes to root for /proc and ignores read-only mounts, so
+    a temporary file is created and deleted instead.
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".emiss-write-check.")
+    except OSError as exc:
+        raise EmissError(f"cannot write {what} {str(target)!r}: folder {str(folder)!r} does not "
+                         f"accept new files ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_output_file(path: str | os.PathLike, what: str = "output file") -> Path:
+    """Check, before any work, that a file can be written at path (nothing is created).
+
+    The target must not be an existing folder; its folder must exist or be creatable (the
+    nearest existing ancestor is a folder that accepts new files: not a file, not /proc, not
+    read-only).
+
+    Args:
+        path: the file to be written.
+        what: how the message names it (e.g. "results file").
+
+    Returns:
+        The path.
+
+    Raises:
+        EmissError: one line naming the path and the reason.
+    """
+    p = Path(path)
+    if str(path) == "" or p.name in ("", ".", ".."):
+        raise EmissError(f"cannot write {what} {str(path)!r}: not a file name")
+    if p.is_dir():
+        raise EmissError(f"cannot write {what} {str(path)!r}: it is an existing folder; "
+                         "give a file name")
+    base = _nearest_existing(p.absolute().parent)
+    if not base.is_dir():
+        raise EmissError(f"cannot write {what} {str(path)!r}: {str(base)!r} is a file, "
+                         "not a folder")
+    _probe_writable(base, p, what)
+    return p
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Check, before any work, that files can be written into the folder path (none created).
+
+    The folder must be an existing folder or creatable (the nearest existing ancestor is a
+    folder that accepts new files).
+
+    Args:
+        path: the folder.
+        what: how the message names it.
+
+    Returns:
+        The path.
+
+    Raises:
+        EmissError: one line naming the path and the reason.
+    """
+    p = Path(path)
+    if str(path) == "":
+        raise EmissError(f"cannot write {what} {str(path)!r}: empty folder name")
+    if p.exists() and not p.is_dir():
+        raise EmissError(f"cannot write {what} {str(path)!r}: it is an existing file, "
+                         "not a folder")
+    base = _nearest_existing(p.absolute())
+    if not base.is_dir():
+        raise EmissError(f"cannot write {what} {str(path)!r}: {str(base)!r} is a file, "
+                         "not a folder")
+    _probe_writable(base, p, what)
+    return p
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -31,10 +117,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
     Returns:
         The destination path.
+
+    Raises:
+        EmissError: the folder cannot be created or written (commands check with
+            ``check_output_file`` before their work; this is the last line of defence).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError:
+        check_output_file(path)  # names the reason
+        raise
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -121,20 +121,6 @@ class Bundle:
         return [dict(m) for m in self.meta.get("channels", {}).get(channel, {}).get(
             "signal_modifiers", [])]
 
-    @property
-    def emulated(self) -> bool:
-        """True when the sidecar says the observed data are an emulation."""
-        return bool(self.meta.get("emulated_data", False))
-
-    def data_source(self) -> str:
-        """One line saying which data the workspace holds (for every output and figure)."""
-        src = self.meta.get("source") if isinstance(self.meta.get("source"), dict) else {}
-        if self.emulated:
-            return "EMULATED data (emiss's Belle II-style emulation, not Belle II's recording)"
-        if src.get("hepdata"):
-            return f"Belle II data, HEPData {src['hepdata']} (DOI {src.get('doi', '?')})"
-        return "data of a user workspace (no sidecar statement)"
-
     def reference_branching_ratio(self) -> float | None:
         """Branching ratio that mu = 1 stands for (sidecar; Belle II's 4.97e-6 by default).
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from emiss.cli._common import OUT_DIR
 from emiss.errors import EmissError
 from emiss.io import dumps_json, write_json
 
@@ -151,7 +152,9 @@ def register(cli: click.Group, plot: click.Group) -> None:
 
     @model.command("u1prime-scan")
     @click.argument("results", nargs=-1, required=True, type=click.Path())
-    @click.option("-o", "--output", "outdir", required=True, help="Output directory.")
+    @click.option("-o", "--outdir", "--output", "outdir", required=True, type=OUT_DIR,
+                  help="Output folder (created if missing): <results stem>_u1prime_plane.png/"
+                       ".pdf/.json.")
     @click.option("--mZp", "m_Zp", type=float, default=None,
                   help="Z' mass (GeV); default: the scan's best-fit mass.")
     @click.option("--YTt", "Y_Tt", type=float, multiple=True,
@@ -168,10 +171,12 @@ def register(cli: click.Group, plot: click.Group) -> None:
     def scan_cmd(results, outdir, m_Zp, Y_Tt, br_interval, charge_ratio, mT_range, g_range,
                  g_qX, m_X, delta, Lambda_UV, radius_m) -> None:
         """Model plane g̃ q' vs m_T at fixed M_Z' from RESULTS of twobody-vector patches."""
+        from emiss.cli._common import output_dir
         from emiss.inference.results import load_results
         from emiss.models.plane import PlaneInputs
         from emiss.plotting.model import coupling_summary, plot_plane, scan_numbers
 
+        output_dir(outdir)
         docs = [load_results(p) for p in results]
         nums = scan_numbers(docs, m_Zp)
         iv = _pair(br_interval, "--br-interval") or nums["br_interval"]
@@ -192,13 +197,15 @@ def register(cli: click.Group, plot: click.Group) -> None:
 
         _check(inp)
         out = Path(outdir)
-        paths, _ = plot_plane(inp, out / "u1prime_plane")
+        stem = "+".join(dict.fromkeys(Path(p).name.removesuffix(".json") for p in results))
+        data = next((d["workspace"] for d in docs if d.get("workspace")), None)
+        paths, _ = plot_plane(inp, out / f"{stem}_u1prime_plane", data=data)
         summary = {"scan": nums, "br_interval_used": iv,
                    "coupling_all_escape": coupling_summary(nums["br_hat"], iv, nums["m_Zp"],
                                                            nums["process"]),
                    "options": {"Y_Tt": list(inp.Y_Tt), "g_qX": g_qX, "m_X": m_X,
                                "delta": delta, "Lambda_UV": Lambda_UV, "radius_m": radius_m,
                                "charge_ratio": charge_ratio}}
-        paths.append(write_json(out / "u1prime_plane.json", _jsonable(summary)))
+        paths.append(write_json(out / f"{stem}_u1prime_plane.json", _jsonable(summary)))
         for p in paths:
             click.echo(str(p))

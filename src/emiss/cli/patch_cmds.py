@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from emiss.cli._common import NO_SIDECAR_HELP, OUT_DIR, OUT_FILE
 from emiss.errors import EmissError
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--ff-samples", "n_samples", type=int, default=None,
                   help="Form-factor draws per hypothesis (default 100; 0 = no FF systematics).")
     @click.option("--seed", type=int, default=None, help="Seed of the form-factor draws.")
-    @click.option("-o", "--output", required=True, type=click.Path(),
-                  help="PatchSet JSON (or a folder with --grid).")
+    @click.option("--no-sidecar", "no_sidecar", is_flag=True, help=NO_SIDECAR_HELP)
+    @click.option("-o", "--output", "--outdir", "output", required=True, type=OUT_FILE,
+                  help="Output file (PatchSet JSON, name ending in .json); with a multi-entry "
+                       "--grid an output folder (one NAME.json per entry; created if missing).")
     def patchset_cmd(workspace, scenario, masses, params, grid_file, grid_key, response,
-                     hepdata, n_samples, seed, output):
+                     hepdata, n_samples, seed, no_sidecar, output):
+        from emiss.cli._common import check_sidecar, output_dir, output_file, workspace_arg
         from emiss.patches.build import generate, write_patchset
         from emiss.patches.grid import STANDARD_GRID, load_grid, make_entry
         from emiss.patches.target import load_target, standard_grid_key
@@ -75,6 +79,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
             raise EmissError("give either --scenario (with --masses/--param) or --grid FILE")
         if grid_file is not None and (masses is not None or params):
             raise EmissError("--masses/--param belong to --scenario; put them in the grid file")
+        workspace = workspace_arg(workspace)
+        check_sidecar(workspace, no_sidecar)
         target = load_target(workspace, response=response, hepdata=hepdata)
         if grid_file:
             key = grid_key or (standard_grid_key(target) if grid_file == STANDARD_GRID
@@ -87,6 +93,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
         if len(entries) > 1 and single:
             raise EmissError(f"the grid has {len(entries)} entries; give a folder for -o, "
                              f"not {output!r}")
+        if single:
+            output_file(out, "PatchSet file")
+        else:
+            output_dir(out, "PatchSet folder")
         kw = {}
         if n_samples is not None:
             kw["n_samples"] = n_samples
@@ -106,8 +116,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Build the pyhf model of every patch (default: the first).")
     def verify_cmd(workspace, patchset, check_all):
         """Check PATCHSET against WORKSPACE: schema, digest, patched pyhf models."""
+        from emiss.cli._common import workspace_arg
         from emiss.patches.assemble import validate_patchset
 
+        workspace = workspace_arg(workspace)
         spec, ps = _read(workspace, "workspace"), _read(patchset, "PatchSet")
         validate_patchset(ps, spec, n_full=-1 if check_all else 1, workspace_name=workspace)
         click.echo(f"ok: {len(ps['patches'])} patches of {patchset} match {workspace}")
@@ -121,14 +133,17 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Parameter values for the given scenarios.")
     @click.option("--response", default=None, type=click.Path(dir_okay=False),
                   help="Response file (default: the sidecar's).")
-    @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
-                  help="Output folder (templates_<workspace>.png/.pdf).")
+    @click.option("-o", "--outdir", "--output", "output", required=True, type=OUT_DIR,
+                  help="Output folder (created if missing): templates_<workspace>.png/.pdf.")
     def plot_templates_cmd(workspace, scenarios, masses, params, response, output):
         """Folded signal templates of several hypotheses per channel next to the backgrounds."""
+        from emiss.cli._common import output_dir, workspace_arg
         from emiss.patches.grid import make_entry
         from emiss.patches.target import load_target
         from emiss.plotting.templates import default_entries, plot_templates
 
+        output_dir(output)
+        workspace = workspace_arg(workspace)
         target = load_target(workspace, response=response, hepdata="ins0000000")
         if scenarios:
             entries = [make_entry(s, masses, params) if _needs_mass(s) else
@@ -137,7 +152,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
             if masses or params:
                 raise EmissError("--masses/--param need --scenario")
             entries = default_entries()
-        paths = plot_templates(target, entries, Path(output) / f"templates_{target.name}")
+        from emiss.cli._common import workspace_data
+
+        paths = plot_templates(target, entries, Path(output) / f"templates_{target.name}",
+                               data=workspace_data(workspace))
         for p in paths:
             click.echo(f"wrote {p}")
 

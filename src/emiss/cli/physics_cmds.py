@@ -12,6 +12,7 @@ import math
 import click
 import numpy as np
 
+from emiss.cli._common import OUT_DIR
 from emiss.errors import EmissError
 from emiss.io import dumps_json
 
@@ -74,6 +75,19 @@ def _fmt(x) -> str:
     return f"{x:.4g}"
 
 
+def _default_mass_note(scenario: str, given: float | None, used: float | None) -> bool:
+    """True (and a note on stderr) when the scenario's default mass was used for a missing --mass.
+
+    The mass changes the physics (line position, endpoint), so a silent default would mislead.
+    """
+    if given is not None or used is None:
+        return False
+    from emiss.cli._common import note
+
+    note(f"no --mass given: {scenario} uses its default m_X = {used:g} GeV")
+    return True
+
+
 def _process_option(required: bool = True):
     from emiss.physics.processes import ALL_PROCESSES
 
@@ -120,13 +134,16 @@ def register(cli: click.Group, plot: click.Group) -> None:
 
         res = predict(scenario, process, mass=mass, params=parse_params(params),
                       n_samples=samples, seed=seed)
+        default_mass = _default_mass_note(res["scenario"], mass, res["mass"])
+        res["mass_is_default"] = default_mass
         if as_json:
             click.echo(dumps_json(res), nl=False)
             return
         click.echo(f"scenario          {res['scenario']}")
         click.echo(f"process           {res['process']}")
         if res["mass"] is not None:
-            click.echo(f"mass              {res['mass']:g} GeV")
+            click.echo(f"mass              {res['mass']:g} GeV"
+                       + ("  (scenario default; --mass to change)" if default_mass else ""))
         for k, v in res["params"].items():
             click.echo(f"param {k:11s} {v:g}")
         click.echo(f"branching ratio   {res['branching_ratio']:.4e} +- {res['uncertainty']:.2e}")
@@ -151,6 +168,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
         sc = get_scenario(scenario)
         pts = parse_q2_list(q2)
         spec = sc.spectrum(process, mass=mass, params=parse_params(params))
+        default_mass = _default_mass_note(sc.name, mass, spec.meta.get("mass"))
         bad = [x for x in pts if x < 0 or x > spec.q2_max]
         if bad:
             raise EmissError(f"q2 {bad[0]:g} GeV^2 is outside the kinematic range of {process}; "
@@ -169,6 +187,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
             "scenario": sc.name,
             "process": process,
             "mass": spec.meta.get("mass"),
+            "mass_is_default": default_mass,
             "params": spec.meta.get("params", {}),
             "q2": pts,
             "dBdq2": [float(x) for x in dB],
@@ -182,7 +201,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
             click.echo(dumps_json(res), nl=False)
             return
         click.echo(f"{sc.name}  {process}" + (f"  m = {res['mass']:g} GeV" if res["mass"]
-                                               is not None else ""))
+                                               is not None else "")
+                   + (" (scenario default; --mass to change)" if default_mass else ""))
         click.echo(f"{'q2 [GeV^2]':>12s} {'dB/dq2 [GeV^-2]':>16s}" + ("  F_L" if is_vec else ""))
         for i, x in enumerate(pts):
             row = f"{x:12.4g} {res['dBdq2'][i]:16.4e}"
@@ -195,14 +215,16 @@ def register(cli: click.Group, plot: click.Group) -> None:
                        f"{extra} (delta function, not in dB/dq2)")
 
     @plot.command("spectra")
-    @click.option("-o", "--output", "outdir", default="plots", show_default=True,
-                  help="Output directory.")
+    @click.option("-o", "--outdir", "--output", "outdir", default="plots", show_default=True,
+                  type=OUT_DIR, help="Output folder (created if missing).")
     @click.option("--process", "processes", multiple=True,
                   help="Process (repeatable); default B+->K+ and B0->K*0.")
     def plot_spectra_cmd(outdir: str, processes: tuple[str, ...]) -> None:
         """Normalised q^2 spectra of the scenarios side by side (and F_L(q^2) for K*)."""
+        from emiss.cli._common import output_dir
         from emiss.plotting.spectra import plot_spectra
 
+        output_dir(outdir)
         for proc in processes or ("B+->K+", "B0->K*0"):
             for path in plot_spectra(proc, outdir):
                 click.echo(str(path))

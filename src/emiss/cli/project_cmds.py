@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from emiss.cli._common import OUT_DIR
 from emiss.errors import EmissError
 
 log = logging.getLogger(__name__)
@@ -40,27 +41,47 @@ def _floats(text: str, what: str) -> list[float]:
     return vals
 
 
+def _num(x: float | None, fmt: str, width: int) -> str:
+    """x formatted, or '-' (right-aligned) when it was not computed."""
+    return f"{x:{width}{fmt}}" if x is not None else f"{'-':>{width}s}"
+
+
 def _table(doc: dict) -> str:
-    lines = ["SM nu nubar:", f"  {'L/ab^-1':>8s} {'workspace':10s} {'Z':>7s} {'sigma/B':>8s}"
-             f" {'UL90(B)':>10s}"]
+    """Text summary of a projection document (what ``emiss project`` prints)."""
+    settings = doc.get("settings", {})
+    computed = set(settings.get("limit_variants", []))
+    lines = ["SM nu nubar (expected, Asimov):",
+             f"  {'L/ab^-1':>8s} {'workspace':10s} {'Z':>7s} {'sigma/B':>8s} {'UL90(B)':>10s}"]
+    skipped = set()
     for r in doc["sm"]:
         ul = r["br_limit"].get("0.9")
-        lines.append(f"  {r['lumi_ab']:8g} {r['workspace']:10s} {r['Z'] or float('nan'):7.2f} "
-                     f"{r['precision'] or float('nan'):8.3f} "
-                     f"{ul if ul is not None else float('nan'):10.3g}")
+        if ul is None and r["workspace"] not in computed:
+            skipped.add(r["workspace"])
+        lines.append(f"  {r['lumi_ab']:8g} {r['workspace']:10s} {_num(r['Z'], '.2f', 7)} "
+                     f"{_num(r['precision'], '.3f', 8)} {_num(ul, '.3g', 10)}")
+    if skipped:
+        lines.append(f"  (-: limits not computed on {', '.join(sorted(skipped))}; add them to "
+                     "--limits-on)")
     lines.append("Light X (benchmark B(B+->K+X) = 1e-5):")
-    lines.append(f"  {'L/ab^-1':>8s} {'scenario':22s} {'m_X':>5s} {'workspace':10s} "
-                 f"{'UL90(B)':>10s} {'UL95(B)':>10s} {'Z':>7s}")
-    for r in doc["limits"]:
-        lines.append(f"  {r['lumi_ab']:8g} {r['scenario']:22s} {r['m_X']:5.2f} "
-                     f"{r['workspace']:10s} {r['br_limit'].get('0.9') or float('nan'):10.3g} "
-                     f"{r['br_limit'].get('0.95') or float('nan'):10.3g} "
-                     f"{r['Z_benchmark'] or float('nan'):7.2f}")
+    if doc["limits"]:
+        lines.append(f"  {'L/ab^-1':>8s} {'scenario':22s} {'m_X':>5s} {'workspace':10s} "
+                     f"{'UL90(B)':>10s} {'UL95(B)':>10s} {'Z':>7s}")
+        for r in doc["limits"]:
+            lines.append(f"  {r['lumi_ab']:8g} {r['scenario']:22s} {r['m_X']:5.2f} "
+                         f"{r['workspace']:10s} {_num(r['br_limit'].get('0.9'), '.3g', 10)} "
+                         f"{_num(r['br_limit'].get('0.95'), '.3g', 10)} "
+                         f"{_num(r['Z_benchmark'], '.2f', 7)}")
+    else:
+        lines.append("  (no hypotheses: every mass is beyond the scenarios' K* endpoints)")
     lines.append("Separation Delta chi^2 (A true -> B fitted / B true -> A fitted):")
-    for r in doc["separation"]:
-        lines.append(f"  {r['lumi_ab']:8g} m_X={r['m_X']:.2f} {r['A']} vs {r['B']} "
-                     f"[{r['variant']}]: {r['delta_chi2_A_true']:.3g} / "
-                     f"{r['delta_chi2_B_true']:.3g}")
+    if doc["separation"]:
+        for r in doc["separation"]:
+            lines.append(f"  {r['lumi_ab']:8g} m_X={r['m_X']:.2f} {r['A']} vs {r['B']} "
+                         f"[{r['variant']}]: {_num(r['delta_chi2_A_true'], '.3g', 0)} / "
+                         f"{_num(r['delta_chi2_B_true'], '.3g', 0)}")
+    else:
+        lines.append("  (none: separations need two scenarios at a common mass; give "
+                     "--scenario twice)")
     return "\n".join(lines)
 
 
@@ -90,15 +111,19 @@ def register(cli: click.Group, plot: click.Group) -> None:
                        "K, Kstar, K+Kstar).")
     @click.option("--ff-samples", type=int, default=20, show_default=True,
                   help="Form-factor draws per hypothesis.")
-    @click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
-                  help="Folder for projection.json and the figures (PNG + PDF).")
+    @click.option("-o", "--outdir", "--output", "output", default=None, type=OUT_DIR,
+                  help="Output folder (created if missing) for projection.json and the "
+                       "figures projection_*.png/.pdf.")
     @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+    @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
     def project_cmd(lumi: str, scenarios: tuple[str, ...], masses: str | None, policy: str,
                     ws_dir: str | None, limits_on: str, ff_samples: int, output: str | None,
-                    as_json: bool) -> None:
+                    as_json: bool, quiet: bool) -> None:
+        from emiss.cli._common import output_dir, progress_printer
         from emiss.inference import projection
         from emiss.io import dumps_json, write_json
 
+        output_dir(output)
         lumis = _floats(lumi, "--lumi")
         ms = _floats(masses, "--masses") if masses else list(projection.DEFAULT_MASSES)
         scen = list(scenarios) or list(projection.DEFAULT_SCENARIOS)
@@ -112,26 +137,28 @@ def register(cli: click.Group, plot: click.Group) -> None:
             get_scenario(s)  # unknown name -> EmissError before any work
         variants = [v.strip() for v in limits_on.split(",") if v.strip()]
         doc = projection.run(lumis, scen, ms, workspaces_dir=ws_dir, policy=policy,
-                           n_samples=ff_samples, limit_variants=variants,
-                           progress=lambda m: click.echo(m, err=True))
+                             n_samples=ff_samples, limit_variants=variants,
+                             progress=progress_printer(quiet, "project"))
         if output:
             out = Path(output)
             write_json(out / "projection.json", doc)
             from emiss.plotting.projection import plot_all
 
-            for p in plot_all(doc, out):
+            for p in plot_all(doc, out, prefix="projection"):
                 log.info("wrote %s", p)
         click.echo(dumps_json(doc) if as_json else _table(doc), nl=not as_json)
 
     @plot.command("projection")
     @click.argument("results", type=click.Path(dir_okay=False))
-    @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
-                  help="Folder for the figures.")
+    @click.option("-o", "--outdir", "--output", "output", required=True, type=OUT_DIR,
+                  help="Output folder (created if missing): <results stem>_*.png/.pdf.")
     def plot_projection_cmd(results: str, output: str) -> None:
         """Figures of a projection.json written by `emiss project -o DIR`."""
+        from emiss.cli._common import output_dir
         from emiss.io import read_json
         from emiss.plotting.projection import plot_all
 
+        output_dir(output)
         p = Path(results)
         if not p.is_file():
             raise EmissError(f"results file {results!r} does not exist")
@@ -139,5 +166,5 @@ def register(cli: click.Group, plot: click.Group) -> None:
         if not all(k in doc for k in ("sm", "limits", "separation")):
             raise EmissError(f"{results!r} is not a projection.json (needs sm, limits, "
                              "separation)")
-        for path in plot_all(doc, output):
+        for path in plot_all(doc, output, prefix=p.name.removesuffix(".json")):
             click.echo(str(path))

@@ -6,6 +6,8 @@ import logging
 
 import click
 
+from emiss.cli._common import OUT_DIR
+
 log = logging.getLogger(__name__)
 
 
@@ -35,11 +37,12 @@ log = logging.getLogger(__name__)
 @click.option("--force", is_flag=True, help="Replace an existing non-empty output directory.")
 @click.option(
     "-o",
+    "--outdir",
     "--output",
     "out_dir",
     required=True,
-    type=click.Path(file_okay=False),
-    help="Output directory (new or empty).",
+    type=OUT_DIR,
+    help="Output folder (new or empty; created if missing).",
 )
 def publish_cmd(
     workspace: str,
@@ -54,10 +57,11 @@ def publish_cmd(
 
     WORKSPACE is the background-only pyhf workspace, PATCHSETS the PatchSets built on it.
     """
+    from emiss.cli._common import workspace_arg
     from emiss.publish import publish
 
-    res = publish(
-        workspace,
+    res = publish(  # checks the output folder before any work
+        workspace_arg(workspace),
         list(patchsets),
         out_dir,
         results=list(results),

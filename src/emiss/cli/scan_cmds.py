@@ -8,13 +8,16 @@ from pathlib import Path
 
 import click
 
+from emiss.cli._common import OUT_DIR, OUT_FILE
 from emiss.errors import EmissError
 
 log = logging.getLogger(__name__)
 
 _SCAN_HELP = """Limits, significance and best fits for every patch of PATCHSET(s) on WORKSPACE.
 
-Writes RESULTS.json (rows in patchset order, with the inputs' sha256 digests). Finished chunks
+WORKSPACE is a file or a bundled stem (e.g. belle2_combined_bkgonly). Writes RESULTS.json
+(rows in patchset order, with the inputs' sha256 digests, the workspace's name and data
+source) and prints a summary per scenario. Finished chunks
 are appended to RESULTS.json.journal.jsonl, so after an interruption `--resume` continues where
 the scan stopped and writes the same file an uninterrupted run would.
 
@@ -51,9 +54,9 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @cli.command("scan", help=_SCAN_HELP)
     @click.argument("workspace")
     @click.argument("patchsets", nargs=-1, required=True, type=click.Path(dir_okay=False))
-    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-                  help="Results JSON to write.")
-    @click.option("--csv", "write_csv", is_flag=True, help="Also write RESULTS.csv.")
+    @click.option("-o", "--output", required=True, type=OUT_FILE,
+                  help="Results JSON file to write (its folder is created if missing).")
+    @click.option("--csv", "write_csv", is_flag=True, help="Also write RESULTS.csv next to it.")
     @click.option("--names", default=None, help="Only these patches (comma-separated names).")
     @click.option("--jobs", "-j", type=int, default=None,
                   help="Local worker processes (default: all cores; 1 = no subprocesses).")
@@ -81,29 +84,37 @@ def register(cli: click.Group, plot: click.Group) -> None:
                  names: str | None, jobs: int | None, executor: str, scheduler: str | None,
                  resume: bool, calctype: str, engine: str, cl: float, ntoys: int,
                  toy_seed: int, chunk_size: int | None, quiet: bool) -> None:
+        from emiss.cli._common import output_file, workspace_arg
+        from emiss.inference.results import summary_table
         from emiss.inference.scan import DEFAULT_CHUNK_SIZE, load_json_file, scan
 
         if ntoys < 1:
             raise EmissError(f"--ntoys {ntoys}: need at least 1 toy")
         if scheduler is not None and executor != "dask":
             raise EmissError(f"--scheduler {scheduler!r} needs --executor dask")
-        from emiss.bundles.bundle import resolve_workspace
-
-        ws = load_json_file(str(resolve_workspace(workspace)), "workspace")
+        output_file(output, "results file")
+        if write_csv:
+            output_file(Path(output).with_suffix(".csv"), "CSV file")
+        workspace = workspace_arg(workspace)  # bundled stems too
+        ws = load_json_file(workspace, "workspace")
         pss = [load_json_file(p, "patchset") for p in patchsets]
         doc = scan(ws, pss, output, names=_names(names), jobs=jobs, executor=executor,
                    scheduler=scheduler, resume=resume, calctype=calctype, engine=engine, cl=cl,
                    chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, write_csv=write_csv,
-                   progress=False if quiet else None, ntoys=ntoys, toy_seed=toy_seed)
+                   progress=False if quiet else None, ntoys=ntoys, toy_seed=toy_seed,
+                   workspace_path=workspace)
         n_bad = sum(1 for r in doc["results"] if not str(r["status"]).startswith("ok"))
+        data = doc.get("workspace", {}).get("label")
         click.echo(f"wrote {output}: {len(doc['results'])} hypotheses"
-                   + (f", {n_bad} failed (see their status)" if n_bad else ""))
+                   + (f", {n_bad} failed (see their status)" if n_bad else "")
+                   + (f"; {data}" if data else ""))
+        click.echo(summary_table(doc), nl=False)
 
     @cli.command("compare")
     @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
     @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
-    @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
-                  help="Also write the comparison JSON here.")
+    @click.option("-o", "--output", default=None, type=OUT_FILE,
+                  help="Also write the comparison JSON to this file.")
     @click.option("--label", default="m_X", show_default=True,
                   help="Mass label profiled for the best-fit mass.")
     @click.option("--global-toys", type=int, default=0, show_default=True,
@@ -126,10 +137,12 @@ def register(cli: click.Group, plot: click.Group) -> None:
         the best mass (look-elsewhere effect) is estimated with Gross-Vitells from the scan's
         q0 curve, and with --global-toys N by background-only toys on the fast engine.
         """
+        from emiss.cli._common import output_file
         from emiss.inference.compare import compare, format_table
         from emiss.inference.results import load_results
         from emiss.io import dumps_json, write_json
 
+        output_file(output, "comparison file")
         docs = [load_results(p) for p in results]
         toys = None
         if global_toys:
@@ -177,17 +190,21 @@ def register(cli: click.Group, plot: click.Group) -> None:
         return out
 
     def _plot_cmd(name: str, fn_name: str, doc: str) -> None:
-        @plot.command(name, help=doc)
+        @plot.command(name, help=doc + "\n\nFiles: <results stem>_" + name
+                      + "[_<scenario>].png/.pdf in the -o/--outdir folder.")
         @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
-        @click.option("-o", "--outdir", default="plots", show_default=True,
-                      type=click.Path(file_okay=False), help="Output folder.")
+        @click.option("-o", "--outdir", default="plots", show_default=True, type=OUT_DIR,
+                      help="Output folder (created if missing).")
         @click.option("--label", default="m_X", show_default=True, help="x-axis label key.")
         def _cmd(results: tuple[str, ...], outdir: str, label: str) -> None:
+            from emiss.cli._common import output_dir
             from emiss.inference.results import load_results
             from emiss.plotting import scan as scan_plots
 
+            output_dir(outdir)
             docs = [load_results(p) for p in results]
-            paths = getattr(scan_plots, fn_name)(docs, Path(outdir), label=label)
+            prefix = "+".join(dict.fromkeys(Path(p).name.removesuffix(".json") for p in results))
+            paths = getattr(scan_plots, fn_name)(docs, Path(outdir), label=label, prefix=prefix)
             click.echo(json.dumps([str(p) for p in paths]))
 
     _plot_cmd("limits", "plot_limits",

@@ -39,6 +39,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
         construction (see docs/belle2.md).
         """
         from emiss.bundles import load_bundle
+        from emiss.inference.results import data_info
         from emiss.inference.wet import fit_wet, posterior_wet
 
         bundle = load_bundle(workspace)
@@ -47,19 +48,18 @@ def register(cli: click.Group, plot: click.Group) -> None:
             res["posterior"] = posterior_wet(bundle, n_samples=ff_samples, seed=seed,
                                              draws=draws, tune=max(draws // 2, 100))
         res["workspace"] = str(bundle.path)
-        res["emulated_data"] = bundle.emulated
-        res["data"] = bundle.data_source()
+        res["data"] = data_info(bundle.meta)
         if plot_dir:
             from emiss.plotting.wet import plot_wet_profiles
 
             res["plots"] = [str(p) for p in plot_wet_profiles(res, plot_dir, bundle.stem,
-                                                                res["data"])]
+                                                                res["data"]["label"])]
         if output:
             write_json(output, res)
         if as_json:
             click.echo(dumps_json(res), nl=False)
             return
-        click.echo(f"workspace {res['workspace']}\ndata      {res['data']}")
+        click.echo(f"workspace {res['workspace']}\ndata      {res['data']['label']}")
         click.echo(f"{'':15s} {'best fit':>9s} {'68% profile':>16s} {'95% profile':>16s}   "
                    "Belle II 2507.12393: mode, 95% credible")
         for par, label in res["labels"].items():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from emiss.cli._common import NO_SIDECAR_HELP, OUT_DIR
 from emiss.errors import EmissError
 from emiss.io import dumps_json
 
@@ -43,24 +44,39 @@ def _installed_location(path: Path) -> Path | None:
     return None
 
 
-def _measure_and_plot(workspace: str, response: str | None, plot_dir: str | None) -> dict:
+def _measure_and_plot(workspace: str, response: str | None, plot_dir: str | None,
+                      no_sidecar: bool = False, quiet: bool = False) -> dict:
+    """Check the outputs and the sidecar, fit, then write the post-fit plots (if asked)."""
     from emiss.bundles.bundle import load_bundle
-    from emiss.inference.measure import measure, postfit_yields, sm_signal_patch
+    from emiss.cli._common import check_sidecar, output_dir, progress_printer, workspace_arg
+    from emiss.inference.measure import measure, postfit, sm_signal_patch
+    from emiss.inference.results import data_info
 
+    output_dir(plot_dir, "plot folder")  # before the fit: a bad folder fails at once
+    workspace = workspace_arg(workspace)
+    check_sidecar(workspace, no_sidecar)
+    show = progress_printer(quiet, "measure")
     bundle = load_bundle(workspace, response=response)
+    bins = None
+    if plot_dir:
+        from emiss.plotting.labels import channel_bins
+
+        bins = channel_bins(bundle)  # a bad sidecar bin_labels fails before the fit
+    if show:
+        show(f"{bundle.stem}: building the SM-shaped signal patch")
     patch, source = sm_signal_patch(bundle)
-    res = measure(bundle, patch=patch)
+    res = measure(bundle, patch=patch, progress=show)
     res.signal_patch_source = source
     out = res.to_dict()
-    out["data"] = bundle.data_source()
-    out["emulated_data"] = bundle.emulated
+    out["data"] = data_info(bundle.meta)
     if plot_dir:
         from emiss.plotting.measure import plot_postfit
 
-        note = "emulated data (calibrated to Belle II public results)" if bundle.meta.get(
-            "emulated_data") else ""
-        paths = plot_postfit(postfit_yields(bundle, patch), plot_dir, bundle.stem,
-                             mu_hat=res.mu_hat, note=note)
+        if show:
+            show("post-fit yields and their uncertainty band")
+        pf = postfit(bundle, patch)
+        paths = plot_postfit(pf, plot_dir, bundle.stem, mu_hat=res.mu_hat,
+                             bins=bins, data=out["data"])
         out["plots"] = [str(p) for p in paths]
     return out
 
@@ -73,15 +89,16 @@ def register(cli: click.Group, plot: click.Group) -> None:
         """Background-only workspaces (Belle II-style emulation)."""
 
     @workspace.command("build")
-    @click.option("-o", "--outdir", "--out", "out_dir", type=click.Path(file_okay=False),
+    @click.option("-o", "--outdir", "--out", "out_dir", type=OUT_DIR,
                   default="workspaces", show_default=True,
-                  help="Output folder, relative to the current directory (run from the "
-                       "repository root to rebuild its workspaces/).")
+                  help="Output folder (created if missing), relative to the current "
+                       "directory (run from the repository root to rebuild its workspaces/).")
     @click.option("--force", is_flag=True,
                   help="Write even into an installed package (site-packages).")
     def build(out_dir: str, force: bool) -> None:
         """Rebuild the B -> K workspaces, sidecars and responses (deterministic) into -o."""
         from emiss.bundles.k_emulation import build_all
+        from emiss.cli._common import output_dir
 
         target = Path(out_dir)
         installed = _installed_location(target)
@@ -90,42 +107,58 @@ def register(cli: click.Group, plot: click.Group) -> None:
                 f"output folder {str(target)!r} is inside the installed package folder "
                 f"{str(installed)!r}; give another -o/--outdir (e.g. ./workspaces of a "
                 "checkout) or pass --force to write there anyway")
+        output_dir(target)
         for p in build_all(target):
             click.echo(str(p))
 
     @cli.command("measure")
     @click.argument("workspace")
-    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
-                  help="Write post-fit plots (PNG + PDF) per channel into this folder.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (stdout).")
+    @click.option("--plot", "plot_dir", type=OUT_DIR, default=None,
+                  help="Folder (created if missing) for the post-fit plots, PNG + PDF per "
+                       "channel: <workspace stem>_<channel>_postfit.*")
     @click.option("--response", type=click.Path(dir_okay=False), default=None,
                   help="Detector response file (default: the one the sidecar names).")
+    @click.option("--no-sidecar", "no_sidecar", is_flag=True, help=NO_SIDECAR_HELP)
+    @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
     def measure_cmd(workspace: str, as_json: bool, plot_dir: str | None,
-                    response: str | None) -> None:
-        """Fit the SM-shaped signal strength mu on WORKSPACE (path or bundled stem)."""
-        out = _measure_and_plot(workspace, response, plot_dir)
+                    response: str | None, no_sidecar: bool, quiet: bool) -> None:
+        """Fit the SM-shaped signal strength mu on WORKSPACE (path or bundled stem).
+
+        Prints mu_hat with its 68 % interval (profile likelihood), B_hat, Z_bkg_only (the
+        discovery significance against mu = 0) and Z_sm (mu_hat against the SM, mu = 1).
+        Progress goes to stderr (-q silences it).
+        """
+        out = _measure_and_plot(workspace, response, plot_dir, no_sidecar, quiet)
         if as_json:
             click.echo(dumps_json(out), nl=False)
             return
         click.echo(f"workspace   {out['workspace']}")
-        click.echo(f"data        {out['data']}")
+        click.echo(f"data        {out['data']['label']}")
+        at_zero = out["mu_hat"] - out["mu_err_down"] <= 1e-9  # mu >= 0 in the workspaces
         click.echo(f"mu_hat      {out['mu_hat']:.3g} +{out['mu_err_up']:.3g} "
-                   f"-{out['mu_err_down']:.3g}")
+                   f"-{out['mu_err_down']:.3g}  (68 % CL, profile likelihood"
+                   + ("; t(mu) < 1 down to the bound mu = 0, so the interval is cut there)"
+                      if at_zero else ")"))
         click.echo(f"B_hat       {out['br_hat']:.3g}  (mu = 1 <-> "
                    f"{out['reference_branching_ratio']:.3g})")
-        click.echo(f"Z_bkg_only  {out['Z_bkg_only']:.3g}")
-        click.echo(f"Z_sm        {out['Z_sm']:.3g}")
+        click.echo(f"Z_bkg_only  {out['Z_bkg_only']:.3g}  (vs mu = 0)")
+        click.echo(f"Z_sm        {out['Z_sm']:.3g}  (vs mu = 1, signed)")
         for p in out.get("plots", []):
             click.echo(f"plot        {p}")
 
     @plot.command("postfit")
     @click.argument("workspace")
-    @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="plots",
-                  show_default=True, help="Output folder.")
+    @click.option("-o", "--outdir", "--out", "out_dir", type=OUT_DIR,
+                  default="plots", show_default=True,
+                  help="Output folder (created if missing): <stem>_<channel>_postfit.png/.pdf.")
     @click.option("--response", type=click.Path(dir_okay=False), default=None,
                   help="Detector response file (default: the one the sidecar names).")
-    def postfit(workspace: str, out_dir: str, response: str | None) -> None:
+    @click.option("--no-sidecar", "no_sidecar", is_flag=True, help=NO_SIDECAR_HELP)
+    @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
+    def postfit(workspace: str, out_dir: str, response: str | None, no_sidecar: bool,
+                quiet: bool) -> None:
         """Post-fit distributions of WORKSPACE with the SM-shaped signal (PNG + PDF)."""
-        out = _measure_and_plot(workspace, response, out_dir)
+        out = _measure_and_plot(workspace, response, out_dir, no_sidecar, quiet)
         for p in out.get("plots", []):
             click.echo(p)

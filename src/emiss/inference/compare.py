@@ -3,6 +3,10 @@
 * Best-fit mass: the profile likelihood in the mass label (``twice_nll`` = −2 ln L at the best-fit
   strength, minimised over any other labels), its minimum on the grid, and the 68 % CL interval
   where −2Δln L < 1 (Wilks, one parameter; crossings linearly interpolated between grid points).
+  A side of the interval whose crossing lies between the best grid point and its neighbour is
+  *unresolved* (``interval_resolved`` false; marked ``*`` in the table): the grid does not sample
+  the profile inside the interval there, the interpolated bound only says that the interval ends
+  within one grid step (``grid_step``) of the best point. Rescan finer around the best mass.
   This is the procedure of Gärtner et al. arXiv:2602.09666 (Sec. IV, m_X = 2.1 +0.2 −0.1 GeV)
   and Altmannshofer et al. arXiv:2311.14629 (Fig. 2) on a grid.
 * Likelihood ratio against the SM-shaped rescaling (the ``sm`` patch, μ free, on the same
@@ -17,6 +21,17 @@
   and, when toys were run (:mod:`emiss.inference.lee`,
   ``emiss compare --global-toys N``), the toy global p-value with its Monte-Carlo error and the
   Gross-Vitells estimate with the toys' mean number of upcrossings.
+
+Two significances are reported per scenario, both local (at the best mass, no look-elsewhere
+correction), and named alike in the JSON, the table and docs/interfaces.md:
+
+* ``best.Z`` (table ``Z_loc vs SM``): the scan's discovery significance of the best point
+  against the SM alone, i.e. no X, SM ν ν̄ fixed at its prediction (μ_X = 0);
+* ``Z_local_vs_sm`` (table ``Z_loc vs SM×μ``): the preference of the scenario over the
+  SM-shaped rescaling with a free strength (the ``sm`` patch with μ free), sqrt(Δ(−2 ln L)).
+
+The first is larger when the data exceed the SM prediction: part of the excess is explained by a
+rescaled SM already.
 
 ``twice_nll`` values are comparable only within one workspace (same data, same constraints), so
 rows are grouped by ``workspace_digest``.
@@ -81,8 +96,11 @@ def interval_from_profile(x: np.ndarray, t: np.ndarray, delta: float = DELTA_68)
         delta: −2Δ ln L threshold (1 for 68 % CL in one parameter).
 
     Returns:
-        ``{"index", "best", "lower", "upper", "lower_open", "upper_open"}``; an open side means
-        the curve did not cross the threshold inside the grid (the bound is the grid edge).
+        ``{"index", "best", "lower", "upper", "lower_open", "upper_open", "lower_resolved",
+        "upper_resolved", "step_lower", "step_upper"}``; an open side means the curve did not
+        cross the threshold inside the grid (the bound is the grid edge); an unresolved side
+        crosses between the best point and its neighbour (no grid point inside the interval on
+        that side), ``step_*`` is that grid spacing (None at a grid edge).
     """
     if len(x) == 0:
         raise EmissError("no successful rows to profile; check the scan's status column")
@@ -100,8 +118,15 @@ def interval_from_profile(x: np.ndarray, t: np.ndarray, delta: float = DELTA_68)
             f = (delta - d[i]) / (d[i + 1] - d[i])
             upper, upper_open = float(x[i] + f * (x[i + 1] - x[i])), False
             break
+    step_lower = float(x[k] - x[k - 1]) if k > 0 else None
+    step_upper = float(x[k + 1] - x[k]) if k < len(x) - 1 else None
+    # resolved: at least one grid point strictly inside the interval on that side
+    lower_resolved = lower_open or (k > 0 and d[k - 1] < delta)
+    upper_resolved = upper_open or (k < len(x) - 1 and d[k + 1] < delta)
     return {"index": k, "best": float(x[k]), "lower": lower, "upper": upper,
-            "lower_open": lower_open, "upper_open": upper_open}
+            "lower_open": lower_open, "upper_open": upper_open,
+            "lower_resolved": bool(lower_resolved), "upper_resolved": bool(upper_resolved),
+            "step_lower": step_lower, "step_upper": step_upper}
 
 
 def _sm_reference(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -156,6 +181,8 @@ def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X",
                          "Z": _r(b.get("Z"))},
                 "interval_68": [_r(iv["lower"]), _r(iv["upper"])],
                 "interval_open": [iv["lower_open"], iv["upper_open"]],
+                "interval_resolved": [iv["lower_resolved"], iv["upper_resolved"]],
+                "grid_step": [_r(iv["step_lower"]), _r(iv["step_upper"])],
             }
             e["global"] = _global_entry(prow, srows, label, gv_level,
                                         (global_toys or {}).get(scen))
@@ -221,18 +248,19 @@ def format_table(cmp: Mapping[str, Any]) -> str:
         cmp: comparison dict.
 
     Returns:
-        Text with one block per workspace.
+        Text with one block per workspace and a legend of the columns and marks.
     """
     label = cmp["label"]
     lines = []
+    unresolved = False
     for w in cmp["workspaces"]:
         ref = w["reference"]
         lines.append(f"workspace {w['workspace_digest'][:12]}")
         if ref:
             lines.append(f"  reference: {ref['scenario']} rescaled, mu_hat={ref['mu_hat']}, "
                          f"B_hat={ref['br_hat']}, -2lnL={ref['twice_nll']}")
-        hdr = (f"  {'scenario':<22} {'best ' + label:>10} {'68% interval':>26} {'B_hat':>10} "
-               f"{'Z(vs SM mu=1)':>13} {'D(-2lnL) vs SM':>15} {'Z_local':>8} "
+        hdr = (f"  {'scenario':<22} {'best ' + label:>10} {'68% interval':>28} {'B_hat':>10} "
+               f"{'Z_loc vs SM':>11} {'D(-2lnL) vs SMxmu':>17} {'Z_loc vs SMxmu':>14} "
                f"{'Z(LR,2dof)':>10} {'Z_global(toys)':>18} {'Z_global(GV)':>12}")
         lines.append(hdr)
         for e in w["scenarios"]:
@@ -240,23 +268,47 @@ def format_table(cmp: Mapping[str, Any]) -> str:
                 lines.append(f"  {e['scenario']:<22} (no successful points)")
                 continue
             lo, hi = e["interval_68"]
-            # an interval that reaches the end of the scanned grid is open there: "edge"
-            lo_s = f"{lo:g} (edge)" if e["interval_open"][0] else f"{lo:g}"
-            hi_s = f"{hi:g} (edge)" if e["interval_open"][1] else f"{hi:g}"
+            res = e.get("interval_resolved", [True, True])
+            # an interval that reaches the end of the scanned grid is open there: "edge";
+            # a crossing within one grid step of the best point is unresolved: "*"
+            sides = []
+            for val, is_open, ok in ((lo, e["interval_open"][0], res[0]),
+                                     (hi, e["interval_open"][1], res[1])):
+                text = f"{val:g}" + (" (edge)" if is_open else "")
+                if not ok:
+                    text += "*"
+                    unresolved = True
+                sides.append(text)
             b = e["best"]
             d = e.get("delta_twice_nll_vs_sm")
             z = e.get("Z_local_vs_sm")
-            ivs = "[" + lo_s + ", " + hi_s + "]"
-            lines.append(f"  {e['scenario']:<22} {b[label]:>10g} {ivs:>26}"
-                         f" {b['br_hat'] if b['br_hat'] is not None else float('nan'):>10.3g}"
-                         f" {b['Z'] if b['Z'] is not None else float('nan'):>13.2f}"
-                         f" {d if d is not None else float('nan'):>15.2f}"
-                         f" {z if z is not None else float('nan'):>8.2f}"
+            ivs = "[" + sides[0] + ", " + sides[1] + "]"
+            lines.append(f"  {e['scenario']:<22} {b[label]:>10g} {ivs:>28}"
+                         f" {_fmt(b['br_hat'], '10.3g')} {_fmt(b['Z'], '11.2f')}"
+                         f" {_fmt(d, '17.2f')} {_fmt(z, '14.2f')}"
                          f" {_z2(e.get('global', {})):>10}"
                          f" {_z_toys(e.get('global', {})):>18} {_z_gv(e.get('global', {})):>12}")
         notes = [_toy_note(e) for e in w["scenarios"] if e.get("global", {}).get("toys")]
         lines += [n for n in notes if n]
+    lines.append("Z_loc vs SM: local significance of the best point against the SM alone (no X, "
+                 "SM nu nubar at its prediction); Z_loc vs SMxmu: local preference over the "
+                 "SM-shaped rescaling with free mu, sqrt(D(-2lnL)). Both at fixed mass, no "
+                 "look-elsewhere correction; Z(LR,2dof): the likelihood ratio against the SM "
+                 "alone with mass and B free (two degrees of freedom, the 2602.09666 "
+                 "convention); Z_global: look-elsewhere corrected (--global-toys).")
+    if unresolved:
+        lines.append("*: the crossing lies within one grid step of the best point; the grid "
+                     "does not resolve the interval there (linear interpolation only); rescan "
+                     "finer around the best mass.")
     return "\n".join(lines) + "\n"
+
+
+def _fmt(x: Any, spec: str) -> str:
+    """x formatted with spec, or '-' right-aligned to its width when x is None."""
+    if x is None:
+        width = int(spec.split(".")[0] or 0)
+        return f"{'-':>{width}}"
+    return format(x, spec)
 
 
 def _z_toys(g: Mapping[str, Any]) -> str:

@@ -17,6 +17,7 @@ it does not support, or a fit it cannot converge, falls back to pyhf with MINUIT
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -277,21 +278,34 @@ def _crossing(g, known: dict[float, float], mu_hat: float, direction: int, step:
     return min(pts, key=lambda m: abs(pts[m]))
 
 
-def measure(bundle: Bundle, patch: list[dict] | None = None) -> MeasureResult:
+def measure(bundle: Bundle, patch: list[dict] | None = None,
+            progress: Callable[[str], None] | None = None) -> MeasureResult:
     """Fit the signal strength of the SM-shaped signal.
 
     Args:
         bundle: the workspace bundle.
         patch: JSON Patch adding the signal (default: the SM patch, see ``sm_signal_patch``).
+        progress: called with a short message before each long step (the CLI prints them).
 
     Returns:
         The MeasureResult.
     """
+    def say(message: str) -> None:
+        log.info("measure %s: %s", bundle.stem, message)
+        if progress is not None:
+            progress(message)
+
     source = "caller"
     if patch is None:
         patch, source = sm_signal_patch(bundle)
+    if not bundle.meta:  # the CLI refuses this unless --no-sidecar (emiss.cli._common)
+        log.info("workspace %s has no sidecar: the signal carries only mu (no per-channel "
+                 "signal modifiers)", bundle.stem)
     pyhf.set_backend("numpy", _MINUIT)
     fm = patched_model(bundle.spec, patch)
+    n_ch = len(fm.model.config.channels)
+    say(f"best fit ({len(fm.model.config.par_names)} parameters, {n_ch} channel"
+        f"{'s' if n_ch > 1 else ''})")
     fit = _fits(bundle.spec, patch, fm)
     t_best, pars = fit(None)
     idx = fm.model.config.poi_index
@@ -310,8 +324,10 @@ def measure(bundle: Bundle, patch: list[dict] | None = None) -> MeasureResult:
     def g(mu: float) -> float:
         return float(np.sqrt(t_at(mu))) - 1.0
 
+    say(f"mu_hat = {mu_hat:.3g}; profile at mu = 0 and mu = 1 (Z_bkg_only, Z_sm)")
     t0, t1 = t_at(0.0), t_at(1.0)
     known = {mu_hat: -1.0, 0.0: g(0.0), 1.0: g(1.0)}
+    say("68 % interval: profile-likelihood crossings t(mu) = 1")
     down = mu_hat - _crossing(g, known, mu_hat, -1, 1.0, bounds)
     up = _crossing(g, known, mu_hat, +1, max(down, 0.1), bounds) - mu_hat
     z0 = float(np.sqrt(t0)) if mu_hat > 0 else 0.0
@@ -343,5 +359,107 @@ def postfit_yields(bundle: Bundle, patch: list[dict] | None = None) -> dict[str,
         out[ch] = {
             "samples": {s: by_sample[i][sl] for i, s in enumerate(fm.model.config.samples)},
             "data": np.asarray(fm.workspace.observations[ch]),
+        }
+    return out
+
+
+def _expected_by_sample(fm: FitModel, pars: np.ndarray) -> np.ndarray:
+    """Expected main-model yields per sample (samples x bins) at pars."""
+    return np.asarray(fm.model.main_model.expected_data(pars, return_by_sample=True))
+
+
+def _fast_covariance(spec: dict, patch: list[dict], fm: FitModel
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Best fit and covariance (inverse expected-information Hessian of -ln L over the free
+    parameters, the quantity MINUIT's HESSE estimates) on the fast engine, in pyhf order;
+    None when the engine cannot compile the workspace or the fit fails."""
+    from emiss.inference.fastlimits import FitFailure
+    from emiss.inference.fastmodel import UnsupportedSpec
+
+    try:
+        fast = _FastFits(spec, patch, fm)
+        pars_f, _ = fast.fitter.fit(fast.data)
+    except (UnsupportedSpec, FitFailure) as exc:
+        log.info("fast covariance unavailable (%s); using MINUIT's HESSE", exc)
+        return None
+    _, _, hess = fast.fast.nll_grad_hess(pars_f, fast.data)
+    if hess is None:
+        return None
+    free = np.flatnonzero(~fast.fast.fixed)
+    cov_f = np.zeros_like(hess)
+    try:
+        cov_f[np.ix_(free, free)] = np.linalg.inv(hess[np.ix_(free, free)])
+    except np.linalg.LinAlgError:
+        return None
+    order = {n: i for i, n in enumerate(fast.fast.par_names)}
+    idx = np.array([order[n] if n in order else order[f"{n}[0]"]
+                    for n in fm.model.config.par_names])
+    return pars_f[idx], cov_f[np.ix_(idx, idx)]
+
+
+def postfit(bundle: Bundle, patch: list[dict] | None = None) -> dict[str, dict]:
+    """Post-fit yields per channel and sample, their total's 1 sigma band and the data.
+
+    The band is the linear propagation of the fit covariance (the inverse expected-information
+    Hessian on the fast engine, else MINUIT HESSE, at the best fit) to
+    the total expected yield per bin: sigma^2 = J C J^T with J the derivative of the yields
+    with respect to the parameters (central finite differences, step 1e-3 sigma of each
+    parameter).
+
+    Args:
+        bundle: the workspace bundle.
+        patch: JSON Patch adding the signal (default: the SM patch).
+
+    Returns:
+        channel -> {"samples": {name: yields}, "total": yields, "total_err": 1 sigma,
+        "data": observed}.
+    """
+    if patch is None:
+        patch, _ = sm_signal_patch(bundle)
+    fm = patched_model(bundle.spec, patch)
+    fast = _fast_covariance(bundle.spec, patch, fm)
+    if fast is not None:
+        pars, cov = fast
+        err = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    else:
+        level = _PYHF_OPT_LOG.level
+        _PYHF_OPT_LOG.setLevel(logging.CRITICAL)
+        try:
+            pyhf.set_backend("numpy", _MINUIT)
+            res, corr = pyhf.infer.mle.fit(fm.data, fm.model, return_uncertainties=True,
+                                           return_correlations=True)
+        except pyhf.exceptions.FailedMinimization as exc:
+            raise EmissError("the post-fit fit did not converge: "
+                             f"{str(exc).splitlines()[0]}") from None
+        finally:
+            _PYHF_OPT_LOG.setLevel(level)
+        res = np.asarray(res, dtype=float)
+        pars, err = res[:, 0], res[:, 1]
+        cov = np.asarray(corr, dtype=float) * np.outer(err, err)
+    by_sample = _expected_by_sample(fm, pars)
+    total = by_sample.sum(axis=0)
+    jac = np.zeros((total.size, pars.size))
+    bounds = fm.model.config.suggested_bounds()
+    for k in range(pars.size):
+        h = 1e-3 * err[k] if err[k] > 0 else 0.0
+        if h == 0.0:
+            continue
+        up, dn = pars.copy(), pars.copy()
+        up[k] = min(pars[k] + h, bounds[k][1])
+        dn[k] = max(pars[k] - h, bounds[k][0])
+        if up[k] == dn[k]:
+            continue
+        jac[:, k] = (_expected_by_sample(fm, up).sum(axis=0)
+                     - _expected_by_sample(fm, dn).sum(axis=0)) / (up[k] - dn[k])
+    var = np.einsum("ik,kl,il->i", jac, cov, jac)
+    total_err = np.sqrt(np.clip(var, 0.0, None))
+    out = {}
+    for ch in fm.model.config.channels:
+        sl = fm.model.config.channel_slices[ch]
+        out[ch] = {
+            "samples": {s: by_sample[i][sl] for i, s in enumerate(fm.model.config.samples)},
+            "total": total[sl],
+            "total_err": total_err[sl],
+            "data": np.asarray(fm.workspace.observations[ch], dtype=float),
         }
     return out

@@ -677,7 +677,8 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
             150-parameter K + K* model are slow; add "K", "K+Kstar" when time allows).
         n_samples: form-factor draws per hypothesis (patch systematics).
         pairs: scenario pairs to separate (default: all pairs of ``scenarios``).
-        progress: called with a short message after each luminosity.
+        progress: called with a short message before each long step (patches, then per
+            luminosity the SM, the limits and the separations) and after each luminosity.
 
     Returns:
         JSON-ready dict: ``sm`` rows, ``limits`` rows, ``separation`` rows and the settings.
@@ -689,15 +690,25 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
     bad = [v for v in limit_variants if v not in VARIANTS]
     if bad:
         raise EmissError(f"unknown workspace variants {bad}; valid: {', '.join(VARIANTS)}")
+    def say(message: str) -> None:
+        log.info("project: %s", message)
+        if progress is not None:
+            progress(message)
+
     targets = load_targets(workspaces_dir)
+    say(f"building patches: {len(scenarios)} scenario(s) x {len(masses)} mass(es) + SM on "
+        f"{', '.join(targets)} ({n_samples} form-factor draws each)")
     hyps, sm = _hypotheses(targets, scenarios, masses, n_samples)
     if pairs is None:
         names = list(dict.fromkeys(h.scenario for h in hyps))
         pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
     by_key = {(h.scenario, h.mass): h for h in hyps}
+    n_sep = sum(1 for a, b in pairs for h in hyps if h.scenario == a and (b, h.mass) in by_key)
     sm_rows, lim_rows, sep_rows = [], [], []
-    for lumi in lumis:
+    for k, lumi in enumerate(lumis, 1):
         f = lumi / REFERENCE_LUMI_AB
+        step = f"[{k}/{len(lumis)}] {lumi:g} ab^-1"
+        say(f"{step}: SM nu nubar on K, Kstar, K+Kstar")
         # --- SM nu nubar as the signal
         for v in ("K", "Kstar", "K+Kstar"):
             spec, ops = _variant(targets, v, sm.ops[v.replace("_q2", "")])
@@ -714,6 +725,9 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
                                          for c, x in lim.items()},
                             "process": _first_process_br(v)})
         # --- light-X scenarios: limits and discovery at the benchmark
+        if hyps and limit_variants:
+            say(f"{step}: limits and significances, {len(hyps)} hypotheses on "
+                f"{', '.join(limit_variants)}")
         for h in hyps:
             for v in limit_variants:
                 spec, ops = _variant(targets, v, h.ops[v.replace("_q2", "")])
@@ -730,6 +744,9 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
                     "Z_benchmark": _f(z), "mu_benchmark": _f(h.mu_bench[v.replace("_q2", "")]),
                 })
         # --- separations
+        if n_sep:
+            say(f"{step}: separations, {n_sep} (scenario pair, mass) combination(s) x "
+                f"{len(VARIANTS)} workspace variants")
         for a, b in pairs:
             for m in sorted({h.mass for h in hyps if h.scenario == a}):
                 if (b, m) not in by_key:
@@ -746,12 +763,13 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
                             s, scale_patch(ox, f, policy), scale_patch(oy, f, policy),
                             mu_a=x.mu_bench[w]))
                     sep_rows.append(row)
-        if progress:
-            progress(f"{lumi:g} ab^-1 done")
+        say(f"{step} done")
     return {
         "settings": {
             "lumis_ab": lumis, "scenarios": list(scenarios), "masses": list(masses),
             "policy": policy, "cls": list(cls), "ff_samples": n_samples,
+            "limit_variants": list(limit_variants),
+            "data": _data_info(workspaces_dir),
             "reference_lumi_ab": REFERENCE_LUMI_AB,
             "benchmark": "light X: coupling with B(B+ -> K+ X) = 1e-5; K* follows from physics",
             "expected": "Asimov (median) of background-only + SM nu nubar; asymptotic formulae",
@@ -760,6 +778,25 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
         "limits": lim_rows,
         "separation": sep_rows,
     }
+
+
+def _data_info(workspaces_dir: str | Path) -> dict[str, Any]:
+    """Data info of the base workspaces (their sidecars): projections are Asimov data, made on
+    the bundled emulation unless the folder holds other workspaces."""
+    from emiss.bundles.bundle import sidecar_path
+    from emiss.inference.results import data_info
+    from emiss.io import read_json
+
+    flags = []
+    for stem in STEMS.values():
+        side = sidecar_path(Path(workspaces_dir) / f"{stem}.json")
+        if side.is_file():
+            flags.append(read_json(side).get("emulated_data"))
+    emulated = any(bool(x) for x in flags)
+    info = data_info({"emulated_data": emulated} if flags else None)
+    info["label"] = ("emulated data: expected (Asimov) results" if emulated else
+                     "expected (Asimov) results")
+    return info
 
 
 def _f(x: Any) -> float | None:

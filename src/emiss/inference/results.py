@@ -147,9 +147,79 @@ def make_row(patch_meta: Mapping[str, Any], labels: Sequence[str],
     return row
 
 
+def data_info(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a workspace's observed data are, from its sidecar (for results, tables and plots).
+
+    Args:
+        meta: the sidecar dict (``{}`` or None when the workspace has none). Keys read:
+            ``emulated_data`` (bool), ``source`` ({hepdata, doi, arxiv}; for the emulation the
+            ``references`` block stands in), ``data_statement``.
+
+    Returns:
+        ``{"emulated_data": bool | None, "source": dict | None, "data_statement": str | None,
+        "label": short text for figures ("emulated data (not recorded data)", "data: HEPData
+        ..., doi:..., arXiv:...", or "data of unknown origin (no sidecar)")}``; None values
+        when the sidecar does not say.
+    """
+    meta = meta or {}
+    emulated = meta.get("emulated_data")
+    emulated = None if emulated is None else bool(emulated)
+    source = meta.get("source")
+    if not isinstance(source, Mapping):
+        refs = meta.get("references")
+        source = ({k: refs[k] for k in ("hepdata", "doi", "arxiv") if refs.get(k)}
+                  if isinstance(refs, Mapping) else None) or None
+    else:
+        source = {str(k): v for k, v in source.items() if v}
+    statement = meta.get("data_statement")
+    parts = []
+    if source:
+        for key, tag in (("hepdata", "HEPData "), ("doi", "doi:"), ("arxiv", "arXiv:")):
+            if source.get(key):
+                parts.append(f"{tag}{source[key]}")
+    if emulated:  # the references of an emulation say what it imitates, not where data are from
+        label = "emulated data (not recorded data)"
+    elif emulated is False:
+        label = "data" + (f": {', '.join(parts)}" if parts else " (source not stated)")
+    else:
+        label = "data of unknown origin (no sidecar)"
+    return {"emulated_data": emulated, "source": source,
+            "data_statement": statement if isinstance(statement, str) else None,
+            "label": label}
+
+
+def workspace_record(path: str | os.PathLike | None) -> dict[str, Any] | None:
+    """The results file's ``workspace`` block: which workspace the scan read, and its data.
+
+    Only the file name (not the folder) is recorded, so the file does not depend on where the
+    scan ran.
+
+    Args:
+        path: the workspace file (None: unknown).
+
+    Returns:
+        ``{"name", "file", "sidecar", **data_info(sidecar)}`` or None.
+    """
+    if path is None:
+        return None
+    from emiss.bundles.bundle import sidecar_path
+
+    p = Path(path)
+    side = sidecar_path(p)
+    meta: dict[str, Any] = {}
+    if side.is_file():
+        try:
+            meta = read_json(side)
+        except ValueError as exc:
+            log.warning("sidecar %s is not valid JSON (%s); data source unknown", side, exc)
+    return {"name": p.name.removesuffix(".json"), "file": p.name,
+            "sidecar": side.name if side.is_file() else None, **data_info(meta)}
+
+
 def results_document(workspace_digest: str, patchset_digests: Sequence[str],
                      labels: Sequence[str], options: Mapping[str, Any],
-                     rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+                     rows: Sequence[Mapping[str, Any]],
+                     workspace: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the top-level results object.
 
     Args:
@@ -158,11 +228,14 @@ def results_document(workspace_digest: str, patchset_digests: Sequence[str],
         labels: union of the patchsets' labels (order of first appearance).
         options: analysis options that change numbers (cl, calctype, engine, chunk_size).
         rows: result rows, in patchset order then patch order.
+        workspace: the ``workspace`` block (``workspace_record``); omitted when None.
 
     Returns:
         The document written to RESULTS.json.
     """
+    extra = {} if workspace is None else {"workspace": dict(workspace)}
     return {
+        **extra,
         "format": RESULTS_FORMAT,
         "workspace_digest": workspace_digest,
         "patchset_digest": patchset_digests[0] if len(patchset_digests) == 1 else
@@ -345,3 +418,74 @@ def iter_journal_rows(chunks: Iterable[Mapping[str, Any]]) -> Iterator[tuple[tup
     for rec in chunks:
         for key, row in rec["rows"]:
             yield tuple(key), row
+
+
+# --------------------------------------------------------------------------------------- summary
+def _point(row: Mapping[str, Any], labels: Sequence[str]) -> str:
+    vals = [f"{lab}={row[lab]:.4g}" for lab in labels if isinstance(row.get(lab), (int, float))]
+    return ",".join(vals) or str(row.get("name"))
+
+
+def summary_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per scenario (patchset order): best fit, largest Z and the strongest observed limit.
+
+    Args:
+        doc: a results document.
+
+    Returns:
+        One dict per scenario: ``scenario``, ``n``, ``n_ok``, ``best`` (the row with the lowest
+        −2 ln L), ``max_Z`` (the row with the largest Z), ``strongest`` (the row with the
+        lowest observed limit on B); rows are None when no hypothesis succeeded.
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for r in doc["results"]:
+        groups.setdefault(str(r.get("scenario")), []).append(r)
+    out = []
+    for scen, rows in groups.items():
+        ok = [r for r in rows if str(r.get("status", "")).startswith("ok")]
+
+        def pick(key: str, rows: list = ok, sign: float = 1.0) -> Mapping[str, Any] | None:
+            cand = [r for r in rows if isinstance(r.get(key), (int, float))]
+            return min(cand, key=lambda r: sign * r[key]) if cand else None
+
+        out.append({"scenario": scen, "n": len(rows), "n_ok": len(ok),
+                    "best": pick("twice_nll"), "max_Z": pick("Z", sign=-1.0),
+                    "strongest": pick("br_limit_obs")})
+    return out
+
+
+def summary_table(doc: Mapping[str, Any]) -> str:
+    """Short text table of ``summary_rows`` (what ``emiss scan`` prints at the end).
+
+    Z is the local discovery significance of each hypothesis against its null (no signal;
+    for light X the SM nu nubar sample stays at its prediction), from the profile likelihood
+    at fixed mass; no look-elsewhere correction.
+
+    Args:
+        doc: a results document.
+
+    Returns:
+        Text (one line per scenario, with a header and a footnote).
+    """
+    labels = list(doc.get("labels", []))
+    cl = doc.get("options", {}).get("cl", 0.95)
+    hdr = (f"{'scenario':<24} {'ok/n':>7}  {'best fit':<16} {'B_hat':>9} {'Z_local':>7}  "
+           f"{'max Z_local (at)':<22} {f'strongest UL{100 * cl:g}(B) (at)':<26}")
+    lines = [hdr]
+
+    def num(x: Any, fmt: str) -> str:
+        return format(x, fmt) if isinstance(x, (int, float)) else "-"
+
+    def at(row: Mapping[str, Any] | None, key: str, fmt: str) -> str:
+        return f"{num(row[key], fmt)} ({_point(row, labels)})" if row else "-"
+
+    for s in summary_rows(doc):
+        b = s["best"]
+        lines.append(
+            f"{s['scenario']:<24} {s['n_ok']:>3}/{s['n']:<3}  "
+            f"{_point(b, labels) if b else '-':<16} {num(b and b.get('br_hat'), '9.3g'):>9} "
+            f"{num(b and b.get('Z'), '7.2f'):>7}  "
+            f"{at(s['max_Z'], 'Z', '.2f'):<22} {at(s['strongest'], 'br_limit_obs', '.3g'):<26}")
+    lines.append("Z_local: discovery significance vs no signal at that point (light X: SM nu "
+                 "nubar fixed at its prediction); no look-elsewhere correction")
+    return "\n".join(lines) + "\n"

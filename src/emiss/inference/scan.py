@@ -33,6 +33,7 @@ from emiss.inference.results import (
     make_row,
     patch_emiss_meta,
     results_document,
+    workspace_record,
     write_results,
 )
 
@@ -216,6 +217,7 @@ def scan(
     progress: bool | None = None,
     ntoys: int = 2000,
     toy_seed: int = 0,
+    workspace_path: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Run limits, discovery and best fits for every selected patch.
 
@@ -237,11 +239,15 @@ def scan(
         progress: progress bar on stderr (None: only when stderr is a terminal).
         ntoys: toys per distribution (calctype "toybased").
         toy_seed: seed of the toys (calctype "toybased").
+        workspace_path: the workspace file, recorded (name, data source from its sidecar) in
+            the results' ``workspace`` block; defaults to ``workspace_spec`` when that is a
+            path.
 
     Returns:
         The results document (also written to ``output``).
     """
     if isinstance(workspace_spec, (str, os.PathLike)):
+        workspace_path = workspace_spec if workspace_path is None else workspace_path
         workspace_spec = load_json_file(workspace_spec, "workspace")
     patchsets = [load_json_file(ps, "patchset") if isinstance(ps, (str, os.PathLike)) else dict(ps)
                  for ps in patchsets]
@@ -333,7 +339,8 @@ def scan(
 
     rows = [done[(i, ps["patches"][j]["metadata"]["name"])]
             for i, (ps, idx) in enumerate(zip(patchsets, selected, strict=True)) for j in idx]
-    doc = results_document(ws_digest, ps_digests, labels, options, rows)
+    doc = results_document(ws_digest, ps_digests, labels, options, rows,
+                           workspace=workspace_record(workspace_path))
     if output is not None:
         write_results(output, doc, with_csv=write_csv)
         if journal is not None:

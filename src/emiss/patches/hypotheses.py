@@ -10,6 +10,7 @@ physics by stand-ins).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from emiss.physics import formfactors
 from emiss.physics.constants import C_L_SM
 from emiss.physics.processes import get_process
 from emiss.physics.scenarios import get_scenario
+from emiss.physics.twobody import mass_range_text
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +66,21 @@ def check_masses(scenario: Any, masses: Sequence[float], processes: Sequence[str
     n = {2: 1, 3: 2}.get(int(getattr(scenario, "multiplicity", 1)))
     if n is None:
         return
+    # m_X = 0 is unphysical for spin-1 X (longitudinal rate ~ 1/m^2), as in the physics stage
+    allow_zero = float(getattr(scenario, "spin", 0)) != 1.0
     for proc in processes:
         p = process(proc)
         limit = (p.m_B - p.m_M) / n
+        valid = mass_range_text(limit, n, allow_zero)
         for m in masses:
-            if not (0 <= m < limit):
-                what = "m_X" if n == 1 else "m_X (each of the pair)"
+            if not math.isfinite(m) or m < 0 or (m == 0 and not allow_zero):
+                raise EmissError(f"mass {m:g} GeV of scenario {scenario.name!r} is invalid for "
+                                 f"{proc}; valid: {valid}")
+            if m >= limit:
                 raise EmissError(
                     f"mass {m:g} GeV of scenario {scenario.name!r} is at or above the kinematic "
-                    f"endpoint of {proc}; valid: 0 <= {what} < {limit:.4f} GeV"
+                    f"endpoint of {proc}; valid: {valid}"
                 )
-
 
 
 @dataclass

@@ -31,6 +31,22 @@ from emiss.physics.spectrum import Spectrum
 log = logging.getLogger(__name__)
 
 
+def mass_range_text(limit: float, n_particles: int, allow_zero: bool) -> str:
+    """The allowed mass range as every error message states it, e.g. "0 < m_X < 4.7857 GeV".
+
+    Args:
+        limit: the endpoint (m_B - m_M) / n_particles in GeV.
+        n_particles: 1 (two-body) or 2 (pair).
+        allow_zero: whether m = 0 is physical (not for spin-1 X: the longitudinal rate grows
+            as 1/m^2, see ``twobody_vector`` and ``emiss.physics.threebody``).
+
+    Returns:
+        The range text.
+    """
+    what = "m_X" if n_particles == 1 else "m_X (each of the pair)"
+    return f"{'0 <=' if allow_zero else '0 <'} {what} < {limit:.4f} GeV"
+
+
 def check_mass(process, mass, n_particles: int, allow_zero: bool = True) -> float:
     """Validate an invisible-particle mass against the kinematic endpoint.
 
@@ -51,16 +67,14 @@ def check_mass(process, mass, n_particles: int, allow_zero: bool = True) -> floa
     except (TypeError, ValueError):
         raise EmissError(f"mass {mass!r} is not a number (GeV)") from None
     limit = (process.m_B - process.m_M) / n_particles
-    what = "m_X" if n_particles == 1 else "m_X (each of the pair)"
+    valid = f"valid: {mass_range_text(limit, n_particles, allow_zero)}"
     if not math.isfinite(m):
-        raise EmissError(f"mass {mass!r} is not finite; valid: 0 <= {what} < {limit:.4f} GeV")
+        raise EmissError(f"mass {mass!r} is not finite; {valid}")
     if m < 0 or (m == 0 and not allow_zero):
-        low = "0 <" if not allow_zero else "0 <="
-        raise EmissError(f"mass {m:g} GeV is invalid for {process.name}; valid: {low} {what} "
-                         f"< {limit:.4f} GeV")
+        raise EmissError(f"mass {m:g} GeV is invalid for {process.name}; {valid}")
     if m >= limit:
         raise EmissError(f"mass {m:g} GeV is at or above the kinematic endpoint of {process.name}"
-                         f"; valid: {what} < {limit:.4f} GeV")
+                         f"; {valid}")
     return m
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -25,6 +27,47 @@ def use_hep_style() -> None:
         plt.style.use(mplhep.style.ROOT)
     except Exception as exc:  # pragma: no cover - mplhep is a dependency
         log.warning("mplhep style unavailable (%s); using matplotlib defaults", exc)
+
+
+def data_label(info: Mapping[str, Any] | None) -> str:
+    """Short text naming the data of a figure (``emiss.inference.results.data_info``), or "".
+
+    Args:
+        info: ``{"emulated_data", "source", "label", ...}`` (a sidecar's data info, a results
+            file's ``workspace`` block) or None.
+
+    Returns:
+        "emulated data (...)" for the emulation, "data: HEPData ..., arXiv:..." for real data,
+        "" when unknown.
+    """
+    if not info:
+        return ""
+    if info.get("label"):
+        return str(info["label"])
+    from emiss.inference.results import data_info
+
+    return data_info(info)["label"] if info.get("emulated_data") is not None else ""
+
+
+def draw_data_label(ax: Any, info: Mapping[str, Any] | None, loc: str = "upper left") -> None:
+    """Write the data label (``data_label``) inside the axes; emulated data in red.
+
+    Args:
+        ax: matplotlib axes.
+        info: data info or None (nothing drawn).
+        loc: "upper left", "upper right" (inside the axes) or "title" (the left title).
+    """
+    text = data_label(info)
+    if not text:
+        return
+    if loc == "title":
+        ax.set_title(text, loc="left", fontsize=9,
+                     color="#b00000" if info.get("emulated_data") else "black")
+        return
+    x, ha = (0.02, "left") if loc == "upper left" else (0.98, "right")
+    ax.text(x, 0.97, text, transform=ax.transAxes, va="top", ha=ha, fontsize=10,
+            color="#b00000" if info.get("emulated_data") else "black",
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
 
 
 def save_figure(

@@ -23,7 +23,7 @@ import numpy as np
 
 from emiss.errors import EmissError
 from emiss.models import plane as PL
-from emiss.plotting import plt, save_figure, use_hep_style
+from emiss.plotting import draw_data_label, plt, save_figure, use_hep_style
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +91,14 @@ def scan_numbers(docs: Sequence[Mapping[str, Any]], m_Zp: float | None = None,
             "interval_method": "Wald: B_hat +- B_hat/Z (arXiv:1007.1727)", "n_rows": len(rows)}
 
 
-def plot_plane(inp: PL.PlaneInputs, stem: str | Path) -> tuple[list[Path], dict]:
+def plot_plane(inp: PL.PlaneInputs, stem: str | Path, data: Any = None)\
+        -> tuple[list[Path], dict]:
     """Draw the model plane and write stem.png, stem.pdf.
 
     Args:
         inp: plane inputs (scan numbers and model options).
         stem: output path without suffix.
+        data: data info of the scan (the results' ``workspace`` block), written on the figure.
 
     Returns:
         (written paths, the computed grids and lines).
@@ -168,6 +170,7 @@ def plot_plane(inp: PL.PlaneInputs, stem: str | Path) -> tuple[list[Path], dict]
     ax.set_title(rf"U(1)$'$ + $T'$, $M_{{Z'}}={inp.m_Zp:g}$ GeV, $\delta={inp.delta:g}$, "
                  rf"$\tilde g q'_X={inp.g_qX:g}$", fontsize=13, loc="right")
     ax.legend(handles=handles, loc="lower left", fontsize=10, framealpha=0.9)
+    draw_data_label(ax, data)
     return save_figure(fig, Path(stem)), res
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from emiss.errors import EmissError
 from emiss.inference.compare import SM_LIKE, interval_from_profile, profile_curve
-from emiss.plotting import plt, save_figure, use_hep_style
+from emiss.plotting import draw_data_label, plt, save_figure, use_hep_style
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,23 @@ def _xlabel(label: str) -> str:
     return _LABEL_TEX.get(label, label)
 
 
-def _stem(outdir: Path, kind: str, scenario: str, digest: str, multi_ws: bool) -> Path:
+def _stem(outdir: Path, kind: str, scenario: str, digest: str, multi_ws: bool,
+          prefix: str = "") -> Path:
     tag = f"_{digest[:8]}" if multi_ws else ""
-    return outdir / f"{kind}_{scenario}{tag}"
+    return outdir / f"{prefix + '_' if prefix else ''}{kind}_{scenario}{tag}"
 
 
-def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m_X")\
-        -> list[Path]:
+def _data(docs: Sequence[Mapping[str, Any]], digest: str | None = None)\
+        -> Mapping[str, Any] | None:
+    """The ``workspace`` block (data source) of the results of one workspace, if recorded."""
+    for d in docs:
+        if (digest is None or d["workspace_digest"] == digest) and d.get("workspace"):
+            return d["workspace"]
+    return None
+
+
+def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m_X",
+                prefix: str = "") -> list[Path]:
     """Brazil band of the upper limit on the branching ratio versus the label, one per scenario.
 
     Observed (solid), expected median (dashed), ±1σ (green) and ±2σ (yellow) bands; the SM
@@ -75,6 +85,8 @@ def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m
         docs: results documents.
         outdir: output folder.
         label: x-axis label key.
+        prefix: file-name prefix (the CLI passes the results file stem):
+            ``<prefix>_limits_<scenario>.png``.
 
     Returns:
         Written files.
@@ -115,18 +127,20 @@ def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m
         ax.set_ylim(lo, hi * (hi / lo) ** 0.35)  # head room for the legend
         ax.set_title(f"{scen} (CLs, asymptotic)", fontsize=14, loc="right")
         ax.legend(loc="upper right", fontsize=13, ncol=2)
-        paths += save_figure(fig, _stem(Path(outdir), "limits", scen, digest, multi))
+        draw_data_label(ax, _data(docs, digest), loc="title")
+        paths += save_figure(fig, _stem(Path(outdir), "limits", scen, digest, multi, prefix))
     return paths
 
 
-def plot_significance(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m_X")\
-        -> list[Path]:
+def plot_significance(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m_X",
+                      prefix: str = "") -> list[Path]:
     """Local discovery significance Z versus the label, one line per scenario.
 
     Args:
         docs: results documents.
         outdir: output folder.
         label: x-axis label key.
+        prefix: file-name prefix: ``<prefix>_significance.png``.
 
     Returns:
         Written files.
@@ -147,13 +161,14 @@ def plot_significance(docs: Sequence[Mapping[str, Any]], outdir: Path, label: st
         ax.axhline(z, color="grey", ls=":", lw=1)
     ax.set_xlabel(_xlabel(label))
     ax.set_ylabel(r"Local significance $Z$ [$\sigma$]")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="best", fontsize=13)
-    return save_figure(fig, Path(outdir) / "significance")
+    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.25)
+    ax.legend(loc="upper right", fontsize=13)
+    draw_data_label(ax, _data(docs), loc="title")
+    return save_figure(fig, Path(outdir) / f"{prefix + '_' if prefix else ''}significance")
 
 
-def plot_likelihood(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m_X")\
-        -> list[Path]:
+def plot_likelihood(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m_X",
+                    prefix: str = "") -> list[Path]:
     """Profile −2Δln L versus the label per scenario, one figure per workspace.
 
     Δ is taken from the lowest −2 ln L of the workspace (all scenarios and the SM rescaling),
@@ -164,6 +179,7 @@ def plot_likelihood(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str 
         docs: results documents.
         outdir: output folder.
         label: x-axis label key.
+        prefix: file-name prefix: ``<prefix>_likelihood.png``.
 
     Returns:
         Written files.
@@ -198,6 +214,8 @@ def plot_likelihood(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str 
         ax.set_ylim(bottom=0)
         ax.legend(loc="best", fontsize=13)
         ax.set_title("bars: 68% CL interval", fontsize=12, loc="right")
+        draw_data_label(ax, _data(docs, digest), loc="title")
         tag = f"_{digest[:8]}" if len(digests) > 1 else ""
-        paths += save_figure(fig, Path(outdir) / f"likelihood{tag}")
+        pre = prefix + "_" if prefix else ""
+        paths += save_figure(fig, Path(outdir) / f"{pre}likelihood{tag}")
     return paths

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from emiss.patches.grid import GridEntry, make_entry
 from emiss.patches.hypotheses import check_masses, resolve_entry
 from emiss.patches.target import Target
 from emiss.patches.templates import TemplateBuilder
-from emiss.plotting import plt, save_figure, use_hep_style
+from emiss.plotting import draw_data_label, plt, save_figure, use_hep_style
+from emiss.plotting.labels import sample_name
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ def signal_templates(target: Target, entries: Sequence[GridEntry],
 
 
 def plot_templates(target: Target, entries: Sequence[GridEntry],
-                   stem: str | os.PathLike) -> list[Path]:
+                   stem: str | os.PathLike, data: Mapping[str, Any] | None = None) -> list[Path]:
     """Draw the figure: per channel, stacked backgrounds + data with background + signal on top,
     and below the signal templates alone.
 
@@ -113,6 +115,9 @@ def plot_templates(target: Target, entries: Sequence[GridEntry],
         target: the workspace.
         entries: hypotheses to draw.
         stem: output path without suffix (PNG and PDF are written).
+        data: data info of the workspace (``emiss.inference.results.data_info`` of its
+            sidecar): the data are called emulated only when the sidecar says so, and the label
+            is written on the figure.
 
     Returns:
         The written files.
@@ -136,19 +141,20 @@ def plot_templates(target: Target, entries: Sequence[GridEntry],
         for k, s in enumerate(samples):
             y = np.asarray(s["data"], dtype=float)
             ax.stairs(bottom + y, edges, baseline=bottom, fill=True,
-                      color=bkg_colors[k % len(bkg_colors)], label=s["name"])
+                      color=bkg_colors[k % len(bkg_colors)], label=sample_name(s["name"]))
             bottom = bottom + y
         if ch in obs:
             d = np.asarray(obs[ch], dtype=float)
-            ax.errorbar(np.arange(n), d, yerr=np.sqrt(d), fmt="ko", ms=4, label="data (emulated)"
-                        if target.name.startswith("belle2") else "data")
+            ax.errorbar(np.arange(n), d, yerr=np.sqrt(d), fmt="ko", ms=4,
+                        label="data (emulated)" if data and data.get("emulated_data")
+                        else "data")
         for k, (label, ys) in enumerate(templates):
             if ch in ys:
                 col = colors[k % len(colors)]
                 ls = _STYLES[k % len(_STYLES)]
                 ax.stairs(bottom + ys[ch], edges, color=col, lw=1.6, ls=ls)
                 axs.stairs(ys[ch], edges, color=col, lw=2.0, ls=ls, label=label)
-        ax.set_title(ch, fontsize=14)
+        ax.set_title(ch, fontsize=14, loc="right")
         ax.set_ylabel("events / bin", fontsize=12)
         axs.set_ylabel(f"signal events at B = {DISPLAY_BR:g}", fontsize=12)
         axs.set_xlabel("fit bin (flattened)", fontsize=12)
@@ -162,6 +168,7 @@ def plot_templates(target: Target, entries: Sequence[GridEntry],
         ax.set_ylim(0, 1.35 * max(float(bottom.max()), 1.0))
         ax.legend(fontsize=8, ncol=2, loc="upper right")
         axs.legend(fontsize=8, loc="upper right")
+        draw_data_label(ax, data, loc="title")
     fig.suptitle(f"{target.name}: background stack + signal (lines: background + signal)",
                  fontsize=14)
     return save_figure(fig, stem)

@@ -47,10 +47,10 @@ class PublishResult:
 
 
 def _check_out_dir(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise EmissError(
-            f"output {str(out)!r} exists and is not a directory; give a directory path"
-        )
+    from emiss.io import check_output_dir
+
+    # a folder (not a file), creatable and writable: checked before any work
+    check_output_dir(out, "publication folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise EmissError(
             f"output directory {str(out)!r} exists and is not empty; "
