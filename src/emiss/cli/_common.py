@@ -96,14 +96,19 @@ def resolve_workspace(workspace: str | os.PathLike, announce: bool = False) -> P
     Returns:
         The file, or None.
     """
+    from emiss.bundles import belle2_hepdata as real
     from emiss.bundles.bundle import BUNDLED_STEMS, bundled_dir
+    from emiss.bundles.bundle import resolve_workspace as resolve_name
 
     p = Path(workspace)
     if p.is_file():
         return p
     stem = p.name.removesuffix(".json")
-    if p.name in BUNDLED_STEMS:
-        return bundled_dir() / f"{p.name}.json"
+    if p.name in BUNDLED_STEMS or p.name in (real.ALIAS, real.STEM):
+        try:  # bundled stems; `belle2`: the released likelihood (or, warned, the emulation)
+            return resolve_name(p.name)
+        except EmissError:
+            return None
     if stem in BUNDLED_STEMS and p.name.endswith(".json") and p.parent.name == "workspaces":
         q = bundled_dir() / p.name
         if q.is_file():

@@ -9,6 +9,8 @@ import logging
 
 import click
 
+from emiss.cli._common import OUT_DIR, output_dir
+
 log = logging.getLogger(__name__)
 
 
@@ -21,7 +23,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
 
     @data.command("fetch")
     @click.argument("dataset", type=click.Choice(["belle2-knunu"]))
-    @click.option("--to", "dest", type=click.Path(file_okay=False), default=None,
+    @click.option("-o", "--outdir", "--to", "dest", type=OUT_DIR, default=None,
                   help="Output folder (default: $EMISS_DATA_DIR/ins2947386 or "
                        "~/.local/share/emiss/ins2947386, where `belle2` finds it).")
     @click.option("--mirror", "base_url", default=None,
@@ -37,7 +39,9 @@ def register(cli: click.Group, plot: click.Group) -> None:
         arXiv:2507.12393); afterwards `belle2` names it in every command.
         """
         from emiss.bundles.belle2_fetch import fetch
+        from emiss.bundles.belle2_hepdata import default_location
 
+        output_dir(dest if dest is not None else default_location(), "data folder")
         for p in fetch(dest, base_url=base_url, allow_unverified=allow_unverified):
             click.echo(str(p))
 
@@ -47,8 +51,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
 
     @workspace.command("import-belle2")
     @click.argument("source", type=click.Path(file_okay=False))
-    @click.option("-o", "--outdir", "out_dir", type=click.Path(file_okay=False),
-                  required=True, help="Output folder for the bundle (3 files).")
+    @click.option("-o", "--outdir", "out_dir", type=OUT_DIR, required=True,
+                  help="Output folder for the bundle (3 files).")
     @click.option("--allow-unverified", is_flag=True,
                   help="Import files whose sha256 differs from the verified release.")
     def import_belle2_cmd(source: str, out_dir: str, allow_unverified: bool) -> None:
@@ -60,5 +64,6 @@ def register(cli: click.Group, plot: click.Group) -> None:
         """
         from emiss.bundles.belle2_hepdata import import_belle2
 
+        output_dir(out_dir)
         for p in import_belle2(source, out_dir, allow_unverified=allow_unverified):
             click.echo(str(p))

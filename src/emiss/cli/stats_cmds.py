@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from emiss.cli._common import OUT_DIR, output_dir, workspace_arg
 from emiss.errors import EmissError
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
     """
 
     @cli.command("posterior", help=_POSTERIOR_HELP)
-    @click.argument("workspace", type=click.Path(dir_okay=False))
+    @click.argument("workspace")
     @click.argument("patchsets", nargs=-1, required=True, type=click.Path(dir_okay=False))
-    @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False),
-                  help="Output folder.")
+    @click.option("-o", "--outdir", required=True, type=OUT_DIR,
+                  help="Output folder (created if missing).")
     @click.option("--names", default=None, help="Only these patches (comma-separated names).")
     @click.option("--br-max", type=float, default=1e-4, show_default=True,
                   help="Upper end of the flat prior in B.")
@@ -94,7 +95,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
         if draws < 10 or tune < 0 or chains < 1:
             raise EmissError(f"--draws {draws} --tune {tune} --chains {chains}: need draws >= 10, "
                              "tune >= 0, chains >= 1")
-        ws = load_json_file(workspace, "workspace")
+        output_dir(outdir)
+        ws = load_json_file(workspace_arg(workspace), "workspace")
         pss = [load_json_file(p, "patchset") for p in patchsets]
         ws_digest, ps_digests = check_patchsets(ws, pss)
         selected = _select(pss, _names(names))

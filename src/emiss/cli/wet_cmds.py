@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from emiss.cli._common import OUT_DIR, OUT_FILE, output_dir, output_file
 from emiss.io import dumps_json, write_json
 
 log = logging.getLogger(__name__)
@@ -16,9 +17,9 @@ def register(cli: click.Group, plot: click.Group) -> None:
 
     @cli.command("wet")
     @click.argument("workspace")
-    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+    @click.option("-o", "--output", type=OUT_FILE, default=None,
                   help="Write the result as JSON to this file.")
-    @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
+    @click.option("--plot", "plot_dir", type=OUT_DIR, default=None,
                   help="Write the profile-likelihood figure (PNG + PDF) into this folder.")
     @click.option("--ff-samples", default=100, show_default=True, type=click.IntRange(0),
                   help="Form-factor draws for the template components (0: none).")
@@ -42,6 +43,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
         from emiss.inference.results import data_info
         from emiss.inference.wet import fit_wet, posterior_wet
 
+        output_file(output)
+        output_dir(plot_dir, "plot folder")
         bundle = load_bundle(workspace)
         res = fit_wet(bundle, n_samples=ff_samples, curve_points=41 if plot_dir else 0)
         if posterior:
