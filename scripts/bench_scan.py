@@ -15,13 +15,15 @@ of the naive loop to the faster emiss run and the largest relative difference of
 
 On Belle II's released likelihood (``--belle2 DIR``: imported from DIR into a temporary folder,
 two-body scalar patches built there; 232 parameters) it also times a 100-patch emiss scan and,
-where jax installs, tries pyhf's jax backend (pyhf 0.7.6's ``upper_limit`` caches test
-statistics by POI value and fails on jax arrays: the attempt and its error are reported).
+where jax installs, tries pyhf's jax backend (pyhf 0.7.6's ``upper_limit`` fails on jax
+arrays: the attempt and its error are reported) and then times pyhf's own ``toms748_scan``
+algorithm on jax hypotests with float results (``jax_limits``), side by side with emiss.
 
 Usage:
     python scripts/bench_scan.py [--workspace WS.json] [--patchset PS.json] [--n N] [--jobs J]
     python scripts/bench_scan.py --toy          # synthetic 30-bin workspace and bump patches
     python scripts/bench_scan.py --belle2 ../shared/data/belle2_ins2947386 --n 3
+    python scripts/bench_scan.py --belle2 DIR --n 1 --naive-budget 3600   # bounded naive loop
 """
 
 from __future__ import annotations
@@ -104,13 +106,93 @@ def _jax_attempt(spec: dict, patch_ops: list) -> str:
         obs, _ = naive(spec, patch_ops)
         return f"jax backend: {time.perf_counter() - t0:.1f} s, obs limit {obs:.5g}"
     except Exception as exc:
-        return f"jax backend fails in upper_limit: {type(exc).__name__}: {exc}"
+        msg = f"jax backend fails in upper_limit: {type(exc).__name__}: {exc}"
+    try:  # what still works on jax: one hypothesis test (a limit needs several per band)
+        ws = pyhf.Workspace(spec)
+        model = ws.model(patches=[patch_ops])
+        t0 = time.perf_counter()
+        pyhf.infer.hypotest(1.0, ws.data(model), model, return_expected_set=True)
+        msg += (f"; one jax hypotest (mu = 1, observed + expected set) takes "
+                f"{time.perf_counter() - t0:.1f} s")
+    except Exception as exc:
+        msg += f"; jax hypotest fails too: {type(exc).__name__}: {exc}"
+    finally:
+        pyhf.set_backend("numpy")
+    return msg
+
+
+def jax_limits(spec: dict, patch_ops: list, level: float = 0.05, atol: float = 2e-12,
+               rtol: float = 1e-4) -> tuple[float, list[float]]:
+    """pyhf's own ``toms748_scan`` algorithm (bracket extension, shared hypotest cache, best
+    bracket per band, scipy toms748 with pyhf's tolerances) on ``pyhf.infer.hypotest`` with
+    the jax backend, the hypotest results cast to float: the one change a user needs where
+    ``upper_limit`` fails on jax arrays (pyhf 0.7.6)."""
+    import pyhf
+    from scipy.optimize import toms748
+
+    pyhf.set_backend("jax")
+    try:
+        ws = pyhf.Workspace(spec)
+        model = ws.model(patches=[patch_ops])
+        data = ws.data(model)
+        cache: dict[float, list[float]] = {}
+
+        def cls(poi: float) -> list[float]:
+            poi = float(poi)
+            if poi not in cache:
+                obs, exp = pyhf.infer.hypotest(poi, data, model, return_expected_set=True)
+                cache[poi] = [float(obs)] + [float(e) for e in exp]
+            return cache[poi]
+
+        lo, hi = model.config.suggested_bounds()[model.config.poi_index]
+        if not np.all(np.isfinite(cls(lo))):  # qtilde 0/0 at mu = 0 (as in naive())
+            lo = 1e-4 * hi
+        while min(cls(lo)) < level:
+            lo /= 2
+        while max(cls(hi)) > level:
+            hi *= 2
+
+        def bracket(k: int) -> tuple[float, float]:
+            ks = np.array(list(cache))
+            vals = np.array([v[k] - level for v in cache.values()])
+            pos, neg = vals >= 0, vals < 0
+            return ks[pos][np.argmin(vals[pos])], ks[neg][np.argmax(vals[neg])]
+
+        lims = [float(toms748(lambda m, k=k: cls(m)[k] - level, *(bracket(k) if k else (lo, hi)),
+                              k=2, xtol=atol, rtol=rtol)) for k in range(6)]
+        return lims[0], lims[1:]
     finally:
         pyhf.set_backend("numpy")
 
 
-def belle2(data: Path, n: int, jobs: int) -> int:
-    """The benchmark on Belle II's released likelihood (see the module docstring)."""
+def _naive_child(spec: dict, patch_ops: list, queue) -> None:
+    """naive() in a worker process; the result goes to queue."""
+    queue.put(naive(spec, patch_ops))
+
+
+def naive_within(spec: dict, patch_ops: list, budget: float
+                 ) -> tuple[float, list[float]] | None:
+    """naive() in a separate process, stopped after budget seconds (None: not finished)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_naive_child, args=(spec, patch_ops, queue))
+    proc.start()
+    proc.join(budget)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join()
+        return None
+    return queue.get()
+
+
+def belle2(data: Path, n: int, jobs: int, budget: float | None = None) -> int:
+    """The benchmark on Belle II's released likelihood (see the module docstring).
+
+    budget: seconds the naive pyhf loop may take in all (None: no limit); when it runs out the
+    unfinished patch is stopped and the speed ratio is reported as a lower bound.
+    """
     import tempfile
 
     from emiss.bundles.belle2_hepdata import STEM, import_belle2
@@ -138,11 +220,42 @@ def belle2(data: Path, n: int, jobs: int) -> int:
                   f"{bad} failed")
         picks = _select([p for p in big["patches"]
                          if p["metadata"]["values"][0] in (1.0, 2.1, 3.5)] or big["patches"], n)
-        print(_jax_attempt(spec, picks[0]["patch"]))
-        return _compare(spec, big, picks, jobs)
+        print(_jax_attempt(spec, picks[0]["patch"]), flush=True)
+        _compare_jax(spec, big, picks)
+        return _compare(spec, big, picks, jobs, budget)
 
 
-def _compare(spec: dict, patchset: dict | None, patches: list[dict], jobs: int) -> int:
+def _compare_jax(spec: dict, patchset: dict, patches: list[dict]) -> None:
+    """emiss vs pyhf's toms748_scan on the jax backend (``jax_limits``), side by side."""
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        print("jax not installed: no jax comparison")
+        return
+    rows, how = emiss_rows(spec, patchset, patches, 1)
+    t0 = time.perf_counter()
+    rows, how = emiss_rows(spec, patchset, patches, 1)
+    t_emiss = time.perf_counter() - t0
+    t_jax, max_rel = 0.0, 0.0
+    for p, row in zip(patches, rows, strict=True):
+        t1 = time.perf_counter()
+        obs, exp = jax_limits(spec, p["patch"])
+        dt = time.perf_counter() - t1
+        t_jax += dt
+        ref = np.array([obs, *exp])
+        got = np.array([row["mu_limit_obs"], *row["mu_limit_exp"]], float)
+        rel = float(np.max(np.abs(got - ref) / np.abs(ref)))
+        max_rel = max(max_rel, rel)
+        print(f"pyhf jax toms748 {p['metadata']['name']}: {dt:.1f} s, obs {obs:.6g} "
+              f"(emiss {got[0]:.6g}), median exp {exp[2]:.6g} (emiss {got[3]:.6g}), "
+              f"max rel {rel:.2e}", flush=True)
+    print(f"jax_speedup={t_jax / t_emiss:.1f} max_rel_diff={max_rel:.2e} "
+          f"(pyhf jax {t_jax:.1f} s vs {how} {t_emiss:.2f} s on {len(patches)} patches)",
+          flush=True)
+
+
+def _compare(spec: dict, patchset: dict | None, patches: list[dict], jobs: int,
+             budget: float | None = None) -> int:
     """emiss vs the naive pyhf loop on the same patches, side by side (prints the ratio)."""
     emiss_rows(spec, patchset, patches[:1], 1)
     runs = []
@@ -158,7 +271,21 @@ def _compare(spec: dict, patchset: dict | None, patches: list[dict], jobs: int) 
           f"{'exp naive':>10s} {'exp emiss':>10s} {'max rel':>9s}")
     for k, p in enumerate(patches):
         t1 = time.perf_counter()
-        obs, exp = naive(spec, p["patch"])
+        if budget is None:
+            obs, exp = naive(spec, p["patch"])
+        else:
+            got_naive = naive_within(spec, p["patch"], budget - t_naive)
+            if got_naive is None:
+                t_naive = budget
+                done = k  # patches the naive loop finished
+                per = t_emiss / len(patches)
+                print(f"naive pyhf loop stopped after the budget of {budget:.0f} s: patch "
+                      f"{p['metadata']['name']} not finished ({done} finished before it)")
+                print(f"speedup>{budget / (per * (done + 1)):.1f} (a lower bound: "
+                      f"{budget:.0f} s for at most {done + 1} patches vs emiss "
+                      f"{per:.3f} s per patch) max_rel_diff={max_rel:.2e} (over {done} patches)")
+                return 0
+            obs, exp = got_naive
         dt = time.perf_counter() - t1
         t_naive += dt
         ref = np.array([obs, *exp])
@@ -186,12 +313,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--toy", action="store_true", help="synthetic Belle II-like workspace")
     ap.add_argument("--belle2", type=Path, default=None, metavar="DIR",
                     help="Belle II's released likelihood (HEPData ins2947386 files in DIR)")
+    ap.add_argument("--naive-budget", type=float, default=None, metavar="SECONDS",
+                    help="with --belle2: stop the naive pyhf loop after this many seconds "
+                         "and report the speed ratio as a lower bound (default: no limit)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from emiss.inference.toy import toy_patchset, toy_workspace
 
     if args.belle2 is not None:
-        return belle2(args.belle2, args.n, args.jobs)
+        return belle2(args.belle2, args.n, args.jobs, args.naive_budget)
     if args.toy or not args.workspace.exists():
         if not args.toy:
             print(f"{args.workspace} not found: using the synthetic workspace", file=sys.stderr)

@@ -46,7 +46,7 @@ def test_fetch_from_a_mirror_imports_the_record(tmp_path, capsys):
     data = require_data()
     url = _mirror(data, tmp_path / "mirror")
     dest = tmp_path / "dest"
-    main(["data", "fetch", "belle2-knunu", "--to", str(dest), "--mirror", url])
+    main(["data", "fetch", "belle2-knunu", "-o", str(dest), "--mirror", url])
     for f in FILES:  # the record's files under their record names, byte for byte
         assert (dest / f).read_bytes() == (data / f).read_bytes()
     assert (dest / f"{STEM}.json").is_file() and (dest / f"{STEM}.meta.json").is_file()

@@ -204,7 +204,7 @@ def locate_inputs(directory: str | os.PathLike, recursive: bool = False) -> dict
     missing = [n for n in SHA256 if n not in found]
     if missing:
         raise EmissError(f"{str(d)!r} lacks {', '.join(missing)} of HEPData {RECORD} (get them "
-                         f"with `emiss data fetch belle2-knunu --to DIR` or from "
+                         f"with `emiss data fetch belle2-knunu -o DIR` or from "
                          f"https://doi.org/{DOI})")
     return found
 
