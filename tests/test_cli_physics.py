@@ -5,19 +5,7 @@ import json
 import math
 
 import pytest
-
-from emiss.cli import main
-
-
-def run(capsys, *args):
-    """Run the CLI; return (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from cli_run import run
 
 
 def test_scenarios_json(capsys):

@@ -4,19 +4,9 @@
 import json
 
 import pytest
+from cli_run import run
 
-from emiss.cli import main
 from emiss.models import u1prime as U
-
-
-def run(capsys, *args):
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _results(path, br_hat=9.2e-6, z=3.0):

@@ -11,10 +11,9 @@ import math
 
 import pytest
 from _counting import counting_workspace, patchset
+from cli_run import run
 from scipy.special import gammainc
 from scipy.stats import poisson
-
-from emiss.cli import main
 
 B, S0, REF, BR_MAX = 5.0, 10.0, 1e-5, 5e-5
 N_OBS = [9, 4, 6]
@@ -47,14 +46,6 @@ def _ln_z(i: int) -> float:
                              / (S0 * mumax))
 
 
-def run(capsys, *args):
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_posterior_grid_evidences_mass_posterior_and_determinism(tmp_path, capsys):

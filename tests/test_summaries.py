@@ -12,22 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scan_toy as T
+from cli_run import run as _run
 
-from emiss.cli import main
 from emiss.inference.compare import compare, format_table, interval_from_profile
 from emiss.inference.results import summary_rows, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(capsys, *args):
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # ----------------------------------------------------------------------------- compare
