@@ -58,6 +58,14 @@ COMMANDS = {
                         "emiss.bundles.k_emulation.build_all"),
     "model u1prime-scan": (["model", "u1prime-scan", "{RES}", "-o", "{OUT}"], "dir",
                            "emiss.plotting.model.scan_numbers"),
+    "wet -o": (["wet", WS, "-o", "{OUT}"], "file", "emiss.bundles.load_bundle"),
+    "wet --plot": (["wet", WS, "--plot", "{OUT}"], "dir", "emiss.bundles.load_bundle"),
+    "workspace import-belle2": (["workspace", "import-belle2", str(ROOT), "-o", "{OUT}"], "dir",
+                                "emiss.bundles.belle2_hepdata.import_belle2"),
+    "data fetch": (["data", "fetch", "belle2-knunu", "-o", "{OUT}"], "dir",
+                   "emiss.bundles.belle2_fetch.fetch"),
+    "posterior": (["posterior", WS, PS, "-o", "{OUT}"], "dir",
+                  "emiss.inference.posterior_grid.PosteriorGrid"),
 }
 
 
