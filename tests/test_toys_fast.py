@@ -107,3 +107,30 @@ def test_scan_toybased_runs_on_the_fast_engine(monkeypatch, tmp_path):
                 toy_seed=3)
     assert (tmp_path / "r.json").read_bytes() == (tmp_path / "r2.json").read_bytes()
     assert doc2["results"] == doc["results"]
+
+
+def test_pyhf_toys_that_cannot_run_stop_before_work():
+    """Where pyhf's ToyCalculator cannot run (pyhf 0.7.6 with numpy >= 2.4), --engine pyhf
+    --calctype toybased is one clear error before any fit; where it can, it is accepted."""
+    import pyhf
+
+    from emiss.errors import EmissError
+    from emiss.inference.limits import GridAnalyzer
+    from emiss.inference.scan import scan
+
+    pyhf.set_backend("numpy")
+    model = pyhf.simplemodels.uncorrelated_background(signal=[5.0], bkg=[50.0],
+                                                      bkg_uncertainty=[5.0])
+    spec = json.loads(json.dumps(dict(pyhf.Workspace.build(model, [52] + model.config.auxdata))))
+    try:
+        pyhf.tensorlib.percentile(pyhf.tensorlib.astensor([1.0, 2.0]), 50)
+        works = True
+    except TypeError:
+        works = False
+    if works:
+        GridAnalyzer(spec, engine="pyhf", calctype="toybased", ntoys=10)
+    else:
+        with pytest.raises(EmissError, match="numpy .* use the fast engine"):
+            GridAnalyzer(spec, engine="pyhf", calctype="toybased", ntoys=10)
+        with pytest.raises(EmissError, match="numpy .* use the fast engine"):
+            scan(spec, [{"patches": []}], None, engine="pyhf", calctype="toybased", ntoys=10)

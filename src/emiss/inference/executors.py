@@ -133,10 +133,12 @@ def pyhf_positive_bracket(workspace_spec: Mapping[str, Any], options: Mapping[st
     lo, hi = model.config.suggested_bounds()[model.config.poi_index]
     low = lo if lo > 0 else 1e-4 * hi
     level = 1.0 - options["cl"]
+    toys = ({"ntoys": int(options.get("ntoys", 2000))}
+            if options["calctype"] == "toybased" else {})
     obs, exp, _ = toms748_scan(data, model, low, hi, level=level, from_upper_limit_fn=True,
-                               calctype=options["calctype"])
+                               calctype=options["calctype"], **toys)
     p0 = float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0",
-                                   calctype=options["calctype"]))
+                                   calctype=options["calctype"], **toys))
     return {"mu_hat": float(pars[model.config.poi_index]), "twice_nll": float(twice_nll),
             "mu_limit_obs": float(obs), "mu_limit_exp": [float(e) for e in exp], "p0": p0,
             "Z": float(max(norm.isf(p0), 0.0)), "status": "ok"}

@@ -172,6 +172,7 @@ class GridAnalyzer:
         self.ntoys = int(hypotest_kwargs.pop("ntoys", 2000))
         self.toy_seed = int(hypotest_kwargs.pop("toy_seed", 0))
         if engine == "pyhf" and calctype == "toybased":
+            check_pyhf_toys()
             self.hypotest_kwargs["ntoys"] = self.ntoys
         self._fast = None
         if engine == "fast":
@@ -231,3 +232,22 @@ class GridAnalyzer:
         row["warm_start"] = None
         return row
 
+
+def check_pyhf_toys() -> None:
+    """Stop before any work when pyhf's own toy calculator cannot run here.
+
+    pyhf 0.7.6's ToyCalculator calls ``percentile(..., interpolation=)``, a keyword numpy 2.4
+    removed; its toys then fail after the first fits.
+
+    Raises:
+        EmissError: naming the versions and the working alternatives.
+    """
+    import pyhf
+
+    try:
+        pyhf.tensorlib.percentile(pyhf.tensorlib.astensor([1.0, 2.0]), 50)
+    except TypeError as exc:
+        raise EmissError(
+            f"--engine pyhf --calctype toybased: pyhf {pyhf.__version__}'s toy calculator "
+            f"fails with numpy {np.__version__} ({exc}); use the fast engine's toys (the "
+            "default --engine fast) or numpy < 2.4") from None

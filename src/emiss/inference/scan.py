@@ -246,6 +246,10 @@ def scan(
     Returns:
         The results document (also written to ``output``).
     """
+    if engine == "pyhf" and calctype == "toybased":
+        from emiss.inference.limits import check_pyhf_toys
+
+        check_pyhf_toys()  # before any work: pyhf's toys may not run with this numpy
     if isinstance(workspace_spec, (str, os.PathLike)):
         workspace_path = workspace_spec if workspace_path is None else workspace_path
         workspace_spec = load_json_file(workspace_spec, "workspace")
