@@ -128,6 +128,8 @@ def test_real_data_label_names_its_source():
     for part in ("HEPData ins2947386", "doi:10.17182/hepdata.1", "arXiv:2311.14647"):
         assert part in info["label"]
     assert "emulated" not in info["label"]
+    several = data_info({"emulated_data": False, "source": {"arxiv": ["2507.12393", "2311.14647"]}})
+    assert several["label"] == "data: arXiv:2507.12393, 2311.14647"
     emu = data_info(load_bundle("belle2_combined_bkgonly").meta)
     assert emu["emulated_data"] is True and emu["label"].startswith("emulated data")
     assert data_info({})["emulated_data"] is None

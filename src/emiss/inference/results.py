@@ -175,8 +175,11 @@ def data_info(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     parts = []
     if source:
         for key, tag in (("hepdata", "HEPData "), ("doi", "doi:"), ("arxiv", "arXiv:")):
-            if source.get(key):
-                parts.append(f"{tag}{source[key]}")
+            value = source.get(key)
+            if isinstance(value, (list, tuple)):  # several papers: arXiv:2507.12393, 2311.14647
+                value = ", ".join(str(v) for v in value)
+            if value:
+                parts.append(f"{tag}{value}")
     if emulated:  # the references of an emulation say what it imitates, not where data are from
         label = "emulated data (not recorded data)"
     elif emulated is False:
