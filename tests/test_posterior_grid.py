@@ -122,3 +122,7 @@ def test_compare_reports_global_significance(tmp_path, capsys):
     assert code == 0 and "Z_global(GV)" in out
     code, _, err = run(capsys, "compare", str(tmp_path / "r.json"), "--global-toys", "10")
     assert code == 2 and "--workspace" in err
+    # a bundled workspace by name is found (and refused: the patchset was not made for it)
+    code, _, err = run(capsys, "compare", str(tmp_path / "r.json"), "--global-toys", "10",
+                       "--workspace", "belle2_hta_bkgonly", "--patchset", str(pp))
+    assert code == 2 and "does not exist" not in err and "given workspace has sha256" in err, err

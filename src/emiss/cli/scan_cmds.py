@@ -120,8 +120,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--global-toys", type=int, default=0, show_default=True,
                   help="Background-only (mu = 0) toys, each refitted over the whole mass grid, "
                        "for the global significance; needs --workspace and --patchset.")
-    @click.option("--workspace", "ws_path", default=None, type=click.Path(dir_okay=False),
-                  help="Background-only workspace of the scan (for --global-toys).")
+    @click.option("--workspace", "ws_path", default=None,
+                  help="Background-only workspace of the scan (file or name; for --global-toys).")
     @click.option("--patchset", "ps_paths", multiple=True, type=click.Path(dir_okay=False),
                   help="Mass-grid patchset(s) of the scan (for --global-toys; repeatable).")
     @click.option("--toy-seed", type=int, default=0, show_default=True)
@@ -164,7 +164,9 @@ def register(cli: click.Group, plot: click.Group) -> None:
         if ws_path is None or not ps_paths:
             raise EmissError("--global-toys needs --workspace WS and --patchset PS (the scan's "
                              "inputs)")
-        ws = load_json_file(ws_path, "workspace")
+        from emiss.cli._common import workspace_arg
+
+        ws = load_json_file(workspace_arg(ws_path), "workspace")
         pss = [load_json_file(p, "patchset") for p in ps_paths]
         ws_digest, _ = check_patchsets(ws, pss)
         if all(d["workspace_digest"] != ws_digest for d in docs):
