@@ -151,10 +151,7 @@ class BKFormFactors:
 
     def z(self, q2):
         """Conformal variable with t0 = 0."""
-        q2 = np.asarray(q2, dtype=float)
-        s1 = np.sqrt(self.t_plus - q2)
-        s0 = np.sqrt(self.t_plus)
-        return (s1 - s0) / (s1 + s0)
+        return FL.conformal_z(q2, self.t_plus, 0.0)
 
     @staticmethod
     def _basis_0(z):
@@ -248,10 +245,7 @@ class BKstarFormFactors:
 
     def z(self, q2):
         """Conformal variable z(q2) with the BSZ t0."""
-        q2 = np.asarray(q2, dtype=float)
-        s1 = np.sqrt(self.t_plus - q2)
-        s0 = np.sqrt(self.t_plus - self.t0)
-        return (s1 - s0) / (s1 + s0)
+        return FL.conformal_z(q2, self.t_plus, self.t0)
 
     def _ff(self, name: str, q2):
         q2 = np.asarray(q2, dtype=float)

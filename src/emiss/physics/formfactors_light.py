@@ -34,6 +34,25 @@ log = logging.getLogger(__name__)
 _N = 3
 
 
+
+def conformal_z(q2, t_plus: float, t0: float) -> np.ndarray:
+    """Conformal variable z = (sqrt(t+ - q2) - sqrt(t+ - t0)) / (sqrt(t+ - q2) + sqrt(t+ - t0))
+    in which the BCL (Bourrely, Caprini, Lellouch arXiv:0807.2722) and BSZ (Bharucha, Straub,
+    Zwicky arXiv:1503.05534, eqs. (10)-(12)) series expand the form factors.
+
+    Args:
+        q2: momentum transfer squared (GeV^2), scalar or array.
+        t_plus: pair-production threshold (GeV^2).
+        t0: the expansion point (GeV^2).
+
+    Returns:
+        z(q2).
+    """
+    q2 = np.asarray(q2, dtype=float)
+    s1 = np.sqrt(t_plus - q2)
+    s0 = np.sqrt(t_plus - t0)
+    return (s1 - s0) / (s1 + s0)
+
 class BPiFormFactors:
     """B -> pi f+ and f0 in the BCL parameterisation with FLAG conventions."""
 
@@ -56,10 +75,7 @@ class BPiFormFactors:
 
     def z(self, q2):
         """Conformal variable with the FLAG t0."""
-        q2 = np.asarray(q2, dtype=float)
-        s1 = np.sqrt(self.t_plus - q2)
-        s0 = np.sqrt(self.t_plus - self.t0)
-        return (s1 - s0) / (s1 + s0)
+        return conformal_z(q2, self.t_plus, self.t0)
 
     def _series_plus(self, z):
         return sum(self.ap[n] * (z**n - (-1.0) ** (n - _N) * (n / _N) * z**_N) for n in range(_N))
@@ -97,10 +113,7 @@ class BPiBSZFormFactors:
 
     def z(self, q2):
         """Conformal variable with the BSZ t0."""
-        q2 = np.asarray(q2, dtype=float)
-        s1 = np.sqrt(self.t_plus - q2)
-        s0 = np.sqrt(self.t_plus - self.t0)
-        return (s1 - s0) / (s1 + s0)
+        return conformal_z(q2, self.t_plus, self.t0)
 
     def _ff(self, a, m_pole, q2):
         q2 = np.asarray(q2, dtype=float)
