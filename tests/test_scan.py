@@ -152,6 +152,22 @@ def test_cli_scan_csv_and_error_exit(tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+def test_csv_says_which_data_it_came_from():
+    import csv
+    import io
+
+    from emiss.inference.results import csv_text
+
+    rows = [{"name": "a", "m_X": 1.0, "mu_limit_exp": [1, 2, 3, 4, 5]}, {"name": "b", "m_X": 2.0}]
+    label = "emulated data (not recorded data)"
+    got = list(csv.DictReader(io.StringIO(csv_text({"results": rows,
+                                                    "workspace": {"label": label}}))))
+    assert [r["data"] for r in got] == [label, label]
+    assert list(got[0])[-1] == "data" and got[0]["mu_limit_exp_median"] == "3"
+    plain = csv_text({"results": rows})
+    assert "data" not in plain.splitlines()[0].split(",")
+
+
 # ----------------------------------------------------------------------------- K* F_L (issue 7.4)
 def test_k_only_rows_carry_no_fl(doc):
     assert not any(k.startswith("FL") for r in doc["results"] for k in r)

@@ -257,9 +257,12 @@ def csv_text(doc: Mapping[str, Any]) -> str:
         doc: a results document.
 
     Returns:
-        CSV text with a header line.
+        CSV text with a header line; when the document records its workspace's data
+        (``workspace.label``, see ``data_info``) a last column ``data`` repeats it on every row,
+        so a CSV read alone still says whether the data were emulated.
     """
     rows = doc["results"]
+    label = (doc.get("workspace") or {}).get("label")
     cols: list[str] = []
     flat_rows = []
     for row in rows:
@@ -274,6 +277,10 @@ def csv_text(doc: Mapping[str, Any]) -> str:
             if key not in cols:
                 cols.append(key)
         flat_rows.append(flat)
+    if label:
+        cols = [c for c in cols if c != "data"] + ["data"]
+        for flat in flat_rows:
+            flat["data"] = label
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     writer.writeheader()
