@@ -16,9 +16,10 @@ from pathlib import Path
 
 import click
 import pytest
+from cli_run import run
 
 from emiss.bundles import bundled_dir
-from emiss.cli import cli, main
+from emiss.cli import cli
 from emiss.cli._common import OutputPath
 from emiss.errors import EmissError
 from emiss.io import check_output_dir, check_output_file
@@ -87,13 +88,7 @@ def _bad_outputs(tmp: Path, kind: str) -> dict[str, tuple[str, str]]:
 
 
 def _run(capsys, args: list[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run(capsys, *args)
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
