@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 
 import jsonpatch
@@ -20,6 +21,7 @@ from belle2_data import FILES, require_data
 from emiss.bundles import belle2_hepdata as B2
 from emiss.bundles import load_bundle
 from emiss.errors import EmissError
+from emiss.io import read_json
 
 SIGNAL = {"signal", "sgn_1_had"}
 
@@ -93,6 +95,23 @@ def test_response_folds_the_null_into_the_published_signal(bundle_dir, published
         assert np.all(eff <= 1.0) and eff.max() > 0
 
 
+#: The SM patch declares the three hypothesis form-factor nuisances every patch of the
+#: workspace carries (ff_BK_pc1..3, one likelihood family), without effect on the SM sample: each
+#: adds a unit Gaussian constraint at its minimum, -2 ln N(0 | 0, 1) = ln(2 pi).
+FAMILY_CONSTANT = 3 * math.log(2 * math.pi)
+
+
+def _without_noops(spec: dict) -> dict:
+    """The workspace with the histosys modifiers that change nothing removed."""
+    out = json.loads(json.dumps(spec))
+    for ch in out["channels"]:
+        for s in ch["samples"]:
+            s["modifiers"] = [m for m in s["modifiers"] if not (
+                m["type"] == "histosys" and m["data"]["hi_data"] == s["data"]
+                and m["data"]["lo_data"] == s["data"] and m["name"].startswith("ff_"))]
+    return out
+
+
 def test_sm_patch_restores_the_published_likelihood(bundle_dir, published):
     from emiss.inference.fastlimits import Fitter
     from emiss.inference.fastmodel import model_from_workspace
@@ -100,14 +119,16 @@ def test_sm_patch_restores_the_published_likelihood(bundle_dir, published):
 
     b = load_bundle(bundle_dir / f"{B2.STEM}.json")
     ops = sm_patch(b)
-    assert jsonpatch.apply_patch(b.spec, ops) == published
+    patched = jsonpatch.apply_patch(b.spec, ops)
+    assert patched != published  # it declares the family's form-factor nuisances ...
+    assert _without_noops(patched) == published  # ... and is otherwise the published file
     fits = []
     for spec, patch in ((published, None), (b.spec, ops)):
         fm = model_from_workspace(spec, patch)
         pars, tnll = Fitter(fm).fit(fm.observed_data())
         fits.append((pars[fm.poi_index], tnll))
     assert fits[1][0] == pytest.approx(fits[0][0], rel=1e-6)
-    assert fits[1][1] == pytest.approx(fits[0][1], rel=1e-6)
+    assert fits[1][1] - fits[0][1] == pytest.approx(FAMILY_CONSTANT, abs=1e-6)
 
 
 def test_measure_gives_the_published_numbers(bundle_dir, published):
@@ -117,8 +138,9 @@ def test_measure_gives_the_published_numbers(bundle_dir, published):
     r = measure(load_bundle(bundle_dir / f"{B2.STEM}.json"))
     # the same numbers as a measurement on the published file itself (signal already in it)
     ref = measure(Bundle(spec=published, meta={}, response=None, path=None), patch=[])
-    for key in ("mu_hat", "mu_err_up", "mu_err_down", "Z_bkg_only", "Z_sm", "twice_nll"):
+    for key in ("mu_hat", "mu_err_up", "mu_err_down", "Z_bkg_only", "Z_sm"):
         assert getattr(r, key) == pytest.approx(getattr(ref, key), rel=1e-6), key
+    assert r.twice_nll - ref.twice_nll == pytest.approx(FAMILY_CONSTANT, abs=1e-5)
     # the record's README (pyhf fit of the published file): 4.60 [3.28, 5.95], 3.46, 2.72
     assert r.mu_hat == pytest.approx(4.60, abs=0.01)
     assert r.mu_hat - r.mu_err_down == pytest.approx(3.28, abs=0.01)
@@ -170,14 +192,53 @@ def test_inputs_recognised_by_content(data, tmp_path):
 
 
 def test_alias_resolves_to_the_real_bundle(data, monkeypatch, tmp_path):
-    from emiss.bundles.bundle import resolve_workspace
+    """`belle2` is the shipped real likelihood with no environment and no fetched copy; a copy
+    of the same record ($EMISS_BELLE2_DATA) is served by the same bundle; the emulation is
+    never chosen for it."""
+    from emiss.bundles.bundle import bundled_dir, resolve_workspace
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("EMISS_DATA_DIR", str(tmp_path / "nodata"))
+    monkeypatch.delenv(B2.DATA_ENV, raising=False)
+    shipped = bundled_dir() / f"{B2.STEM}.json"
+    assert resolve_workspace("belle2") == shipped
+    assert resolve_workspace(B2.STEM) == shipped
+    meta = read_json(shipped.with_name(f"{B2.STEM}.meta.json"))
+    assert meta["emulated_data"] is False and meta["source"]["files"] == B2.SHA256
     monkeypatch.setenv(B2.DATA_ENV, str(data))
-    p = resolve_workspace("belle2")
-    assert p.name == f"{B2.STEM}.json" and str(tmp_path / "cache") in str(p)
-    monkeypatch.delenv(B2.DATA_ENV)
-    assert resolve_workspace("belle2").name == "belle2_combined_bkgonly.json"  # emulation
-    with pytest.raises(EmissError, match="not available"):
-        resolve_workspace(B2.STEM)
+    assert resolve_workspace("belle2") == shipped
+    altered = tmp_path / "altered"
+    shutil.copytree(data, altered)
+    with open(altered / "number_density_hta.csv", "a") as fh:
+        fh.write("\n")
+    monkeypatch.setenv(B2.DATA_ENV, str(altered))
+    with pytest.raises(EmissError, match="number_density_hta.csv.*sha256"):
+        resolve_workspace("belle2")
+
+
+def test_shipped_files_are_the_record_verbatim():
+    """The package's copy has the record's sha256 and equals the reference copy byte for byte."""
+    from belle2_data import reference_dir
+
+    shipped = B2.shipped_inputs()
+    assert B2.verify_shipped() == B2.SHA256
+    for name, digest in B2.SHA256.items():
+        assert B2.sha256_file(shipped / name) == digest
+    readme = (shipped / "README.md").read_text()
+    for fact in ("CC0", "2507.12393", "2311.14647", "10.17182/hepdata.166082",
+                 *B2.SHA256.values()):
+        assert fact in readme
+    ref = reference_dir()
+    if ref is not None:  # the project's reference copy, where it is at hand
+        for name in B2.SHA256:
+            assert (shipped / name).read_bytes() == (ref / name).read_bytes(), name
+
+
+def test_an_altered_shipped_file_is_refused(monkeypatch, tmp_path):
+    fake = tmp_path / "pkg"
+    shutil.copytree(B2.shipped_inputs(), fake)
+    (fake / "combined_likelihood.json").write_bytes(
+        (fake / "combined_likelihood.json").read_bytes().replace(b"1", b"2", 1))
+    monkeypatch.setattr(B2, "shipped_inputs", lambda: fake)
+    monkeypatch.setattr(B2, "_VERIFIED", {})
+    with pytest.raises(EmissError, match="combined_likelihood.json.*altered"):
+        B2.shipped_bundle()

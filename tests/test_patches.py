@@ -146,12 +146,15 @@ def test_twobody_patchset_metadata_and_normalisation(fake_physics):
     assert sig["data"] == pytest.approx(1e-5 * N_B * R[:, 1], rel=1e-7)
     names = [m["name"] for m in sig["modifiers"]]
     assert names[0] == "mu" and "sig_eff" in names
-    assert not any(n.startswith("ff_") for n in names)  # a line's shape has no FF dependence
+    for m in sig["modifiers"]:  # a line's shape has no FF dependence: declared, no effect
+        if m["name"].startswith("ff_"):
+            assert m["data"] == {"hi_data": sig["data"], "lo_data": sig["data"]}
     sm = s[("/channels/0/samples/-", "sm_nunu")]
     assert not any(m["type"] == "normfactor" for m in sm["modifiers"])
-    # SM stand-in: flat dB/dq2 = 1e-7 over [0, 22.9], not rescaled (the SM prediction itself)
+    # SM stand-in: flat dB/dq2 = 1e-7 over [0, 22.9] (B = 2.29e-6), at the SM patch's mu = 1:
+    # Belle II's 4.97e-6 (the SM-only point of a light-X patch is the SM patch at mu = 1)
     flat = 1e-7 * np.diff(TRUE_EDGES)
-    assert sm["data"] == pytest.approx(N_B * R @ flat, rel=1e-7)
+    assert sm["data"] == pytest.approx(N_B * R @ flat * 4.97e-6 / flat.sum(), rel=1e-7)
     assert any(m["name"].startswith("ff_BK_pc") for m in sm["modifiers"])
 
 

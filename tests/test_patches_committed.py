@@ -330,3 +330,32 @@ def test_cli_grid_file_response_override_and_plot(tmp_path, capsys):
           "-o", str(tmp_path / "fig")])
     for suffix in (".png", ".pdf"):
         assert (tmp_path / "fig" / f"templates_belle2_hta_bkgonly{suffix}").stat().st_size > 1000
+
+
+def test_staleness_check_ignores_float_noise_and_catches_physics():
+    """A committed PatchSet perturbed like another machine's floats (1e-15 relative, and
+    1e-17 where an entry cancels to 0 next to entries of order 1e-2) is not stale; one yield
+    changed by 1e-3 (far below any physics change) is."""
+    old = read_json(committed("belle2_ita_bkgonly", "threebody_scalar"))
+
+    count = [0]
+
+    def noisy(x, in_array=False):  # deterministic: alternate signs of the perturbation
+        if isinstance(x, dict):
+            return {k: noisy(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [noisy(v, True) for v in x]
+        if isinstance(x, float):
+            count[0] += 1
+            sign = 1 if count[0] % 2 else -1
+            return sign * 9.4e-18 if x == 0.0 and in_array else x * (1 + sign * 1e-15)
+        return x
+
+    # the yields and systematics a machine computes (hypothesis coordinates are inputs)
+    perturbed = {**old, "patches": [{**p, "patch": noisy(p["patch"])} for p in old["patches"]]}
+    assert perturbed != old and not list(numeric_mismatches(perturbed, old))
+    changed = json.loads(json.dumps(old))
+    sample = changed["patches"][5]["patch"][0]["value"]
+    sample["data"][2] = sample["data"][2] * (1 + 1e-3) + 1e-3 * max(sample["data"])
+    diff = list(numeric_mismatches(changed, old))
+    assert len(diff) == 1 and diff[0].startswith("/patches/5/patch/0/value/data/2")

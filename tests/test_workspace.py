@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from pyhf.cli import cli as pyhf_cli
 
+from emiss.bundles import belle2_hepdata as B2
 from emiss.bundles import BACKGROUNDS, BUNDLED_STEMS, K_STEMS, bundled_dir, load_bundle
 from emiss.cli import cli
 from emiss.errors import EmissError
@@ -18,8 +19,9 @@ from emiss.io import read_json, stale_json_files, write_json
 from emiss.response import BELLE2_TRUE_EDGES
 
 BUNDLED_DIR = bundled_dir()
-FILES = [f"{s}{suffix}" for s in K_STEMS for suffix in (".json", ".meta.json")] + [
-    f"{s.replace('_bkgonly', '')}_response.json" for s in K_STEMS]
+STEMS = (*K_STEMS, B2.STEM)  # the emulations and Belle II's released likelihood
+FILES = [f"{s}{suffix}" for s in STEMS for suffix in (".json", ".meta.json")] + [
+    f"{s.replace('_bkgonly', '')}_response.json" for s in STEMS]
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +154,9 @@ def test_every_bundled_stem_resolves_by_name(stem, tmp_path, monkeypatch):
 
 
 def test_bundled_stems_list_every_bundled_workspace():
+    """The emulations by their stems, Belle II's released likelihood as `belle2`."""
     on_disk = {p.name.removesuffix(".json") for p in BUNDLED_DIR.glob("*_bkgonly.json")}
-    assert on_disk == set(BUNDLED_STEMS)
+    assert on_disk == set(BUNDLED_STEMS) | {B2.STEM}
 
 
 def test_hepdata_default_n_b_equals_the_emulation_n_b():

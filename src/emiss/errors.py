@@ -3,3 +3,7 @@
 
 class EmissError(ValueError):
     """Bad user input or inconsistent inputs; the message names the bad value and what is valid."""
+
+
+class EmulatedDataWarning(UserWarning):
+    """A workspace holds emulated observations (not data recorded by an experiment)."""

@@ -183,24 +183,32 @@ def round_sig(values: Any, digits: int) -> Any:
     return np.asarray(flat).reshape(arr.shape).tolist()
 
 
-def numeric_mismatches(a: Any, b: Any, rtol: float = STALE_RTOL, path: str = "") -> Iterator[str]:
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def numeric_mismatches(a: Any, b: Any, rtol: float = STALE_RTOL, path: str = "",
+                       scale: float | None = None) -> Iterator[str]:
     """Where two JSON documents differ beyond ``rtol`` (numbers) or at all (everything else).
 
-    Numbers compare as |x - y| <= rtol * max(|x|, |y|) + FLUSH_BELOW; keys, strings, booleans
-    and list lengths must be equal.
+    Numbers compare relative to the scale of the array they belong to: in a list of numbers
+    |x - y| <= rtol * max |list| + FLUSH_BELOW, so floating-point noise of an entry that is 0
+    on one machine and 1e-17 on another (a cancellation next to entries of order 1) never
+    flips the comparison, while a change of any entry by more than ``rtol`` of its array's
+    largest entry is caught. A number outside a list is its own scale. Keys, strings,
+    booleans and list lengths must be equal.
 
     Args:
         a: first document (parsed JSON).
         b: second document.
         rtol: relative tolerance for numbers.
         path: JSON-pointer-like prefix for the messages.
+        scale: the scale numbers compare to (set for the entries of a numeric list).
 
     Yields:
         One line per difference, ``/path: a != b``.
     """
-    num = (int, float)
-    numbers = isinstance(a, num) and isinstance(b, num)
-    if isinstance(a, bool) or isinstance(b, bool) or not numbers:
+    if not (_is_number(a) and _is_number(b)):
         if isinstance(a, dict) and isinstance(b, dict):
             if a.keys() != b.keys():
                 yield f"{path or '/'}: keys {sorted(set(a) ^ set(b))} in only one of them"
@@ -211,13 +219,18 @@ def numeric_mismatches(a: Any, b: Any, rtol: float = STALE_RTOL, path: str = "")
             if len(a) != len(b):
                 yield f"{path or '/'}: length {len(a)} != {len(b)}"
                 return
+            numeric = all(_is_number(x) for x in a) and all(_is_number(y) for y in b)
+            arr_scale = None
+            if numeric and a:
+                vals = np.abs(np.asarray([*a, *b], dtype=float))
+                arr_scale = float(np.max(vals)) if np.all(np.isfinite(vals)) else None
             for i, (x, y) in enumerate(zip(a, b, strict=True)):
-                yield from numeric_mismatches(x, y, rtol, f"{path}/{i}")
+                yield from numeric_mismatches(x, y, rtol, f"{path}/{i}", arr_scale)
         elif a != b or type(a) is not type(b):
             yield f"{path or '/'}: {a!r} != {b!r}"
         return
-    if not (math.isfinite(a) and math.isfinite(b)) or \
-            abs(a - b) > rtol * max(abs(a), abs(b)) + FLUSH_BELOW:
+    ref = scale if scale is not None else max(abs(a), abs(b))
+    if not (math.isfinite(a) and math.isfinite(b)) or abs(a - b) > rtol * ref + FLUSH_BELOW:
         yield f"{path or '/'}: {a!r} != {b!r}"
 
 

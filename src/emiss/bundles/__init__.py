@@ -18,7 +18,6 @@ nothing of new physics, patches or fits (docs/architecture.md).
 
 from emiss.bundles.bundle import (
     BACKGROUNDS,
-    BUNDLED_PACKAGE,
     BUNDLED_STEMS,
     CHANNELS,
     K_STEMS,
@@ -31,6 +30,7 @@ from emiss.bundles.bundle import (
     load_bundle,
     sidecar_path,
 )
+from emiss.bundles.locations import BUNDLED_PACKAGE
 
 __all__ = [
     "BACKGROUNDS",

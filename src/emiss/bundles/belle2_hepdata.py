@@ -413,8 +413,88 @@ def import_belle2(source_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 # ----------------------------------------------------------------------------- where it lives
 #: Environment variable naming a folder with the record's files (raw or already imported).
 DATA_ENV = "EMISS_BELLE2_DATA"
-#: Name that resolves to the real bundle when it is available (``find_bundle``).
+#: Name that resolves to the real bundle (``find_bundle``).
 ALIAS = "belle2"
+#: Package holding the record's four files verbatim (HEPData records are CC0).
+SHIPPED_PACKAGE = "emiss.data"
+SHIPPED_FOLDER = "belle2_ins2947386"
+
+
+def shipped_inputs() -> Path:
+    """Folder of the record's four files as shipped with emiss (package data, verbatim).
+
+    Returns:
+        The folder (site-packages/emiss/data/ins2947386 or the source tree's copy).
+    """
+    from importlib import resources
+
+    root = resources.files(SHIPPED_PACKAGE) / SHIPPED_FOLDER
+    return root if isinstance(root, Path) else Path(str(root))
+
+
+_VERIFIED: dict[str, bool] = {}
+
+
+def verify_shipped() -> dict[str, str]:
+    """sha256 of the shipped files, checked against the record's (once per process).
+
+    Returns:
+        record name -> sha256.
+
+    Raises:
+        EmissError: a shipped file is missing or altered (names it; reinstall emiss).
+    """
+    folder = shipped_inputs()
+    out = {}
+    for name, digest in SHA256.items():
+        path = folder / name
+        if not path.is_file():
+            raise EmissError(f"the shipped copy of HEPData {RECORD} lacks {name} ({folder}); "
+                             "reinstall emiss")
+        key = str(path)
+        if not _VERIFIED.get(key):
+            if sha256_file(path) != digest:
+                raise EmissError(f"the shipped {name} of HEPData {RECORD} ({path}) is altered: "
+                                 f"its sha256 is not {digest[:16]}…; reinstall emiss")
+            _VERIFIED[key] = True
+        out[name] = digest
+    return out
+
+
+def shipped_bundle() -> Path:
+    """The bundle built from the shipped record (``workspaces/<STEM>.json``), inputs verified.
+
+    Returns:
+        Path of the workspace file (sidecar and response beside it).
+
+    Raises:
+        EmissError: the shipped files are altered, or the bundle was not built from them.
+    """
+    from emiss.bundles.locations import bundled_dir
+
+    digests = verify_shipped()
+    path = bundled_dir() / f"{STEM}.json"
+    side = path.with_name(f"{STEM}.meta.json")
+    if not (path.is_file() and side.is_file()):
+        raise EmissError(f"the bundle of HEPData {RECORD} is not installed ({path}); "
+                         "reinstall emiss or run `emiss workspace build`")
+    if read_json(side).get("source", {}).get("files") != digests:
+        raise EmissError(f"{side} was not built from the shipped files of {RECORD}; "
+                         "run `emiss workspace build` (or python scripts/build_workspaces.py)")
+    return path
+
+
+def build_shipped(out_dir: str | os.PathLike) -> list[Path]:
+    """Import the shipped record into out_dir (what ``workspaces/`` holds for ``belle2``).
+
+    Args:
+        out_dir: destination folder.
+
+    Returns:
+        Paths written: workspace, sidecar, response.
+    """
+    verify_shipped()
+    return import_belle2(shipped_inputs(), out_dir)
 
 
 def data_home() -> Path:
@@ -430,37 +510,43 @@ def default_location() -> Path:
     return data_home() / RECORD
 
 
-def _cache_dir(digests: dict[str, str]) -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    key = hashlib.sha256("".join(digests[n] for n in sorted(digests)).encode()).hexdigest()
-    return Path(base) / "emiss" / RECORD / key[:16]
+def _is_the_record(digests: object) -> bool:
+    """Whether recorded input digests are exactly the record's (then the shipped bundle,
+    built by this version of emiss, stands for them)."""
+    return digests == SHA256
 
 
-def find_bundle() -> Path | None:
-    """The imported real-data workspace, importing it on first use; None when unavailable.
+def find_bundle() -> Path:
+    """The workspace file ``belle2`` names: Belle II's released likelihood.
 
-    Looks at $EMISS_BELLE2_DATA (a folder with the record's files, imported into a cache
-    folder keyed by their sha256, or with an imported bundle), then at ``default_location()``.
+    Order: $EMISS_BELLE2_DATA (a folder with an imported bundle, or with the record's files),
+    then ``default_location()`` (``emiss data fetch``), then the copy shipped with emiss.
+    Files that are exactly the record's (same sha256) are served by the shipped bundle, which
+    this version of emiss built; a bundle imported from other files (``--allow-unverified``: a
+    newer release, an analyst's own) is used as it is.
 
     Returns:
-        Path of ``<STEM>.json`` or None.
+        Path of ``<STEM>.json``.
 
     Raises:
-        EmissError: $EMISS_BELLE2_DATA is set but its files are incomplete or altered.
+        EmissError: $EMISS_BELLE2_DATA is set but its files are incomplete or altered, or the
+            shipped copy is altered.
     """
     env = os.environ.get(DATA_ENV)
-    candidates = [Path(env)] if env else []
-    candidates.append(default_location())
-    for folder in candidates:
+    if env:
+        folder = Path(env)
         if (folder / f"{STEM}.json").is_file():
-            return folder / f"{STEM}.json"
-        if folder == default_location() and not folder.is_dir():
-            continue
-        if env and folder == Path(env):
-            files = locate_inputs(folder)
-            digests = verify_inputs(files)
-            cache = _cache_dir(digests)
-            if not (cache / f"{STEM}.json").is_file():
-                import_belle2(folder, cache)
-            return cache / f"{STEM}.json"
-    return None
+            side = folder / f"{STEM}.meta.json"
+            recorded = read_json(side).get("source", {}).get("files") if side.is_file() \
+                else None
+            return shipped_bundle() if _is_the_record(recorded) else folder / f"{STEM}.json"
+        verify_inputs(locate_inputs(folder))  # the record's files, or a clear error
+        return shipped_bundle()
+    fetched = default_location() / f"{STEM}.json"
+    if fetched.is_file():
+        side = fetched.with_name(f"{STEM}.meta.json")
+        recorded = read_json(side).get("source", {}).get("files") if side.is_file() else None
+        if not _is_the_record(recorded):
+            log.info("belle2: the fetched bundle %s (not the shipped release)", fetched)
+            return fetched
+    return shipped_bundle()

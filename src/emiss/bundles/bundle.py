@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pyhf
 
-from emiss.errors import EmissError
+from emiss.bundles.locations import bundled_dir
+from emiss.errors import EmissError, EmulatedDataWarning
 from emiss.io import read_json
 from emiss.response import Response
 
@@ -41,33 +42,12 @@ BACKGROUNDS = ("bkg_bplus", "bkg_b0", "bkg_uds", "bkg_ccbar", "bkg_tautau", "bkg
 POI = "mu"
 #: Name of the signal sample patches add.
 SIGNAL_SAMPLE = "signal"
-#: Package holding the bundled workspaces: the repository's top-level ``workspaces/`` folder,
-#: mapped onto this package by setup.py, so that it ships inside the wheel.
-BUNDLED_PACKAGE = "emiss.data.workspaces"
 #: Stems of the bundled B -> K workspaces (``emiss.bundles.k_emulation``).
 K_STEMS = ("belle2_ita_bkgonly", "belle2_hta_bkgonly", "belle2_combined_bkgonly")
 #: Stems of the bundled B -> K* workspaces (``emiss.bundles.kstar_emulation``, ``combine``).
 KSTAR_STEMS = ("belle2_kstar_bkgonly", "belle2_k_kstar_combined_bkgonly")
 #: Stems of every bundled workspace, each resolvable by name (``load_bundle``).
 BUNDLED_STEMS = K_STEMS + KSTAR_STEMS
-
-
-def bundled_dir() -> Path:
-    """Folder of the bundled workspaces (package data ``emiss.data.workspaces``).
-
-    Returns:
-        The folder: site-packages/emiss/data/workspaces after ``pip install .``, the
-        repository's ``workspaces/`` after ``pip install -e .``.
-
-    Raises:
-        EmissError: the package data are not installed.
-    """
-    try:
-        root = resources.files(BUNDLED_PACKAGE)
-    except ModuleNotFoundError:
-        raise EmissError(f"the bundled workspaces (package {BUNDLED_PACKAGE}) are not "
-                         "installed; install emiss with pip (pip install . or -e .)") from None
-    return root if isinstance(root, Path) else Path(str(root))
 
 
 def __getattr__(name: str) -> Any:
@@ -147,9 +127,8 @@ def resolve_workspace(path: str | os.PathLike) -> Path:
 
     A file path is itself; a bundled stem (``BUNDLED_STEMS``) is found in ``bundled_dir()``;
     ``belle2`` (and the real bundle's stem ``belle2_ins2947386_bkgonly``) is Belle II's released
-    likelihood when it is available ($EMISS_BELLE2_DATA or ``emiss data fetch belle2-knunu``,
-    ``emiss.bundles.belle2_hepdata.find_bundle``); ``belle2`` falls back to the emulated
-    ``belle2_combined_bkgonly`` with a warning.
+    likelihood, shipped with emiss (``emiss.bundles.belle2_hepdata.find_bundle``: a fetched or
+    $EMISS_BELLE2_DATA copy when there is one). The emulations keep their explicit names.
 
     Args:
         path: path or name.
@@ -165,23 +144,18 @@ def resolve_workspace(path: str | os.PathLike) -> Path:
     p = Path(path)
     if p.is_file():
         return p
-    if p.name in BUNDLED_STEMS:
-        return bundled_dir() / f"{p.name}.json"
+    if p.is_dir():
+        raise EmissError(f"workspace {str(path)!r} is a folder; expected a pyhf workspace JSON "
+                         f"file or a name ({real.ALIAS!r}, {', '.join(BUNDLED_STEMS)})")
     if p.name in (real.ALIAS, real.STEM):
         found = real.find_bundle()
-        if found is not None:
-            log.info("%s: Belle II's released likelihood %s", p.name, found)
-            return found
-        how = (f"set {real.DATA_ENV}=DIR (a folder with the {real.RECORD} files), pass "
-               "`emiss --data DIR ...`, or run `emiss data fetch belle2-knunu`")
-        if p.name == real.STEM:
-            raise EmissError(f"Belle II's released likelihood is not available: {how}")
-        log.warning("Belle II's released likelihood not found (%s); using the EMULATED "
-                    "belle2_combined_bkgonly", how)
-        return bundled_dir() / "belle2_combined_bkgonly.json"
+        log.info("%s: Belle II's released likelihood %s", p.name, found)
+        return found
+    if p.name in BUNDLED_STEMS:
+        return bundled_dir() / f"{p.name}.json"
     raise EmissError(
-        f"workspace {str(path)!r} does not exist; bundled: {', '.join(BUNDLED_STEMS)}; "
-        f"{real.ALIAS!r}: Belle II's released likelihood (or the emulation without it)")
+        f"workspace {str(path)!r} does not exist; names: {real.ALIAS!r} (Belle II's released "
+        f"likelihood, HEPData {real.RECORD}) or an emulation: {', '.join(BUNDLED_STEMS)}")
 
 
 def load_bundle(path: str | os.PathLike, response: Response | str | os.PathLike | None = None)\
@@ -219,7 +193,30 @@ def load_bundle(path: str | os.PathLike, response: Response | str | os.PathLike 
         resp = Response.load(p.parent / meta["response"])
     if resp is not None:
         resp.check_workspace(spec)
+    if meta.get("emulated_data"):
+        warn_emulated(p)
     return Bundle(spec=spec, meta=meta, response=resp, path=p)
+
+
+_WARNED: set[str] = set()
+
+
+def warn_emulated(path: Path) -> None:
+    """Say once per process and workspace that its observations are emulated.
+
+    Logs a warning and issues an ``EmulatedDataWarning`` (the CLI shows the log line only).
+
+    Args:
+        path: the workspace file.
+    """
+    key = str(Path(path).resolve())
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    msg = (f"workspace {Path(path).name} holds EMULATED observations (calibrated to Belle II's "
+           "public results, not recorded data); Belle II's released likelihood is 'belle2'")
+    log.warning(msg)
+    warnings.warn(msg, EmulatedDataWarning, stacklevel=3)
 
 
 def channel_names(spec: dict[str, Any]) -> list[str]:

@@ -39,6 +39,11 @@ COMMAND_MODULES = (
 @click.version_option(package_name="emiss")
 def cli(verbose: int, data_dir: str | None) -> None:
     """emiss: B -> K(*) + missing energy, from new-physics hypotheses to pyhf likelihoods."""
+    import warnings
+
+    from emiss.errors import EmulatedDataWarning
+
+    warnings.simplefilter("ignore", EmulatedDataWarning)  # the log line says it already
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if data_dir is not None:

@@ -133,6 +133,21 @@ def workspace_data(workspace: str | os.PathLike) -> dict | None:
     return workspace_record(path) if path is not None else None
 
 
+def data_line(workspace: str | os.PathLike) -> str:
+    """The line every command prints to name the data it used (``data: ...``).
+
+    Args:
+        workspace: the command's workspace argument (file or name).
+
+    Returns:
+        ``data: <label>`` from the workspace's sidecar, or a statement that it names none.
+    """
+    rec = workspace_data(workspace)
+    label = (rec or {}).get("label")
+    return f"data: {label}" if label else (
+        f"data: not stated (workspace {str(workspace)!r} has no sidecar naming its data)")
+
+
 def bundled_twin(spec: dict) -> str | None:
     """The bundled stem whose workspace is identical (same pyhf digest) to spec, or None."""
     import pyhf

@@ -70,7 +70,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
                        "--grid an output folder (one NAME.json per entry; created if missing).")
     def patchset_cmd(workspace, scenario, masses, params, grid_file, grid_key, response,
                      hepdata, n_samples, seed, no_sidecar, output):
-        from emiss.cli._common import check_sidecar, output_dir, output_file, workspace_arg
+        from emiss.cli._common import (
+            check_sidecar,
+            note,
+            output_dir,
+            output_file,
+            workspace_arg,
+        )
         from emiss.patches.build import generate, write_patchset
         from emiss.patches.grid import STANDARD_GRID, load_grid, make_entry
         from emiss.patches.target import load_target, standard_grid_key
@@ -82,10 +88,15 @@ def register(cli: click.Group, plot: click.Group) -> None:
         workspace = workspace_arg(workspace)
         check_sidecar(workspace, no_sidecar)
         target = load_target(workspace, response=response, hepdata=hepdata)
+        grid_notes: list[str] = []
         if grid_file:
             key = grid_key or (standard_grid_key(target) if grid_file == STANDARD_GRID
                                else "patchsets")
             entries = load_grid(grid_file, key=key)
+            if grid_file == STANDARD_GRID and key != "patchsets":
+                grid_notes = standard_grid_differences(key, entries)
+                for line in grid_notes:
+                    note(line)
         else:
             entries = [make_entry(scenario, masses, params)]
         out = Path(output)
@@ -103,8 +114,15 @@ def register(cli: click.Group, plot: click.Group) -> None:
         if seed is not None:
             kw["seed"] = seed
         results = generate(target, entries, hepdata=hepdata, **kw)  # all before any write
+        from emiss.cli._common import data_line
+
+        click.echo(data_line(workspace))
         for name, ps in results.items():
             path = out if single else out / f"{name}.json"
+            if grid_notes:  # why this standard grid is not the B -> K emulation's
+                ps["metadata"].setdefault("emiss", {})["grid"] = {
+                    "file": STANDARD_GRID, "key": key, "differs_from": "patchsets",
+                    "differences": grid_notes}
             write_patchset(path, ps)
             click.echo(f"wrote {len(ps['patches'])} patches ({ps['metadata']['labels']}) "
                        f"to {path}")
@@ -122,7 +140,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
         workspace = workspace_arg(workspace)
         spec, ps = _read(workspace, "workspace"), _read(patchset, "PatchSet")
         validate_patchset(ps, spec, n_full=-1 if check_all else 1, workspace_name=workspace)
+        from emiss.cli._common import data_line
+
         click.echo(f"ok: {len(ps['patches'])} patches of {patchset} match {workspace}")
+        click.echo(data_line(workspace))
 
     @plot.command("templates")
     @click.argument("workspace", type=click.Path(dir_okay=False))
@@ -158,6 +179,60 @@ def register(cli: click.Group, plot: click.Group) -> None:
                                data=workspace_data(workspace))
         for p in paths:
             click.echo(f"wrote {p}")
+
+
+def _span(values: list[float] | None) -> str:
+    """A value list in words: '0.1-4.6 (46 values)'."""
+    if values is None:
+        return "none"
+    return (f"{min(values):g}" if len(values) == 1
+            else f"{min(values):g}-{max(values):g} ({len(values)} values)")
+
+
+def standard_grid_differences(key: str, entries: list) -> list[str]:
+    """One line per difference between a standard grid and the B -> K emulation's, with its reason.
+
+    The reasons are the ``grid_differences`` block of src/emiss/data/standard_grid.yaml (by entry
+    name, else ``masses``/``params``).
+
+    Args:
+        key: the grid key used (e.g. ``belle2_patchsets``).
+        entries: its grid entries.
+
+    Returns:
+        Lines (empty when the grids are the same).
+    """
+    import yaml
+
+    from emiss.patches.grid import STANDARD_GRID, load_grid, standard_grid_path
+
+    base = {e.name: e for e in load_grid(STANDARD_GRID, key="patchsets")}
+    reasons = (yaml.safe_load(standard_grid_path().read_text(encoding="utf-8"))
+               .get("grid_differences", {}).get(key, {}))
+    fallback = "see the comments of src/emiss/data/standard_grid.yaml"
+    head = f"standard grid {key!r} (this workspace's) differs from the B -> K emulation's: "
+    lines = []
+    mine = {e.name: e for e in entries}
+    for name, b in base.items():
+        e = mine.get(name)
+        if e is None:
+            lines.append(head + f"{name} ({b.scenario}) not written: "
+                         f"{reasons.get(name, fallback)}")
+            continue
+        if e.masses != b.masses:
+            lines.append(head + f"{name} m_X {_span(e.masses)} GeV instead of "
+                         f"{_span(b.masses)}: "
+                         f"{reasons.get(name, reasons.get('masses', fallback))}")
+        if e.params != b.params:
+            diff = "; ".join(f"{k} {_span(e.params.get(k))} instead of {_span(b.params.get(k))}"
+                             for k in dict.fromkeys([*b.params, *e.params])
+                             if e.params.get(k) != b.params.get(k))
+            lines.append(head + f"{name} {diff}: "
+                         f"{reasons.get(name, reasons.get('params', fallback))}")
+    for name, e in mine.items():
+        if name not in base:
+            lines.append(head + f"{name} ({e.scenario}) added: {reasons.get(name, fallback)}")
+    return lines
 
 
 def _read(path: str, what: str) -> dict:

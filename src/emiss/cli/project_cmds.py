@@ -50,7 +50,8 @@ def _table(doc: dict) -> str:
     """Text summary of a projection document (what ``emiss project`` prints)."""
     settings = doc.get("settings", {})
     computed = set(settings.get("limit_variants", []))
-    lines = ["SM nu nubar (expected, Asimov):",
+    lines = [f"data        {doc.get('data', {}).get('label', 'not recorded')}",
+             "SM nu nubar (expected, Asimov):",
              f"  {'L/ab^-1':>8s} {'workspace':10s} {'Z':>7s} {'sigma/B':>8s} {'UL90(B)':>10s}"]
     skipped = set()
     for r in doc["sm"]:
@@ -139,6 +140,9 @@ def register(cli: click.Group, plot: click.Group) -> None:
         doc = projection.run(lumis, scen, ms, workspaces_dir=ws_dir, policy=policy,
                              n_samples=ff_samples, limit_variants=variants,
                              progress=progress_printer(quiet, "project"))
+        doc["data"] = {"emulated_data": True, "label": (
+            "expected (Asimov) data of the EMULATED Belle II-style workspaces (B -> K and "
+            "B -> K*, scaled to each luminosity); no recorded data enter a projection")}
         if output:
             out = Path(output)
             write_json(out / "projection.json", doc)

@@ -69,6 +69,9 @@ def publish_cmd(
         force=force,
         max_hypotheses=max_hypotheses,
     )
+    from emiss.cli._common import data_line
+
+    click.echo(data_line(workspace))
     click.echo(f"wrote {len(res.files)} files ({res.n_tables} HEPData tables) to {res.out_dir}")
     for name in res.files:
         click.echo(f"  {name}")

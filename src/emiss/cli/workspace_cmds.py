@@ -86,7 +86,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
 
     @cli.group("workspace")
     def workspace() -> None:
-        """Background-only workspaces (Belle II-style emulation)."""
+        """Background-only workspaces (Belle II's released likelihood, the emulations)."""
 
     @workspace.command("build")
     @click.option("-o", "--outdir", "--out", "out_dir", type=OUT_DIR,
@@ -96,7 +96,12 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--force", is_flag=True,
                   help="Write even into an installed package (site-packages).")
     def build(out_dir: str, force: bool) -> None:
-        """Rebuild the B -> K workspaces, sidecars and responses (deterministic) into -o."""
+        """Rebuild the B -> K workspaces, sidecars and responses (deterministic) into -o.
+
+        Belle II's released likelihood (the shipped HEPData ins2947386 files, imported as the
+        bundle `belle2` names) and the B -> K emulations.
+        """
+        from emiss.bundles.belle2_hepdata import build_shipped
         from emiss.bundles.k_emulation import build_all
         from emiss.cli._common import output_dir
 
@@ -108,7 +113,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
                 f"{str(installed)!r}; give another -o/--outdir (e.g. ./workspaces of a "
                 "checkout) or pass --force to write there anyway")
         output_dir(target)
-        for p in build_all(target):
+        for p in [*build_shipped(target), *build_all(target)]:
             click.echo(str(p))
 
     @cli.command("measure")

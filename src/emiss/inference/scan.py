@@ -222,7 +222,8 @@ def scan(
     """Run limits, discovery and best fits for every selected patch.
 
     Args:
-        workspace_spec: background-only workspace JSON dict (or its file path).
+        workspace_spec: background-only workspace: a JSON dict, a file path, a name
+            (``belle2``, a bundled stem) or an ``emiss.bundles.Bundle``.
         patchsets: PatchSet JSON dicts (or file paths) made for that workspace.
         output: RESULTS.json (None: return only, no journal).
         names: restrict to these patch names.
@@ -251,8 +252,14 @@ def scan(
 
         check_pyhf_toys()  # before any work: pyhf's toys may not run with this numpy
     if isinstance(workspace_spec, (str, os.PathLike)):
-        workspace_path = workspace_spec if workspace_path is None else workspace_path
-        workspace_spec = load_json_file(workspace_spec, "workspace")
+        from emiss.bundles.bundle import resolve_workspace
+
+        resolved = resolve_workspace(workspace_spec)  # a file, `belle2` or a bundled stem
+        workspace_path = resolved if workspace_path is None else workspace_path
+        workspace_spec = load_json_file(resolved, "workspace")
+    elif hasattr(workspace_spec, "spec") and hasattr(workspace_spec, "path"):  # a Bundle
+        workspace_path = workspace_spec.path if workspace_path is None else workspace_path
+        workspace_spec = workspace_spec.spec
     patchsets = [load_json_file(ps, "patchset") if isinstance(ps, (str, os.PathLike)) else dict(ps)
                  for ps in patchsets]
     ws_digest, ps_digests = check_patchsets(workspace_spec, patchsets)

@@ -26,7 +26,10 @@ from emiss.patches.systematics import materialise
 log = logging.getLogger(__name__)
 
 #: Significant digits written for yields.
-SIG_DIGITS = 8
+SIG_DIGITS = 10
+#: Significant digits of the MC-statistical uncertainties ``one_family`` sets: the constraint
+#: widths of different patches then agree to ~1e-12 relative (8 digits would leave ~1e-8).
+STAT_DIGITS = 12
 #: Name of the parameter of interest the patches introduce.
 POI = "mu"
 #: Relative size (of the channel's largest nominal yield) below which a histosys variation of a
@@ -111,13 +114,21 @@ def sample_ops(
     spec: Mapping,
     samples: Sequence[SampleTemplate],
     channel_modifiers: Mapping[str, Sequence[Mapping]] | None = None,
+    family: Sequence[str] = (),
 ) -> list[dict]:
     """JSON Patch operations that add the samples to the workspace's channels.
+
+    The patches of one workspace form one likelihood family (``one_family``): every patch
+    declares the same hypothesis nuisances (``family``) and the MC-statistical constraint
+    widths of the workspace with its fixed samples, so that two patches evaluated at the same
+    physical point give the same likelihood, constants included.
 
     Args:
         spec: the background-only workspace.
         samples: sample templates (their channels must exist in spec with matching bin counts).
         channel_modifiers: channel -> extra pyhf modifiers every signal sample in it carries.
+        family: histosys names every patch of the workspace declares (``TemplateBuilder.
+            family``); those this patch lacks are added with no effect.
 
     Returns:
         ``add`` operations, ordered by channel index then sample order.
@@ -172,7 +183,87 @@ def sample_ops(
             ops.append((idx[ch], s_order, {"op": "add", "value": value,
                                            "path": f"/channels/{idx[ch]}/samples/{where}"}))
     ops.sort(key=lambda t: (t[0], t[1]))
-    return [op for _, _, op in ops]
+    out = [op for _, _, op in ops]
+    one_family(spec, out, family)
+    return out
+
+
+def _scaled(value: Mapping) -> bool:
+    """Whether a sample carries a normfactor (its yields follow a parameter of interest)."""
+    return any(m["type"] == "normfactor" for m in value["modifiers"])
+
+
+def one_family(spec: Mapping, ops: Sequence[dict], family: Sequence[str] = ()) -> None:
+    """Make the added samples one likelihood family with every other patch of the workspace.
+
+    Two rules, applied in place to the ``add`` operations of one patch:
+
+    * **MC statistics of reweighted templates.** A template that reweights the simulated
+      events of a fixed sample of the patch (Belle II's SM signal sample ``sm_nunu``, with the
+      same ``staterror`` modifier) has MC-statistical fluctuations fully correlated with that
+      sample's, as in the reweighting of arXiv:2402.08417 (redist) and 2507.12393: one factor
+      gamma_b per bin multiplies both, and its width stays the fixed samples' own,
+      sigma_b = sqrt(sum delta^2) / T_b (pyhf's staterror, sums over the samples carrying it,
+      T_b their nominal yield). pyhf widens or narrows sigma_b by the delta it is given, so the
+      scaled samples get delta_i,b = sigma_b sqrt(n_i,b (2 T_b + N_b)) (N_b = sum_i n_i,b):
+      then sqrt(sigma_b^2 T_b^2 + sum_i delta_i,b^2) / (T_b + N_b) = sigma_b exactly, for any
+      hypothesis and reference branching ratio. Bins no fixed sample populates (T_b = 0) keep
+      the template's own relative MC uncertainty.
+    * **The same nuisances in every patch.** Each name of ``family`` that no sample of the
+      patch carries is declared by a histosys without effect (hi = lo = nominal) on the first
+      scaled sample, so every patch has the same parameters and constraint terms.
+
+    Args:
+        spec: the background-only workspace.
+        ops: ``add`` operations of one patch (sample values are modified in place).
+        family: histosys names every patch declares.
+    """
+    by_channel: dict[int, list[dict]] = {}
+    for op in ops:
+        by_channel.setdefault(int(op["path"].split("/")[2]), []).append(op["value"])
+    for ci, values in by_channel.items():
+        scaled = [v for v in values if _scaled(v)]
+        fixed = [v for v in values if not _scaled(v)] + list(spec["channels"][ci]["samples"])
+        stat_names = {m["name"] for v in scaled for m in v["modifiers"]
+                      if m["type"] == "staterror"}
+        for name in sorted(stat_names):
+            carriers = [(np.asarray(v["data"], float),
+                         np.asarray(next(m["data"] for m in v["modifiers"]
+                                         if m["type"] == "staterror" and m["name"] == name),
+                                    float))
+                        for v in fixed if any(m["type"] == "staterror" and m["name"] == name
+                                              for m in v["modifiers"])]
+            if not carriers:
+                continue  # the scaled samples alone define this width (e.g. the SM patch)
+            total = np.sum([n for n, _ in carriers], axis=0)
+            err = np.sqrt(np.sum([d * d for _, d in carriers], axis=0))
+            mine = [v for v in scaled if any(m["type"] == "staterror" and m["name"] == name
+                                             for m in v["modifiers"])]
+            n_all = np.sum([np.asarray(v["data"], float) for v in mine], axis=0)
+            on = total > 0
+            sigma = np.divide(err, total, out=np.zeros_like(total), where=on)
+            for v in mine:
+                v["modifiers"] = list(v["modifiers"])  # never edit a shared sidecar sample
+                k = next(k for k, m in enumerate(v["modifiers"])
+                         if m["type"] == "staterror" and m["name"] == name)
+                n = np.clip(np.asarray(v["data"], float), 0.0, None)
+                delta = np.where(on, sigma * np.sqrt(n * (2.0 * total + n_all)),
+                                 np.asarray(v["modifiers"][k]["data"], float))
+                v["modifiers"][k] = {**v["modifiers"][k], "data": round_sig(delta, STAT_DIGITS)}
+    if not family:
+        return
+    present = {m["name"] for op in ops for m in op["value"]["modifiers"]}
+    missing = [f for f in family if f not in present]
+    if not missing:
+        return
+    host = next((op["value"] for op in ops if _scaled(op["value"])), None)
+    if host is None:
+        raise EmissError("a patch without a scaled sample cannot declare the hypothesis "
+                         f"nuisances {missing}")
+    nominal = list(host["data"])
+    host["modifiers"] = [*host["modifiers"], *(
+        {"name": f, "type": "histosys", "data": {"hi_data": nominal, "lo_data": nominal}}
+        for f in missing)]
 
 
 def make_patchset(
@@ -183,6 +274,7 @@ def make_patchset(
     hepdata: str,
     channel_modifiers: Mapping[str, Sequence[Mapping]] | None = None,
     emiss_meta: Mapping | None = None,
+    family: Sequence[str] = (),
 ) -> dict:
     """Assemble and validate a PatchSet.
 
@@ -194,6 +286,7 @@ def make_patchset(
         hepdata: INSPIRE reference ``insNNNNNNN``.
         channel_modifiers: per-channel modifiers every signal sample carries.
         emiss_meta: extra PatchSet-level metadata (stored under ``emiss``).
+        family: hypothesis nuisances every patch of the workspace declares (``sample_ops``).
 
     Returns:
         The PatchSet as a JSON-able dict (schema-valid).
@@ -231,7 +324,7 @@ def make_patchset(
                 f"hypothesis {t.name!r} gives no signal yield in any channel of the workspace "
                 "(outside the acceptance); remove it from the grid"
             )
-        ops = sample_ops(spec, t.samples, channel_modifiers)
+        ops = sample_ops(spec, t.samples, channel_modifiers, family)
         meta = {"name": t.name, "values": [_num(v) for v in t.values]}
         if t.emiss:
             meta["emiss"] = t.emiss

@@ -79,10 +79,23 @@ def build_patchset(
         "ff_seed": builder.seed,
         "signal_sample": SIGNAL,
         "poi": POI,
+        "likelihood_family": {
+            "nuisances": builder.family,
+            "statement": (
+                "every patch of this workspace declares these hypothesis nuisances (without "
+                "effect where they do not act) and the same constraint widths, so -2 ln L of "
+                "two patches at the same physical point agree, constants included; the SM-only "
+                "point of a light-X patch (mu = 0) is the SM patch at mu = 1"),
+            "mc_statistics": (
+                "a template that reweights the SM signal MC shares that sample's staterror "
+                "factors (fully correlated MC statistics, as in arXiv:2402.08417); the "
+                "constraint widths stay those of the workspace with its fixed samples"),
+        },
     }
     return make_patchset(
         target.spec, templates, res.labels, describe(res.scenario, target, res.labels),
         ref, channel_modifiers=target.channel_modifiers, emiss_meta=meta,
+        family=builder.family,
     )
 
 
@@ -104,7 +117,7 @@ def sm_patch(bundle: Any, n_samples: int = DEFAULT_FF_SAMPLES, seed: int = DEFAU
     res = resolve_entry(make_entry("sm"))
     builder = TemplateBuilder(target, n_samples=n_samples, seed=seed)
     t = builder.template(res, res.hypotheses[0])
-    return sample_ops(target.spec, t.samples, target.channel_modifiers)
+    return sample_ops(target.spec, t.samples, target.channel_modifiers, builder.family)
 
 
 def write_patchset(path: str | os.PathLike, patchset: Mapping) -> Path:

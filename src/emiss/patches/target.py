@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emiss.bundles.bundle import load_bundle
+from emiss.bundles.bundle import Bundle, load_bundle
 from emiss.errors import EmissError
 from emiss.patches.metadata import SM_REFERENCE_BR, hepdata_reference
 from emiss.patches.systematics import sidecar_modifiers, sidecar_sm_samples
@@ -119,17 +119,20 @@ def target_from_bundle(bundle: Any, response: Any = None, hepdata: str | None = 
     )
 
 
-def load_target(path: str | os.PathLike, response: str | os.PathLike | None = None,
+def load_target(path: Any, response: str | os.PathLike | None = None,
                 hepdata: str | None = None) -> Target:
     """Load a workspace (and its sidecar/response) as a Target.
 
     Args:
-        path: workspace JSON.
+        path: workspace JSON file, a name (``belle2``, a bundled stem) or an
+            ``emiss.bundles.Bundle`` already loaded.
         response: response file overriding the sidecar's.
         hepdata: INSPIRE reference overriding the sidecar's.
 
     Returns:
         The Target.
     """
+    if isinstance(path, Bundle):
+        return target_from_bundle(path, response=response, hepdata=hepdata)
     bundle = load_bundle(path, response=response)  # an explicit response replaces the sidecar's
     return target_from_bundle(bundle, hepdata=hepdata)

@@ -25,10 +25,16 @@ import numpy as np
 from emiss.errors import EmissError
 from emiss.patches import hypotheses
 from emiss.patches.assemble import POI, PatchTemplate, SampleTemplate
-from emiss.patches.grid import Hypothesis
+from emiss.patches.grid import Hypothesis, sanitize
 from emiss.patches.hypotheses import ResolvedEntry
 from emiss.patches.metadata import LIGHT_X_REFERENCE_BR, emiss_block
-from emiss.patches.systematics import DEFAULT_FF_SAMPLES, DEFAULT_FF_SEED, ff_histosys
+from emiss.patches.systematics import (
+    DEFAULT_FF_SAMPLES,
+    DEFAULT_FF_SEED,
+    FF_COMPONENTS,
+    FF_TAGS,
+    ff_histosys,
+)
 from emiss.patches.target import Target
 from emiss.response import KstarChannelResponse
 
@@ -262,6 +268,24 @@ class TemplateBuilder:
         self._ff: dict[str, list] = {}
         self._raw_cache: dict[tuple, _Raw] = {}
 
+    @property
+    def family(self) -> list[str]:
+        """Hypothesis nuisances every patch of this workspace declares (one likelihood family).
+
+        The form-factor components ``ff_<tag>_pc1..FF_COMPONENTS`` of every form-factor family
+        of the workspace (when form-factor systematics are on) and the form-factor modifiers
+        of the workspace's published SM samples (Belle II's ``corr_ff_c1..3``): a patch that
+        lacks some declares them without effect (``emiss.patches.assemble.one_family``).
+        """
+        names = [f"ff_{FF_TAGS.get(fam, sanitize(fam))}_pc{i}"
+                 for fam in self.families for i in range(1, FF_COMPONENTS + 1)
+                 if self.n_samples]
+        for c, sample in sorted(self.target.sm_samples.items()):
+            carried = {m["name"] for m in self.target.channel_modifiers.get(c, ())}
+            names += [m["name"] for m in sample["modifiers"] if m["type"] == "histosys"
+                      and m["name"] not in carried and m["name"] not in names]
+        return names
+
     # -- form factors
     def ff_samples(self, kind: str) -> list:
         """The fixed form-factor draws of one family (cached)."""
@@ -472,9 +496,13 @@ class TemplateBuilder:
             draws = [raw.draws * (ref / raw.draw_br)[:, None]]
         names = [SIGNAL]
         if mult in (2, 3) and not published:
+            # the SM nu nubar at the SM patch's mu = 1 (one likelihood family: the SM-only point
+            # of a light-X patch is the SM patch at mu = 1), with its full form-factor spread
             sm = self.raw(hypotheses.scenario("sm"), None, {})
-            noms.append(sm.nominal)
-            draws.append(sm.draws)
+            first = self.processes[0]
+            k = self.target.sm_reference.get(first, sm.br[first]) / sm.br[first]
+            noms.append(sm.nominal * k)
+            draws.append(None if sm.draws is None else sm.draws * k)
             names.append(SM_SAMPLE)
         histosys = ff_histosys(noms, draws, self.families, self.n_samples)
         samples = []

@@ -76,7 +76,7 @@ def wet_patch(target: Target, n_samples: int = DEFAULT_FF_SAMPLES,
                                       histosys=hs, normfactor=par))
     if not all(np.any(r.nominal > 0) for r in raws.values()):
         raise EmissError(f"workspace {target.name!r}: a WET term has no yield")
-    ops = sample_ops(target.spec, samples, target.channel_modifiers)
+    ops = sample_ops(target.spec, samples, target.channel_modifiers, builder.family)
     meas = [i for i, _ in enumerate(target.spec.get("measurements", []))]
     for i in meas:
         for par, _, _ in TERMS.values():
