@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from pyhf.cli import cli as pyhf_cli
 
-from emiss.bundles import belle2_hepdata as B2
 from emiss.bundles import BACKGROUNDS, BUNDLED_STEMS, K_STEMS, bundled_dir, load_bundle
+from emiss.bundles import belle2_hepdata as B2
 from emiss.cli import cli
 from emiss.errors import EmissError
 from emiss.io import read_json, stale_json_files, write_json

@@ -49,25 +49,59 @@ def data_label(info: Mapping[str, Any] | None) -> str:
     return data_info(info)["label"] if info.get("emulated_data") is not None else ""
 
 
+def _data_colour(info: Mapping[str, Any] | None) -> str:
+    return "#b00000" if info and info.get("emulated_data") else "black"
+
+
 def draw_data_label(ax: Any, info: Mapping[str, Any] | None, loc: str = "upper left") -> None:
-    """Write the data label (``data_label``) inside the axes; emulated data in red.
+    """Write the data label (``data_label``) on the figure; emulated data in red.
 
     Args:
         ax: matplotlib axes.
         info: data info or None (nothing drawn).
-        loc: "upper left", "upper right" (inside the axes) or "title" (the left title).
+        loc: "upper left", "upper right" (inside the axes), "title" (the left title) or
+            "above" (a line of its own above the axes and its titles, see ``draw_header``).
     """
     text = data_label(info)
     if not text:
         return
+    if loc == "above":
+        draw_header(ax, info)
+        return
     if loc == "title":
-        ax.set_title(text, loc="left", fontsize=9,
-                     color="#b00000" if info.get("emulated_data") else "black")
+        ax.set_title(text, loc="left", fontsize=9, color=_data_colour(info))
         return
     x, ha = (0.02, "left") if loc == "upper left" else (0.98, "right")
     ax.text(x, 0.97, text, transform=ax.transAxes, va="top", ha=ha, fontsize=10,
-            color="#b00000" if info.get("emulated_data") else "black",
+            color=_data_colour(info),
             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
+
+
+def draw_header(ax: Any, info: Mapping[str, Any] | None, title: str = "", right: str = "",
+                fontsize: float = 14.0) -> None:
+    """Header of a figure, above its axes: the title (left) and a note (right) on one line,
+    and the data label (``data_label``, emulated data in red) on a line of its own above them,
+    so that neither can run into the other.
+
+    Args:
+        ax: matplotlib axes (the top panel).
+        info: data info (``emiss.inference.results.data_info``) or None (no data line).
+        title: left title, e.g. the channel or scenario.
+        right: right-hand note, e.g. "post-fit" or "CLs, asymptotic".
+        fontsize: size of the title line; the data line is smaller (9 pt).
+    """
+    if title:
+        ax.set_title(title, loc="left", fontsize=fontsize)
+    if right:
+        ax.set_title(right, loc="right", fontsize=0.85 * fontsize)
+    text = data_label(info)
+    if not text:
+        return
+    pad = float(plt.rcParams["axes.titlepad"])
+    rise = pad + (1.5 * fontsize if (title or right) else 0.0)
+    ax.annotate(text, xy=(0.0, 1.0), xycoords="axes fraction", xytext=(0.0, rise),
+                textcoords="offset points", ha="left", va="bottom", fontsize=9,
+                color=_data_colour(info), annotation_clip=False)
 
 
 def save_figure(

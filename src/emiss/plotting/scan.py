@@ -1,7 +1,11 @@
 """Scan figures: Brazil-band limits, local significance and profile likelihood versus the mass.
 
 Inputs are scan results documents (``emiss.inference.results``); every figure is written as PNG
-and PDF through :func:`emiss.plotting.save_figure`.
+and PDF through :func:`emiss.plotting.save_figure`. Scenarios carry readable names
+(``emiss.plotting.labels.scenario_label``); the data source has a line of its own above each
+figure (``emiss.plotting.draw_header``). The limit plots' y range follows the curves over the
+bulk of the masses: points where the limit blows up (near the kinematic endpoint) are drawn off
+scale and marked, so they do not squeeze the region of interest (``robust_limit_range``).
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ import numpy as np
 
 from emiss.errors import EmissError
 from emiss.inference.compare import SM_LIKE, interval_from_profile, profile_curve
-from emiss.plotting import draw_data_label, plt, save_figure, use_hep_style
+from emiss.plotting import draw_header, plt, save_figure, use_hep_style
+from emiss.plotting.labels import scenario_label
 
 log = logging.getLogger(__name__)
 
 _PROCESS_TEX = {"B+->K+": r"B^+\to K^+", "B0->K0": r"B^0\to K^0", "B0->K*0": r"B^0\to K^{*0}",
                 "B+->K*+": r"B^+\to K^{*+}"}
 _LABEL_TEX = {"m_X": r"$m_X$ [GeV]"}
+#: (mathtext symbol, unit) of the labels, for the off-scale note of the limit plots
+_LABEL_SYM = {"m_X": ("m_X", "GeV")}
 #: line styles cycled per scenario so that coinciding curves (e.g. two-body scalar and vector,
 #: which share the q^2 = m_X^2 line shape) stay visible
 _STYLES = (("-", "o"), ("--", "s"), ("-.", "^"), (":", "v"), ((0, (5, 1, 1, 1)), "D"))
@@ -73,13 +80,55 @@ def _data(docs: Sequence[Mapping[str, Any]], digest: str | None = None)\
     return None
 
 
+#: A point whose limit (the higher of the observed limit and the expected +2σ edge) exceeds
+#: this factor times the median over the scan is "off scale" (the limit blows up there, e.g. at
+#: the kinematic endpoint m_X → m_B − m_K); the y axis follows the remaining points.
+OFF_SCALE_FACTOR = 30.0
+
+
+def robust_limit_range(obs: np.ndarray, exp: np.ndarray, extra: Sequence[float] = (),
+                       factor: float = OFF_SCALE_FACTOR) -> tuple[float, float, np.ndarray]:
+    """y range of a limit plot over the bulk of the points, and which points are off scale.
+
+    Args:
+        obs: observed limits per point.
+        exp: expected limits per point, columns (−2σ, −1σ, median, +1σ, +2σ).
+        extra: further values that must be visible (e.g. the SM branching ratio).
+        factor: a point is off scale when max(observed, expected +2σ) > factor × the median of
+            that quantity over all points.
+
+    Returns:
+        (lowest value shown, highest value of the points on scale, off-scale mask).
+    """
+    upper = np.fmax(obs, exp[:, 4])
+    finite = np.isfinite(upper) & (upper > 0)
+    if not finite.any():
+        return 1e-7, 1e-3, np.zeros(len(obs), dtype=bool)
+    cap = factor * float(np.median(upper[finite]))
+    off = finite & (upper > cap)
+    keep = finite & ~off
+    hi = float(np.nanmax(upper[keep])) if keep.any() else cap
+    lows = np.concatenate([exp[keep, 0], obs[keep], np.asarray(extra, dtype=float)])
+    lows = lows[np.isfinite(lows) & (lows > 0)]
+    lo = float(lows.min()) if lows.size else hi / 100.0
+    hi = max([hi, *[float(v) for v in extra if np.isfinite(v)]])
+    return lo, hi, off
+
+
+def _calc_note(docs: Sequence[Mapping[str, Any]]) -> str:
+    calc = str(docs[0].get("options", {}).get("calctype", "asymptotics"))
+    return "CL$_s$, " + ("toys" if calc.startswith("toy") else "asymptotic")
+
+
 def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m_X",
                 prefix: str = "") -> list[Path]:
     """Brazil band of the upper limit on the branching ratio versus the label, one per scenario.
 
     Observed (solid), expected median (dashed), ±1σ (green) and ±2σ (yellow) bands; the SM
     B(B → K νν̄) of the ``sm`` patch (its reference branching ratio, μ = 1) as a dotted line
-    when the results hold one.
+    when the results hold one. The y range is ``robust_limit_range``'s: observed points above
+    it are marked by triangles at the top edge, named in the legend. The legend sits on the side
+    (left or right) where the curves are lower, with head room above them.
 
     Args:
         docs: results documents.
@@ -106,28 +155,50 @@ def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m
         obs = np.array([r["br_limit_obs"] for r in rows], dtype=float)
         exp = np.array([[np.nan if v is None else v for v in r["br_limit_exp"]] for r in rows],
                        dtype=float)
-        fig, ax = plt.subplots(figsize=(8, 6))
+        proc = rows[0].get("process")
+        ptex = _PROCESS_TEX.get(proc, proc or "B\\to K")
+        sm = [r for r in _sm_rows(docs, digest) if r.get("process") in (proc, None)]
+        sm_br = float(sm[0]["reference_branching_ratio"]) if sm else None
+        lo, hi, off = robust_limit_range(obs, exp, [sm_br] if sm_br else [])
+        fig, ax = plt.subplots(figsize=(8, 6.2))
         ax.fill_between(x, exp[:, 0], exp[:, 4], color="#FFDF00", lw=0,
                         label=r"Expected $\pm 2\sigma$")
         ax.fill_between(x, exp[:, 1], exp[:, 3], color="#00CC00", lw=0,
                         label=r"Expected $\pm 1\sigma$")
         ax.plot(x, exp[:, 2], "k--", lw=1.5, label="Expected")
         ax.plot(x, obs, "k-", marker="o", ms=3, lw=2, label="Observed")
-        proc = rows[0].get("process")
-        ptex = _PROCESS_TEX.get(proc, proc or "B\\to K")
-        sm = [r for r in _sm_rows(docs, digest) if r.get("process") in (proc, None)]
-        if sm:
-            ax.axhline(sm[0]["reference_branching_ratio"], color="tab:blue", ls=":", lw=2,
+        if sm_br is not None:
+            ax.axhline(sm_br, color="tab:blue", ls=":", lw=2,
                        label=rf"SM $\mathcal{{B}}({ptex}\nu\bar\nu)$")
         ax.set_yscale("log")
-        ax.set_xlabel(_xlabel(label))
-        ax.set_ylabel(rf"{100 * cl:g}% CL upper limit on $\mathcal{{B}}({ptex}X)$", fontsize=20)
         ax.set_xlim(x.min(), x.max())
-        lo, hi = ax.get_ylim()
-        ax.set_ylim(lo, hi * (hi / lo) ** 0.35)  # head room for the legend
-        ax.set_title(f"{scen} (CLs, asymptotic)", fontsize=14, loc="right")
-        ax.legend(loc="upper right", fontsize=13, ncol=2)
-        draw_data_label(ax, _data(docs, digest), loc="title")
+        # legend on the side where the curves are lower (it spans ~60 % of the width); the
+        # top of the axis leaves it room above them
+        upper = np.fmax(obs, exp[:, 4])
+        on = ~off & np.isfinite(upper)
+        frac = (x - x.min()) / max(x.max() - x.min(), 1e-12)
+        side_max = {}
+        for side, sel in (("left", frac <= 0.6), ("right", frac >= 0.4)):
+            vals = upper[on & sel]
+            side_max[side] = float(vals.max()) if vals.size else lo
+        side = min(side_max, key=side_max.get)
+        a, b = np.log10(lo / 1.3), np.log10(hi * 1.3)
+        top = max(b, a + (np.log10(side_max[side] * 1.3) - a) / 0.62)
+        ax.set_ylim(10**a, 10**top)
+        x_off = x[off & (obs > 10**top)]
+        if x_off.size:
+            sym = _LABEL_SYM.get(label, (label.replace("_", r"\_"), ""))
+            if np.all(obs[x >= x_off.min()] > 10**top):  # the tail, as at the endpoint
+                where = rf" (${sym[0]} \geq {x_off.min():g}$ {sym[1]})"
+            else:
+                where = rf" (${sym[0]}$ = {', '.join(f'{v:g}' for v in x_off)} {sym[1]})"
+            ax.plot(x_off, np.full(x_off.size, 0.97), ls="none", marker="^", ms=8,
+                    color="black", transform=ax.get_xaxis_transform(), clip_on=False,
+                    label="Observed, off scale" + where)
+        ax.set_xlabel(_xlabel(label))
+        ax.set_ylabel(rf"{100 * cl:g}% CL upper limit on $\mathcal{{B}}({ptex}X)$", fontsize=18)
+        ax.legend(loc=f"upper {side}", fontsize=12, ncol=2, frameon=False)
+        draw_header(ax, _data(docs, digest), title=scenario_label(scen), right=_calc_note(docs))
         paths += save_figure(fig, _stem(Path(outdir), "limits", scen, digest, multi, prefix))
     return paths
 
@@ -156,14 +227,14 @@ def plot_significance(docs: Sequence[Mapping[str, Any]], outdir: Path, label: st
             tag = f" [{digest[:8]}]" if multi else ""
             ls, mk = _STYLES[i % len(_STYLES)]
             ax.plot([r[label] for r in rows], [r["Z"] for r in rows], ls=ls, marker=mk, ms=3,
-                    label=scen + tag)
+                    label=scenario_label(scen) + tag)
     for z in (1, 2, 3):
         ax.axhline(z, color="grey", ls=":", lw=1)
     ax.set_xlabel(_xlabel(label))
     ax.set_ylabel(r"Local significance $Z$ [$\sigma$]")
-    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.25)
-    ax.legend(loc="upper right", fontsize=13)
-    draw_data_label(ax, _data(docs), loc="title")
+    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.3)
+    ax.legend(loc="best", fontsize=13, frameon=False)
+    draw_header(ax, _data(docs), right="asymptotic, no look-elsewhere correction")
     return save_figure(fig, Path(outdir) / f"{prefix + '_' if prefix else ''}significance")
 
 
@@ -203,7 +274,7 @@ def plot_likelihood(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str 
         fig, ax = plt.subplots(figsize=(8, 6))
         for i, (scen, (x, t)) in enumerate(curves.items()):
             ls, mk = _STYLES[i % len(_STYLES)]
-            (line,) = ax.plot(x, t - t0, ls=ls, marker=mk, ms=3, label=scen)
+            (line,) = ax.plot(x, t - t0, ls=ls, marker=mk, ms=3, label=scenario_label(scen))
             iv = interval_from_profile(x, t)
             ax.hlines(t.min() - t0 + 1.0, iv["lower"], iv["upper"], color=line.get_color(),
                       lw=3, alpha=0.6)
@@ -211,10 +282,10 @@ def plot_likelihood(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str 
             ax.axhline(t_sm - t0, color="k", ls="--", lw=1.5, label="SM-shaped rescaling")
         ax.set_xlabel(_xlabel(label))
         ax.set_ylabel(r"$-2\Delta\ln L$")
-        ax.set_ylim(bottom=0)
-        ax.legend(loc="best", fontsize=13)
-        ax.set_title("bars: 68% CL interval", fontsize=12, loc="right")
-        draw_data_label(ax, _data(docs, digest), loc="title")
+        ax.plot([], [], color="grey", lw=3, alpha=0.6, label="68% CL interval")
+        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
+        ax.legend(loc="best", fontsize=13, frameon=False)
+        draw_header(ax, _data(docs, digest), title="profile likelihood")
         tag = f"_{digest[:8]}" if len(digests) > 1 else ""
         pre = prefix + "_" if prefix else ""
         paths += save_figure(fig, Path(outdir) / f"{pre}likelihood{tag}")

@@ -2,7 +2,9 @@
 
 Each hypothesis is shown at the same branching ratio (``DISPLAY_BR``), so the panels compare
 shapes: a two-body line fills the fit bins its kinematic box reaches, pairs start at
-q^2 = 4 m_X^2, the SM/heavy-NP spectrum is broad.
+q^2 = 4 m_X^2, the SM/heavy-NP spectrum is broad. Channels carry their human titles and real
+bin labels, backgrounds their fixed colours (``emiss.plotting.labels``), and the data source
+has a line of its own above the figure.
 """
 
 from __future__ import annotations
@@ -19,8 +21,15 @@ from emiss.patches.grid import GridEntry, make_entry
 from emiss.patches.hypotheses import check_masses, resolve_entry
 from emiss.patches.target import Target
 from emiss.patches.templates import TemplateBuilder
-from emiss.plotting import draw_data_label, plt, save_figure, use_hep_style
-from emiss.plotting.labels import sample_name
+from emiss.plotting import draw_header, plt, save_figure, use_hep_style
+from emiss.plotting.labels import (
+    sample_colour,
+    sample_name,
+    scenario_label,
+    spec_channel_bins,
+    stack_key,
+)
+from emiss.plotting.measure import draw_bin_axis, draw_separators
 
 log = logging.getLogger(__name__)
 
@@ -33,27 +42,6 @@ MAX_HYPOTHESES = 8
 #: Line styles cycled so that identical templates (e.g. scalar and vector lines at one mass)
 #: stay visible on top of each other.
 _STYLES = ("-", "--", "-.", ":")
-
-
-def _mark_groups(target: Target, channel: str, axes, n_bins: int) -> None:
-    """Dotted separators between classifier bins and q^2_rec ranges, when the response has
-    a q^2_rec axis (fit bins = classifier bins x q^2_rec bins, q^2_rec inner)."""
-    kernel = getattr(target.response.channels[channel], "kernel", None)
-    q2e = list(getattr(kernel, "q2rec_edges", ()) or ())
-    if len(q2e) < 2:
-        return
-    nq = len(q2e) - 1
-    if n_bins % nq:
-        return
-    for ax in axes:
-        for b in range(nq, n_bins, nq):
-            ax.axvline(b - 0.5, color="grey", ls=":", lw=1)
-    bottom = axes[-1]
-    bottom.set_xticks(range(n_bins))
-    bottom.set_xticklabels([f"[{q2e[i % nq]:g}, {q2e[i % nq + 1]:g})" for i in range(n_bins)],
-                           rotation=90, fontsize=8)
-    bottom.set_xlabel("fit bin: classifier bin (dotted groups) x q2_rec range (GeV^2)",
-                      fontsize=11)
 
 
 def default_entries() -> list[GridEntry]:
@@ -69,10 +57,17 @@ def default_entries() -> list[GridEntry]:
     ]
 
 
+def _tex_number(x: float) -> str:
+    """Mathtext a × 10^b of a number (2e-05 -> 2 \\times 10^{-5})."""
+    mant, exp = f"{x:.1e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return rf"{mant} \times 10^{{{int(exp)}}}"
+
+
 def _label(hyp) -> str:
-    parts = [hyp.scenario]
+    parts = [scenario_label(hyp.scenario)]
     if hyp.mass is not None:
-        parts.append(f"m_X = {hyp.mass:g} GeV")
+        parts.append(f"$m_X$ = {hyp.mass:g} GeV")
     if hyp.scenario not in ("sm",):
         parts += [f"{k} = {v:g}" for k, v in hyp.params]
     return ", ".join(parts)
@@ -127,48 +122,74 @@ def plot_templates(target: Target, entries: Sequence[GridEntry],
     spec = target.spec
     chans = {c["name"]: c for c in spec["channels"]}
     obs = {o["name"]: o["data"] for o in spec.get("observations", [])}
+    bins = spec_channel_bins(spec, None, target.response)
     use_hep_style()
-    fig, axes = plt.subplots(2, len(channels), figsize=(6.5 * len(channels), 9),
-                             squeeze=False, gridspec_kw={"height_ratios": [3, 2]})
+    fig, axes = plt.subplots(2, len(channels), figsize=(6.0 * len(channels) + 1.0, 9),
+                             squeeze=False, gridspec_kw={"height_ratios": [3, 2],
+                                                         "hspace": 0.08, "wspace": 0.22})
     colors = plt.get_cmap("tab10").colors
-    bkg_colors = plt.get_cmap("Pastel1").colors
+    top_handles: dict[str, tuple[Any, tuple[int, str]]] = {}
+    sig_handles: dict[str, Any] = {}
     for j, ch in enumerate(channels):
         ax, axs = axes[0, j], axes[1, j]
-        samples = chans[ch]["samples"]
+        cb = bins.get(ch)
+        samples = sorted(chans[ch]["samples"], key=lambda s: stack_key(s["name"]))
         n = len(samples[0]["data"])
-        edges = np.arange(n + 1) - 0.5
+        edges = np.arange(n + 1)
         bottom = np.zeros(n)
-        for k, s in enumerate(samples):
+        for s in samples:
             y = np.asarray(s["data"], dtype=float)
-            ax.stairs(bottom + y, edges, baseline=bottom, fill=True,
-                      color=bkg_colors[k % len(bkg_colors)], label=sample_name(s["name"]))
+            h = ax.stairs(bottom + y, edges, baseline=bottom, fill=True,
+                          color=sample_colour(s["name"]), label=sample_name(s["name"]))
+            top_handles.setdefault(sample_name(s["name"]), (h, stack_key(s["name"])))
             bottom = bottom + y
+        high = bottom.copy()
         if ch in obs:
             d = np.asarray(obs[ch], dtype=float)
-            ax.errorbar(np.arange(n), d, yerr=np.sqrt(d), fmt="ko", ms=4,
-                        label="data (emulated)" if data and data.get("emulated_data")
-                        else "data")
+            h = ax.errorbar(np.arange(n) + 0.5, d, yerr=np.sqrt(d), fmt="ko", ms=4)
+            top_handles.setdefault("data (emulated)" if data and data.get("emulated_data")
+                                   else "data", (h, (1000, "")))
+            high = np.fmax(high, d + np.sqrt(d))
         for k, (label, ys) in enumerate(templates):
             if ch in ys:
                 col = colors[k % len(colors)]
                 ls = _STYLES[k % len(_STYLES)]
                 ax.stairs(bottom + ys[ch], edges, color=col, lw=1.6, ls=ls)
+                high = np.fmax(high, bottom + ys[ch])
                 axs.stairs(ys[ch], edges, color=col, lw=2.0, ls=ls, label=label)
-        ax.set_title(ch, fontsize=14, loc="right")
-        ax.set_ylabel("events / bin", fontsize=12)
-        axs.set_ylabel(f"signal events at B = {DISPLAY_BR:g}", fontsize=12)
-        axs.set_xlabel("fit bin (flattened)", fontsize=12)
-        _mark_groups(target, ch, (ax, axs), n)
+        title = cb.title if cb is not None else ch
+        if j == 0:
+            draw_header(ax, data, title=title, fontsize=13)
+        else:
+            ax.set_title(title, loc="left", fontsize=13)
+        ax.set_ylabel("events per bin", fontsize=14)
+        axs.set_ylabel(f"signal events at\n$\\mathcal{{B}} = {_tex_number(DISPLAY_BR)}$",
+                       fontsize=13)
         shapes = [ys[ch] / ys[ch].sum() for _, ys in templates if ch in ys and ys[ch].sum() > 0]
         top_sig = max((float(ys[ch].max()) for _, ys in templates if ch in ys), default=1.0)
-        axs.set_ylim(0, 1.9 * top_sig)
+        axs.set_ylim(0, 1.25 * top_sig)
         if len(shapes) > 1 and max(float(np.max(np.abs(a - shapes[0]))) for a in shapes) < 1e-6:
-            axs.text(0.03, 0.95, "all hypotheses: same shape here\n(efficiency flat in q2)",
+            axs.text(0.03, 0.95, "all hypotheses: same shape here\n(efficiency flat in $q^2$)",
                      transform=axs.transAxes, ha="left", va="top", fontsize=9)
-        ax.set_ylim(0, 1.35 * max(float(bottom.max()), 1.0))
-        ax.legend(fontsize=8, ncol=2, loc="upper right")
-        axs.legend(fontsize=8, loc="upper right")
-        draw_data_label(ax, data, loc="title")
-    fig.suptitle(f"{target.name}: background stack + signal (lines: background + signal)",
-                 fontsize=14)
+        ax.set_ylim(0, 1.08 * max(float(high.max()), 1.0))
+        for a in (ax, axs):
+            a.set_xlim(0, n)
+            a.tick_params(axis="y", labelsize=12)
+            draw_separators(a, cb)
+        ax.tick_params(axis="x", labelbottom=False)
+        for h, lab in zip(*axs.get_legend_handles_labels(), strict=True):
+            sig_handles.setdefault(lab, h)
+    from matplotlib.lines import Line2D
+
+    top_handles["background + signal (lines)"] = (Line2D([], [], color="grey", lw=1.6),
+                                                  (1001, ""))
+    order = sorted(top_handles, key=lambda k: top_handles[k][1], reverse=True)
+    axes[0, -1].legend([top_handles[k][0] for k in order], order, fontsize=11,
+                       loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False,
+                       borderaxespad=0.0)
+    axes[1, -1].legend(list(sig_handles.values()), list(sig_handles), fontsize=11,
+                       loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False,
+                       borderaxespad=0.0, title="signal alone", title_fontsize=11)
+    for j, ch in enumerate(channels):
+        draw_bin_axis(fig, axes[1, j], bins.get(ch), len(chans[ch]["samples"][0]["data"]))
     return save_figure(fig, stem)
