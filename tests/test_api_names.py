@@ -8,8 +8,8 @@ import warnings
 import pytest
 
 import emiss.patches as P
-from emiss.bundles import load_bundle
 from emiss.bundles import belle2_hepdata as B2
+from emiss.bundles import load_bundle
 from emiss.errors import EmissError, EmulatedDataWarning
 from emiss.inference.scan import scan
 

@@ -2,9 +2,11 @@
 `emiss rate`: JSON contract, errors as one line with exit 2, deterministic plane figures."""
 
 import json
+import math
 
 import pytest
 from cli_run import run
+from particle import Particle
 
 from emiss.models import u1prime as U
 
@@ -41,6 +43,59 @@ def test_u1prime_json(capsys):
     assert d["modes"]["K+->pi+"]["open"] is False
     code, out, _ = run(capsys, "model", "u1prime", "--mT", "10000", "--g-qprime", "1e-6")
     assert code == 0 and "B+->K+" in out and "closed" in out
+
+
+def _nulls(obj, path=""):
+    """Paths of the null values in a JSON document."""
+    if isinstance(obj, dict):
+        return [q for k, v in obj.items() for q in _nulls(v, f"{path}.{k}")]
+    if isinstance(obj, list):
+        return [q for i, v in enumerate(obj) for q in _nulls(v, f"{path}[{i}]")]
+    return [path] if obj is None else []
+
+
+def test_u1prime_readme_point_fills_or_explains_every_field(capsys):
+    """README inputs (no Y_T^t, no dark fermion): mixing, ewpo, dark_matter say why they are not
+    computed and what would make them so; no null except inputs that say they were not given."""
+    code, out, err = run(capsys, "model", "u1prime", "--mT", "10000", "--g-qprime", "1e-6",
+                         "--mZp", "2.1", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert sorted(_nulls(d)) == [".inputs.Y_Tt", ".inputs.m_X"]
+    assert set(d["inputs_not_given"]) == {"Y_Tt", "m_X"}
+    for key, needs in (("mixing", ["Y_Tt"]), ("ewpo", ["Y_Tt"]),
+                       ("dark_matter", ["g_qX", "m_X"])):
+        assert d[key]["computed"] is False and d[key]["needs"] == needs, key
+        assert len(d[key]["reason"]) > 20, key
+    # a real T'-t mixing needs ṽ Y_T^t/√2 <= m_T - m_t, ṽ = M_Z'/g̃q' = 2.1e6 GeV
+    mt = Particle.from_pdgid(6).mass / 1000.0
+    assert d["mixing"]["Y_Tt_max"] == pytest.approx(math.sqrt(2) * (1e4 - mt) / 2.1e6,
+                                                    rel=1e-9)
+    assert 0 < d["ewpo"]["s_L2_max_95"] < 1
+    assert 0 < d["ewpo"]["Y_Tt_max_95"] <= d["mixing"]["Y_Tt_max"]
+    code, out, _ = run(capsys, "model", "u1prime", "--mT", "10000", "--g-qprime", "1e-6",
+                       "--mZp", "2.1")
+    assert code == 0
+    assert "T'-t mixing: not computed" in out and "dark matter: not computed" in out
+    assert "EWPO: S, T, U not computed" in out
+
+
+@pytest.mark.parametrize("m_X,relic", [(30.0, (30 / 10) ** 2 * (0.07 / 0.1) ** 4), (1.0, None)])
+def test_u1prime_with_every_input_computes_every_field(capsys, m_X, relic):
+    """With Y_T^t and a dark fermion the sections are computed; the talk's relic formula
+    Omega_X/Omega_DM = (m_X/10 GeV)^2 (0.07/g̃q'_X)^4 holds only for m_X > M_Z' (else said)."""
+    code, out, err = run(capsys, "model", "u1prime", "--mT", "10000", "--g-qprime", "1e-6",
+                         "--YTt", "1e-3", "--gX", "0.1", "--mX", str(m_X), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert _nulls(d) == [] and d["inputs_not_given"] == {}
+    assert d["mixing"]["computed"] and d["ewpo"]["computed"] and d["dark_matter"]["computed"]
+    dm = d["dark_matter"]
+    if relic is None:
+        assert "relic_fraction" not in dm and "m_X > M_Z'" in dm["not_computed"][
+            "relic_fraction"]
+    else:
+        assert dm["relic_fraction"] == pytest.approx(relic, rel=1e-12)
 
 
 @pytest.mark.parametrize("args,msg", [

@@ -97,6 +97,30 @@ def test_ewpo_delta_chi2_zero_at_best_and_positive_elsewhere():
     assert ewpo.chi2(ewpo.STU_CENTRAL) == pytest.approx(0.0, abs=1e-15)
 
 
+def test_ewpo_bound_on_sL2_is_the_closed_form_of_the_linear_chi2():
+    """Uncorrelated S, T, U linear in x = s_L^2 (PDG eq. 10.98): chi^2(x) = sum (x v_i - c_i)^2/
+    sigma_i^2 is a parabola, so Delta chi^2 = 3.841 at x = x_best + sqrt(3.841 / A) with
+    A = sum v_i^2/sigma_i^2, x_best = max(0, sum v_i c_i/sigma_i^2 / A)."""
+    mt, mw, sw2 = _mass(6), _mass(24), 0.23124
+    for m_T in (2000.0, 1e4):
+        L = math.log(m_T**2 / mt**2)
+        v = np.array([(L - 2.5) / (3 * math.pi), 3 / (8 * math.pi * sw2) * mt**2 / mw**2
+                      * (L - 1), 5 / (6 * math.pi)])
+        c, sig = np.array([-0.04, 0.01, -0.01]), np.array([0.10, 0.12, 0.09])
+        A = np.sum(v**2 / sig**2)
+        xb = max(0.0, np.sum(v * c / sig**2) / A)
+        if xb > 0:
+            x95 = xb + math.sqrt(3.841 / A)
+        else:  # A x^2 - 2 B x = 3.841 with B = sum v c / sigma^2 <= 0
+            B = np.sum(v * c / sig**2)
+            x95 = (B + math.sqrt(B * B + 3.841 * A)) / A
+        assert U.sL2_max_95(m_T) == pytest.approx(x95, rel=1e-9)
+    # the Y_T^t reaching it: s_L(Y) = sqrt(x95) at (m_T, ṽ) = (10 TeV, 2.1e6 GeV)
+    y = U.Y_Tt_for_sL(1e4, 2.1e6, math.sqrt(x95))
+    assert U.mixing_angles(1e4, 2.1e6, y)["s_L"] ** 2 == pytest.approx(x95, rel=1e-9)
+    assert U.Y_Tt_for_sL(1e4, 2.1e6, 0.99) is None  # beyond the real-solution range
+
+
 # --------------------------------------------------------------- kinetic mixing
 def test_kinetic_mixing_reference_point_of_the_talk():
     """eps_A = 3e-3 (g q'/1e-2)(ln(Lambda^2/m_T^2)/55.3) at the talk's point, to its rounding."""

@@ -86,6 +86,35 @@ def test_posterior_grid_evidences_mass_posterior_and_determinism(tmp_path, capsy
     assert rows["twobody-scalar"]["ln_bf"] == pytest.approx(bf["twobody-scalar"]["ln_bf"])
 
 
+def test_posterior_of_a_single_hypothesis_has_no_mass_interval(tmp_path, capsys):
+    """One patch (--names m1): the summary says there is no mass interval instead of crashing;
+    the evidence and the median of B are the analytic ones of bin 1 (n = 9 on b = 5)."""
+    from scipy.optimize import brentq
+
+    wp, pp = _inputs(tmp_path)
+    code, out, err = run(capsys, "posterior", str(wp), str(pp), "--names", "m1", "--br-max",
+                         str(BR_MAX), "--sampler", "emcee", "--draws", "200", "--tune", "50",
+                         "--seed", "2", "-o", str(tmp_path / "one"))
+    assert code == 0, err
+    assert "no mass interval" in out and "Traceback" not in err
+    assert (tmp_path / "one" / "posterior_twobody-scalar.png").exists()
+    doc = json.loads((tmp_path / "one" / "posterior.json").read_text())
+    scen = {s["scenario"]: s for s in doc["scenarios"]}["twobody-scalar"]
+    m = scen["mass"]
+    assert m["single_point"] is True and "no credible interval" in m["note"]
+    assert "hpd_68" not in m and m["probabilities"] == [1.0] and m["mode"] == 1.0
+    point = scen["points"][0]
+    assert abs(point["ln_z"] - _ln_z(0)) < 4 * point["ln_z_error"] + 2e-3
+    # posterior of x = b + S0 mu: Gamma(n + 1) truncated to [b, b + S0 mu_max] (flat prior)
+    n, hi = N_OBS[0], B + S0 * BR_MAX / REF
+    lo_c, hi_c = gammainc(n + 1, B), gammainc(n + 1, hi)
+    x_med = brentq(lambda x: gammainc(n + 1, x) - 0.5 * (lo_c + hi_c), B, hi)
+    dens = math.exp(n * math.log(x_med) - x_med - math.lgamma(n + 1)) / (hi_c - lo_c)
+    sigma = 0.5 / math.sqrt(point["diagnostics"]["ess_poi"]) / dens  # median's MC error in x
+    b_med = (x_med - B) / S0 * REF
+    assert scen["B"]["median"] == pytest.approx(b_med, abs=4 * sigma / S0 * REF)
+
+
 def test_posterior_bad_input_is_one_line_exit_2(tmp_path, capsys):
     wp, pp = _inputs(tmp_path)
     code, _, err = run(capsys, "posterior", str(wp), str(pp), "-o", str(tmp_path / "o"),

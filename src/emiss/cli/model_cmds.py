@@ -117,11 +117,29 @@ def register(cli: click.Group, plot: click.Group) -> None:
                 extra += (f"  P_inv {row['P_inv']:.3e}  B*P_inv "
                           f"{row['branching_ratio_times_P_inv']:.3e}")
             click.echo(f"  {name:10s} B = {row['branching_ratio']:.3e}{extra}")
-        if res["ewpo"]:
-            e = res["ewpo"]
+        mx = res["mixing"]
+        if mx["computed"]:
+            click.echo(f"T'-t mixing: s_L {mx['s_L']:.3e}, s_R {mx['s_R']:.3e}")
+        else:
+            click.echo(f"T'-t mixing: not computed: {mx['reason']}")
+        e = res["ewpo"]
+        if e["computed"]:
             click.echo(f"EWPO: S {e['S']:.2e}, T {e['T']:.2e}, U {e['U']:.2e}, "
                        f"Delta chi2 {e['delta_chi2']:.3g} -> "
                        f"{'allowed' if e['allowed_95'] else 'excluded'} (95% CL)")
+        else:
+            y = (f" (Y_T^t <= {e['Y_Tt_max_95']:.3e} at this ṽ)" if "Y_Tt_max_95" in e
+                 else "")
+            click.echo(f"EWPO: S, T, U not computed (needs --YTt); 95% CL bound "
+                       f"s_L^2 <= {e['s_L2_max_95']:.3e}{y}")
+        dm = res["dark_matter"]
+        if dm["computed"]:
+            rf = (f"Omega_X/Omega_DM {dm['relic_fraction']:.3g}" if "relic_fraction" in dm
+                  else dm["not_computed"]["relic_fraction"])
+            click.echo(f"dark matter: {rf}; CMB "
+                       f"{'allowed' if dm['cmb_allowed'] else 'excluded'}")
+        else:
+            click.echo(f"dark matter: not computed: {dm['reason']}")
 
     @model.command("u1prime-coupling")
     @click.option("--br-hat", "br_hat", type=float, required=True,

@@ -43,6 +43,10 @@ def _summary_lines(doc: dict) -> list[str]:
         if "mass" in s:
             m = s["mass"]
             jm = s.get("joint_mode", {})
+            if "hpd_68" not in m:  # one hypothesis: no interval over the mass
+                lines.append(f"  {'':<24} {s['label']} = {m['mode']:.3g} (one grid point): "
+                             "no mass interval, the mass is fixed by the hypothesis")
+                continue
             lines.append(f"  {'':<24} {s['label']} mode {m['mode']:.3g}, median "
                          f"{m['median']:.3g}, 68% HPD cells [{m['hpd_68'][0]:.3g}, "
                          f"{m['hpd_68'][1]:.3g}], 95% [{m['hpd_95'][0]:.3g}, "
@@ -116,8 +120,14 @@ def register(cli: click.Group, plot: click.Group) -> None:
                     continue
                 if "single" in d:
                     paths += plot_single(s, d["single"], out, s["scenario"])
+                elif s.get("mass", {}).get("single_point") and len(d["draws"][0]):
+                    # one mass: no mass marginal or (m_X, B) contours, the B marginal only
+                    paths += plot_single(s, d["draws"][0], out, s["scenario"])
                 else:
                     paths += plot_scenario(s, d, out, label)
+        from emiss.cli._common import data_line
+
+        click.echo(data_line(workspace))
         click.echo(format_bayes_table(doc["bayes_factors"], "sm-only"), nl=False)
         click.echo("\n".join(_summary_lines(doc)))
         click.echo(f"wrote {', '.join(str(p) for p in paths)}")

@@ -156,8 +156,11 @@ def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X",
         ``{"label", "workspaces": [{"workspace_digest", "reference", "scenarios": [...]}]}``.
     """
     groups: dict[str, list[Mapping[str, Any]]] = {}
+    records: dict[str, Mapping[str, Any]] = {}
     for doc in docs:
         groups.setdefault(doc["workspace_digest"], []).extend(doc["results"])
+        if isinstance(doc.get("workspace"), Mapping):
+            records.setdefault(doc["workspace_digest"], doc["workspace"])
     out = []
     for digest, rows in groups.items():
         ref = _sm_reference(rows)
@@ -199,7 +202,9 @@ def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X",
             "br_hat": _r(ref.get("br_hat")), "twice_nll": _r(ref["twice_nll"])}
         if ref is None:
             log.warning("workspace %s: no sm/heavy-np rows; no likelihood ratio vs SM", digest[:12])
-        out.append({"workspace_digest": digest, "reference": reference, "scenarios": entries})
+        rec = records.get(digest, {})
+        out.append({"workspace_digest": digest, "workspace": rec.get("name"),
+                    "data": rec.get("label"), "reference": reference, "scenarios": entries})
     return {"label": label, "interval_cl": 0.6827, "workspaces": out}
 
 
@@ -207,7 +212,7 @@ def _global_entry(prow: Sequence[Mapping[str, Any]], srows: Sequence[Mapping[str
                   label: str, gv_level: float, toys: Mapping[str, Any] | None
                   ) -> dict[str, Any]:
     """Global significance fields of one scenario (see the module docstring)."""
-    from emiss.inference.lee import gross_vitells, upcrossings
+    from emiss.inference.lee import gross_vitells_observed
 
     # the scan curve: largest local Z per mass (q0 = Z^2; Z >= 0 by construction)
     best: dict[float, float] = {}
@@ -220,7 +225,7 @@ def _global_entry(prow: Sequence[Mapping[str, Any]], srows: Sequence[Mapping[str
     out: dict[str, Any] = {"null": "mu = 0 (the scan's discovery test)"}
     if q.size >= 2:
         qmax = float(q.max())
-        gv = gross_vitells(qmax, float(upcrossings(q, gv_level)), gv_level)
+        gv = gross_vitells_observed(q, gv_level)  # boundary counted (arXiv:1105.4355)
         out["q0_max"] = _r(qmax)
         out["Z_local_max"] = _r(math.sqrt(qmax))
         # likelihood-ratio test of the resonance (m_X and B free) against the null with Wilks'
@@ -229,7 +234,7 @@ def _global_entry(prow: Sequence[Mapping[str, Any]], srows: Sequence[Mapping[str
         p2 = math.exp(-qmax / 2.0)
         out["p_lr_2dof"] = _r(p2)
         out["Z_lr_2dof"] = _r(max(float(norm.isf(p2)), 0.0))
-        out["gross_vitells_observed"] = {k: _r(v) for k, v in gv.items()}
+        out["gross_vitells_observed"] = _r_gv(gv)
     if toys:
         t = toys["toys"]
         out["toys"] = {k: (_r(v) if isinstance(v, float) else v) for k, v in t.items()
@@ -237,7 +242,7 @@ def _global_entry(prow: Sequence[Mapping[str, Any]], srows: Sequence[Mapping[str
         out["toys"]["Z_global_range"] = [_r(v) for v in t["Z_global_range"]]
         out["toys"]["q0_max_engine"] = _r(toys["q0_max"])
         out["toys"]["best_mass_engine"] = _r(toys["best_mass"])
-        out["gross_vitells_toys"] = {k: _r(v) for k, v in toys["gross_vitells_toys"].items()}
+        out["gross_vitells_toys"] = _r_gv(toys["gross_vitells_toys"])
     return out
 
 
@@ -255,7 +260,9 @@ def format_table(cmp: Mapping[str, Any]) -> str:
     unresolved = False
     for w in cmp["workspaces"]:
         ref = w["reference"]
-        lines.append(f"workspace {w['workspace_digest'][:12]}")
+        name = f"{w['workspace']} " if w.get("workspace") else ""
+        lines.append(f"workspace {name}(sha256 {w['workspace_digest'][:12]})")
+        lines.append(f"  data: {w.get('data') or 'not recorded in the results'}")
         if ref:
             lines.append(f"  reference: {ref['scenario']} rescaled, mu_hat={ref['mu_hat']}, "
                          f"B_hat={ref['br_hat']}, -2lnL={ref['twice_nll']}")
@@ -290,12 +297,17 @@ def format_table(cmp: Mapping[str, Any]) -> str:
                          f" {_z_toys(e.get('global', {})):>18} {_z_gv(e.get('global', {})):>12}")
         notes = [_toy_note(e) for e in w["scenarios"] if e.get("global", {}).get("toys")]
         lines += [n for n in notes if n]
+        lines += [n for e in w["scenarios"] for n in _gv_caveats(e)]
     lines.append("Z_loc vs SM: local significance of the best point against the SM alone (no X, "
                  "SM nu nubar at its prediction); Z_loc vs SMxmu: local preference over the "
                  "SM-shaped rescaling with free mu, sqrt(D(-2lnL)). Both at fixed mass, no "
                  "look-elsewhere correction; Z(LR,2dof): the likelihood ratio against the SM "
                  "alone with mass and B free (two degrees of freedom, the 2602.09666 "
                  "convention); Z_global: look-elsewhere corrected (--global-toys).")
+    if any(_z_gv(e.get("global", {})).endswith("!") for w in cmp["workspaces"]
+           for e in w["scenarios"]):
+        lines.append("!: the Gross-Vitells extrapolation is unreliable here (see the lines "
+                     "above): run --global-toys N for the global significance.")
     if unresolved:
         lines.append("*: the crossing lies within one grid step of the best point; the grid "
                      "does not resolve the interval there (linear interpolation only); rescan "
@@ -334,7 +346,31 @@ def _z2(g: Mapping[str, Any]) -> str:
 
 def _z_gv(g: Mapping[str, Any]) -> str:
     gv = g.get("gross_vitells_toys") or g.get("gross_vitells_observed")
-    return "-" if not gv else f"{gv['Z_global']:.2f}"
+    if not gv:
+        return "-"
+    return f"{gv['Z_global']:.2f}" + ("!" if gv.get("toys_needed") else "")
+
+
+def _r_gv(gv: Mapping[str, Any]) -> dict[str, Any]:
+    """A Gross-Vitells dict with its numbers rounded (flags, lists and text kept)."""
+    return {k: (_r(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+            for k, v in gv.items()}
+
+
+def _gv_caveats(e: Mapping[str, Any]) -> list[str]:
+    """Caveat lines of the Gross-Vitells estimate shown in the table (toys' or observed)."""
+    g = e.get("global", {})
+    gv = g.get("gross_vitells_toys") or g.get("gross_vitells_observed")
+    lines = []
+    if gv and gv.get("caveats"):
+        need = "; toys needed" if gv.get("toys_needed") and not g.get("toys") else ""
+        lines.append(f"  {e['scenario']}: Z_global(GV) from the {gv.get('source')} "
+                     f"(<N({gv.get('ref_level')})> = {gv.get('n_up_ref')}, trials factor "
+                     f"{gv.get('trials_factor')}){need}: " + "; ".join(gv["caveats"]))
+    t = g.get("toys") or {}
+    if t.get("caveat"):
+        lines.append(f"  {e['scenario']}: Z_global(toys): {t['caveat']}")
+    return lines
 
 
 def _toy_note(e: Mapping[str, Any]) -> str:

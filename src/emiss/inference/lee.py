@@ -11,10 +11,25 @@ sample fixed at its prediction: SM-only).
   Gauss-Newton fitter (:mod:`emiss.inference.batch`), warm-started from the generating point.
   p_global = fraction of toys with max_m q0 >= the observed max; its Monte-Carlo error is the
   binomial sqrt(p (1 - p) / N_toys).
-* Gross & Vitells, arXiv:1005.1891, Eq. (6) for one degree of freedom (chi^2_1 with the
-  one-sided q0: local p = Phi(-sqrt(c))): p_global ~ p_local(c) + <N(c0)> exp(-(c - c0)/2),
-  where <N(c0)> is the mean number of upcrossings of the q0(m) curve at a low reference level
-  c0, estimated from the toys or, as Gross & Vitells suggest, from the observed curve.
+* Gross & Vitells, arXiv:1005.1891, Eq. (2) (Davies' bound) with the chi^2_1 scaling of the
+  upcrossings, Eq. (6) (one degree of freedom; the one-sided q0 has local p = Phi(-sqrt(c))):
+  p_global ~ p_local(c) + <N(c0)> exp(-(c - c0)/2), <N(c0)> the mean number of upcrossings of the
+  q0(m) curve at a low reference level c0.
+* The boundary (Vitells & Gross, arXiv:1105.4355, Sec. 2, one-dimensional case): the Euler
+  characteristic of the excursion set A_u = {m: q0(m) >= u} of a 1-D scan is its number of
+  connected pieces, phi(A_u) = N_u + [q0(m_first) >= u] (an excursion touching the low-mass edge
+  counts once, without an upcrossing), and E[phi(A_u)] = P(q0(m_first) >= u) + E[N_u]; the first
+  term is the p_local above. From background-only toys <N(c0)> is their mean number of interior
+  upcrossings (unbiased). From the observed curve alone (one draw) it is estimated as
+  phi_obs(c0) - p_local(c0): a curve that starts above c0 (pair scenarios, whose q0 is largest
+  at low mass) is counted, where counting interior upcrossings only gave N = 0, a trials factor
+  of 1 and Z_global = Z_local.
+* Reliability (``caveats`` of :func:`gross_vitells`): the extrapolation from c0 to c is only as
+  good as <N(c0)>: from one observed curve its relative error is ~ 1/sqrt(phi_obs) (a count), and
+  when that exceeds :data:`GV_MAX_REL_ERROR`, when no upcrossing is seen at c0, or when c - c0
+  spans more than :data:`GV_MAX_DECADES` decades of the upcrossing rate, the estimate is flagged
+  ``toys_needed`` (run ``--global-toys``); a trials factor below 1 is never returned silently
+  (clipped to 1 with ``trials_factor_clipped`` and a caveat).
 """
 
 from __future__ import annotations
@@ -35,10 +50,19 @@ log = logging.getLogger(__name__)
 
 #: Default reference level of the Gross-Vitells estimate (q0 = c0, i.e. Z = 1).
 GV_REF_LEVEL = 1.0
+#: Largest relative error of <N(c0)> for which the Gross-Vitells extrapolation is quoted without
+#: asking for toys (a count of ~11 upcrossings from one curve, ~1/sqrt(11) = 0.3).
+GV_MAX_REL_ERROR = 0.3
+#: Largest extrapolation of the upcrossing rate exp(-(c - c0)/2), in decades, quoted without
+#: asking for toys (4 decades: c - c0 > 18.4, e.g. beyond 4.4 sigma local from c0 = 1).
+GV_MAX_DECADES = 4.0
 
 
 def upcrossings(q: np.ndarray, level: float) -> np.ndarray:
-    """Number of upcrossings of ``level`` along the last axis (q_i < level <= q_{i+1}).
+    """Number of interior upcrossings of ``level`` along the last axis (q_i < level <= q_{i+1}).
+
+    A curve that starts at or above the level has no upcrossing there; see
+    :func:`excursion_components` for the count that includes it.
 
     Args:
         q: (..., n_masses) q0 curves ordered by mass.
@@ -51,24 +75,153 @@ def upcrossings(q: np.ndarray, level: float) -> np.ndarray:
     return np.sum((q[..., :-1] < level) & (q[..., 1:] >= level), axis=-1)
 
 
-def gross_vitells(q_obs_max: float, n_up_ref: float, ref_level: float = GV_REF_LEVEL
-                  ) -> dict[str, float]:
+def excursion_components(q: np.ndarray, level: float) -> np.ndarray:
+    """Euler characteristic of the excursion set {q0 >= level} of 1-D curves (its pieces).
+
+    phi = interior upcrossings + [q_first >= level] (arXiv:1105.4355, Sec. 2): an excursion
+    touching the low-mass edge counts once.
+
+    Args:
+        q: (..., n_masses) q0 curves ordered by mass.
+        level: reference level c0.
+
+    Returns:
+        Counts with the leading shape of q.
+    """
+    q = np.asarray(q, float)
+    return upcrossings(q, level) + (q[..., 0] >= level).astype(int)
+
+
+def _p_local(c: float) -> float:
+    """P(q0 >= c) at one mass: Phi(-sqrt(c)) for the one-sided q0 (arXiv:1007.1727, Eq. 53)."""
+    return float(norm.sf(math.sqrt(max(float(c), 0.0))))
+
+
+def gross_vitells(q_obs_max: float, n_up_ref: float, ref_level: float = GV_REF_LEVEL, *,
+                  n_up_error: float | None = None, source: str = "toys",
+                  n_toys: int | None = None) -> dict[str, Any]:
     """Gross-Vitells global p-value (arXiv:1005.1891, Eqs. 2 and 6, one degree of freedom).
+
+    p_global = p_local(c) + <N(c0)> exp(-(c - c0)/2), p_local(c) = Phi(-sqrt(c)).
 
     Args:
         q_obs_max: the observed maximum of q0 over the scan (c).
-        n_up_ref: mean number of upcrossings at ``ref_level``.
+        n_up_ref: mean number of upcrossings <N(c0)> at ``ref_level`` (a negative estimate,
+            which would give a trials factor below 1, is clipped to 0 with a flag and a
+            caveat).
+        ref_level: c0.
+        n_up_error: standard error of n_up_ref (None: unknown).
+        source: where n_up_ref comes from ("toys" or "observed curve"), for the caveats.
+        n_toys: number of toys behind n_up_ref (toys only): GV below 10/n_toys is not checked by
+            them.
+
+    Returns:
+        {"p_global", "Z_global", "p_local", "n_up_ref", "n_up_ref_error", "ref_level",
+        "trials_factor", "trials_factor_clipped", "extrapolation_factor", "source",
+        "toys_needed", "caveats"}; ``caveats`` is a list of sentences (empty when none).
+    """
+    c = max(float(q_obs_max), 0.0)
+    p_loc = _p_local(c)
+    caveats: list[str] = []
+    toys_needed = False
+    n = float(n_up_ref)
+    factor = math.exp(-(c - ref_level) / 2.0)
+    p = min(1.0, p_loc + n * factor)
+    tf = p / p_loc if p_loc > 0 else math.inf
+    clipped = tf < 1.0
+    if clipped:  # a negative <N(c0)> estimate: never report a trials factor below 1 silently
+        log.warning("Gross-Vitells trials factor %.4g < 1 (<N(%g)> = %.3g) clipped to 1", tf,
+                    ref_level, n)
+        caveats.append(f"trials factor {tf:.4g} < 1 from <N({ref_level:g})> = {n:.3g} < 0: "
+                       "clipped to 1 (<N> set to 0)")
+        n, tf, p = 0.0, 1.0, p_loc
+    if n == 0.0:
+        toys_needed = True
+        caveats.append(f"no upcrossing of q0 = {ref_level:g} ({source}): nothing to "
+                       "extrapolate from, the trials factor 1 is not an estimate; lower "
+                       "--gv-level or run " + ("more toys" if source == "toys"
+                                               else "--global-toys N"))
+    elif n_up_error is not None and n_up_error > GV_MAX_REL_ERROR * n:
+        toys_needed = True
+        more = "more toys" if source == "toys" else "--global-toys N"
+        caveats.append(f"<N({ref_level:g})> = {n:.3g} +- {n_up_error:.2g} ({source}) is too "
+                       f"uncertain (> {GV_MAX_REL_ERROR:.0%}) to extrapolate reliably; run "
+                       f"{more}")
+    if c > ref_level and factor < 10.0 ** -GV_MAX_DECADES:
+        toys_needed = True
+        caveats.append(f"q0 max {c:.3g} is far above the reference level {ref_level:g}: the "
+                       f"upcrossing rate is extrapolated over {-math.log10(factor):.1f} "
+                       f"decades; check with toys or a higher --gv-level")
+    if n_toys and p < 10.0 / n_toys:
+        caveats.append(f"p_global(GV) = {p:.2g} < 10/N_toys: beyond what the {n_toys} toys "
+                       "check; run more toys to confirm it")
+    return {"p_global": p, "Z_global": float(max(norm.isf(p), 0.0)), "p_local": p_loc,
+            "n_up_ref": n, "n_up_ref_error": n_up_error, "ref_level": float(ref_level),
+            "trials_factor": tf, "trials_factor_clipped": clipped,
+            "extrapolation_factor": factor, "source": source, "toys_needed": toys_needed,
+            "caveats": caveats}
+
+
+def gross_vitells_observed(q: np.ndarray, ref_level: float = GV_REF_LEVEL) -> dict[str, Any]:
+    """Gross-Vitells from the observed q0 curve alone (one draw of the excursion set).
+
+    <N(c0)> = phi_obs(c0) - p_local(c0) (module doc: the boundary counted once, its expected
+    share subtracted since p_local(c) carries it); error ~ sqrt(phi_obs), the count's Poisson
+    error (at least 1: a single curve says little).
+
+    Args:
+        q: observed q0 per mass, ordered by mass (nan: failed fits, ignored).
         ref_level: c0.
 
     Returns:
-        {"p_global", "Z_global", "p_local", "n_up_ref", "ref_level", "trials_factor"}.
+        :func:`gross_vitells`'s dict plus ``euler_characteristic_ref`` (phi_obs),
+        ``n_up_interior`` and ``starts_above_ref``.
     """
-    c = max(float(q_obs_max), 0.0)
-    p_loc = float(norm.sf(math.sqrt(c)))
-    p = min(1.0, p_loc + float(n_up_ref) * math.exp(-(c - ref_level) / 2.0))
-    return {"p_global": p, "Z_global": float(max(norm.isf(p), 0.0)), "p_local": p_loc,
-            "n_up_ref": float(n_up_ref), "ref_level": float(ref_level),
-            "trials_factor": p / p_loc if p_loc > 0 else math.inf}
+    q = np.asarray(q, float)
+    q = q[np.isfinite(q)]
+    phi = int(excursion_components(q, ref_level))
+    n_int = int(upcrossings(q, ref_level))
+    est = phi - _p_local(ref_level)
+    out = gross_vitells(float(q.max()), est, ref_level, n_up_error=math.sqrt(max(phi, 1)),
+                        source="observed curve")
+    if phi > n_int:
+        out["caveats"].insert(0, f"the observed q0 starts above {ref_level:g} at the "
+                                 "low-mass edge: that excursion is counted once (boundary "
+                                 "term, arXiv:1105.4355)")
+    out.update({"euler_characteristic_ref": phi, "n_up_interior": n_int,
+                "starts_above_ref": bool(phi > n_int)})
+    return out
+
+
+#: Levels of q0 (Z_local = 1 ... 5) at which the toys' max distribution checks Gross-Vitells.
+GV_CHECK_LEVELS = (1.0, 4.0, 9.0, 16.0, 25.0)
+
+
+def gv_check(q_max: np.ndarray, n_up_ref: float, ref_level: float = GV_REF_LEVEL,
+             levels: Sequence[float] = GV_CHECK_LEVELS) -> list[dict[str, float]]:
+    """Toy P(max q0 >= u) next to the Gross-Vitells prediction at a few levels u.
+
+    Args:
+        q_max: max over the grid of q0, one per background-only toy.
+        n_up_ref: the toys' mean number of upcrossings at ref_level.
+        ref_level: c0.
+        levels: the levels u.
+
+    Returns:
+        Per level: ``u``, ``p_toys``, ``p_toys_error`` (binomial; 1/N when no toy passes),
+        ``n_exceeding``, ``p_gv``.
+    """
+    q_max = np.asarray(q_max, float)
+    n = q_max.size
+    out = []
+    for u in levels:
+        k = int(np.sum(q_max >= u))
+        p = k / n
+        out.append({"u": float(u), "p_toys": p, "n_exceeding": k,
+                    "p_toys_error": math.sqrt(max(p * (1 - p), 1.0 / n) / n),
+                    "p_gv": min(1.0, _p_local(u) + max(n_up_ref, 0.0)
+                                * math.exp(-(u - ref_level) / 2.0))})
+    return out
 
 
 def _map(fm_from: FastModel, fm_to: FastModel, x: np.ndarray) -> np.ndarray:
@@ -151,8 +304,11 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
         ``Z_local``, ``p_local``, ``toys`` (``n_toys``, ``p_global``, ``p_global_error``,
         ``Z_global``, ``Z_global_range`` (from p -+ error), ``n_failed``, ``mean_upcrossings``;
         with no toy at or above the observation ``p_global_upper_95`` = 1 - 0.05^(1/N) and
-        ``Z_global_lower_bound`` instead of ``Z_global``),
-        ``gross_vitells_toys`` and ``gross_vitells_observed`` (see :func:`gross_vitells`).
+        ``Z_global_lower_bound`` instead of ``Z_global``; ``trials_factor`` = p_global /
+        p_local, below 1 kept with a ``caveat``; ``mean_euler_characteristic``; ``gv_check``:
+        :func:`gv_check`),
+        ``gross_vitells_toys`` (:func:`gross_vitells` with the toys' mean upcrossings) and
+        ``gross_vitells_observed`` (:func:`gross_vitells_observed`).
     """
     from emiss.inference.fastlimits import Fitter
 
@@ -172,13 +328,12 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
         "Z_local": math.sqrt(max(qmax, 0.0)), "p_local": float(norm.sf(math.sqrt(max(qmax, 0)))),
         "ref_level": ref_level, "seed": seed,
     }
-    out["gross_vitells_observed"] = gross_vitells(qmax, float(upcrossings(q_obs, ref_level)),
-                                                  ref_level)
+    out["gross_vitells_observed"] = gross_vitells_observed(q_obs, ref_level)
     if n_toys == 0:
         return out
     rng = np.random.default_rng(seed)
     bm = BatchModel(fm0)
-    qmaxes, ups = [], []
+    qmaxes, ups, phis_l = [], [], []
     n_failed = 0
     for start in range(0, n_toys, batch):
         n = min(batch, n_toys - start)
@@ -189,9 +344,11 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
         q = np.where(np.isfinite(q), q, 0.0)
         qmaxes.append(q.max(axis=1))
         ups.append(upcrossings(q, ref_level))
+        phis_l.append(excursion_components(q, ref_level))
         log.info("toys %d/%d", start + n, n_toys)
     qm = np.concatenate(qmaxes)
     up = np.concatenate(ups)
+    phis = np.concatenate(phis_l)
     n_pass = int(np.sum(qm >= qmax))
     p = n_pass / n_toys
     # binomial error; with no toy above the observation, the error of p = 1/N instead
@@ -210,7 +367,22 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
         "n_failed": n_failed, "mean_upcrossings": float(up.mean()),
         "mean_upcrossings_error": float(up.std(ddof=1) / math.sqrt(n_toys)) if n_toys > 1
         else None,
+        "mean_euler_characteristic": float(phis.mean()),
+        "fraction_starting_above_ref": float(np.mean(phis > up)),
         "q0_max_quantiles": {str(qq): float(np.quantile(qm, qq)) for qq in (0.5, 0.9, 0.99)},
     }
-    out["gross_vitells_toys"] = gross_vitells(qmax, float(up.mean()), ref_level)
+    tf = p / out["p_local"] if out["p_local"] > 0 else math.inf
+    out["toys"]["trials_factor"] = tf
+    if n_pass and tf < 1.0:  # a measurement: kept, but never silently
+        log.warning("toy trials factor %.3g < 1: p_global %.3g +- %.2g below the asymptotic "
+                    "local p %.3g (toy statistics, or q0 not chi^2-distributed at one mass)",
+                    tf, p, err, out["p_local"])
+        out["toys"]["caveat"] = (f"trials factor {tf:.3g} < 1: the toy p_global is below the "
+                                 "asymptotic local p (toy statistics, or q0 at one mass is not "
+                                 "chi^2-distributed); not clipped, it is a measurement")
+    out["toys"]["gv_check"] = gv_check(qm, float(up.mean()), ref_level)
+    n_err = out["toys"]["mean_upcrossings_error"]
+    out["gross_vitells_toys"] = gross_vitells(qmax, float(up.mean()), ref_level,
+                                              n_up_error=n_err, source="toys",
+                                              n_toys=n_toys)
     return out

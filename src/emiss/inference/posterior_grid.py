@@ -91,12 +91,19 @@ def mass_summary(masses: np.ndarray, probs: np.ndarray, weights_prior: np.ndarra
         prior: "flat" or "log".
 
     Returns:
-        Summary dict.
+        Summary dict; with a single grid point no intervals, ``single_point`` true and a
+        ``note`` saying why.
     """
     m = np.asarray(masses, float)
     p = np.asarray(probs, float)
-    if m.size == 1:
-        return {"mode": float(m[0]), "median": float(m[0]), "probabilities": p.tolist()}
+    if m.size == 1:  # one hypothesis: the mass is fixed, there is no interval over it
+        return {"mode": float(m[0]), "median": float(m[0]), "mean": float(m[0]),
+                "single_point": True,
+                "note": f"one grid point (m = {float(m[0]):g}): the mass is fixed by the "
+                        "hypothesis, so there is no credible interval over the mass; give "
+                        "several patches of the patchset for a mass posterior",
+                "probabilities": p.tolist(),
+                "prior_weights": np.asarray(weights_prior, float).tolist(), "prior": prior}
     mid = 0.5 * (m[1:] + m[:-1])
     lo = np.concatenate([[m[0] - (mid[0] - m[0])], mid])
     hi = np.concatenate([mid, [m[-1] + (m[-1] - mid[-1])]])

@@ -391,16 +391,59 @@ def required_coupling(br_hat: float, m_T, m_Zp: float = DEFAULT_MZP, process: st
 
 # ---------------------------------------------------------------- constraints, relic
 def ewpo_constraint(p: U1PrimeParams, correlation=None) -> dict | None:
-    """S, T, U, chi^2 and the 95 % CL verdict (None without Y_T^t)."""
+    """S, T, U, chi^2 and the 95 % CL verdict (None without Y_T^t: see ``ewpo_unavailable``)."""
     if p.Y_Tt is None:
         return None
     mix = mixing_angles(p.m_T, p.vtilde, p.Y_Tt)
     o = oblique(mix["s_L"], p.m_T)
     stu = np.array([float(o["S"]), float(o["T"]), float(o["U"])])
     d = float(ewpo.delta_chi2_linear(mix["s_L"] ** 2, oblique_per_sL2(p.m_T), correlation))
-    return {"S": stu[0], "T": stu[1], "U": stu[2], "chi2": float(ewpo.chi2(stu, correlation)),
+    return {"computed": True, "S": stu[0], "T": stu[1], "U": stu[2],
+            "chi2": float(ewpo.chi2(stu, correlation)),
             "delta_chi2": d, "allowed_95": d < ewpo.DCHI2_95_1D, "fit": ewpo.SOURCE,
             "correlations_used": correlation is not None}
+
+
+def sL2_max_95(m_T: float, correlation=None) -> float:
+    """Largest s_L^2 allowed by EWPO at 95 % CL at m_T (Delta chi^2 = 3.84 on the family x v).
+
+    Args:
+        m_T: heavy mass (GeV).
+        correlation: optional S, T, U correlation matrix.
+
+    Returns:
+        s_L^2 where ``ewpo.delta_chi2_linear`` reaches ``ewpo.DCHI2_95_1D`` (module doc).
+    """
+    v = oblique_per_sL2(m_T)
+
+    def f(x: float) -> float:
+        return float(ewpo.delta_chi2_linear(x, v, correlation)) - ewpo.DCHI2_95_1D
+
+    hi = 1e-6
+    while f(hi) < 0:  # Delta chi^2 grows like x^2: a bracket is found in a few doublings
+        hi *= 4.0
+    return float(brentq(f, 0.0, hi, xtol=1e-14, rtol=1e-12))
+
+
+def Y_Tt_for_sL(m_T: float, vtilde: float, s_L: float) -> float | None:
+    """Y_T^t giving the left mixing s_L at (m_T, ṽ); None if s_L is out of reach.
+
+    Args:
+        m_T: heavy mass (GeV).
+        vtilde: ṽ (GeV).
+        s_L: target sin theta_L.
+
+    Returns:
+        Y_T^t (root of s_L(Y_T^t) on [0, sqrt 2 (m_T - m_t)/ṽ]), or None above its range.
+    """
+    y_max = math.sqrt(2.0) * (m_T - top_mass()) / vtilde
+
+    def f(y: float) -> float:
+        return mixing_angles(m_T, vtilde, y)["s_L"] - s_L
+
+    if f(y_max) < 0:
+        return None
+    return float(brentq(f, 0.0, y_max, xtol=1e-300, rtol=1e-12))
 
 
 def relic_fraction(m_X, g_qX):
@@ -419,17 +462,55 @@ def cmb_allowed(m_X: float, g_qX: float) -> bool:
     return m_X >= CMB_M_MIN and g_qX >= CMB_G_MIN
 
 
-def dark_matter(p: U1PrimeParams) -> dict | None:
-    """Relic fraction and CMB verdict (None without a dark fermion)."""
+def dark_matter(p: U1PrimeParams) -> dict:
+    """Relic fraction and CMB verdict; without a dark fermion, why not (``computed`` false)."""
     if p.g_qX <= 0 or p.m_X is None:
-        return None
+        return {"computed": False,
+                "reason": "minimal model: no dark fermion X (g̃q'_X = 0), so no relic "
+                          "abundance or CMB constraint; give --gX (g̃q'_X > 0) and --mX (GeV, "
+                          "> M_Z' for the talk's relic formula) to compute them",
+                "needs": ["g_qX", "m_X"]}
     valid = p.m_X > p.m_Zp
-    return {"relic_fraction": float(relic_fraction(p.m_X, p.g_qX)) if valid else None,
-            "relic_coupling": float(relic_coupling(p.m_X)),
-            "formula_valid": valid,
-            "note": None if valid else "the talk's relic formula needs m_X > M_Z' (t-channel "
-                                       "X X̄ -> Z' Z'); for m_X < M_Z'/2 see arXiv:2512.16999",
-            "cmb_allowed": cmb_allowed(p.m_X, p.g_qX)}
+    out = {"computed": True, "relic_coupling": float(relic_coupling(p.m_X)),
+           "formula_valid": valid, "cmb_allowed": cmb_allowed(p.m_X, p.g_qX)}
+    if valid:
+        out["relic_fraction"] = float(relic_fraction(p.m_X, p.g_qX))
+    else:
+        out["not_computed"] = {
+            "relic_fraction": f"m_X = {p.m_X:g} GeV <= M_Z' = {p.m_Zp:g} GeV: the talk's relic "
+                              "formula needs m_X > M_Z' (t-channel X X̄ -> Z' Z'); for "
+                              "m_X < M_Z'/2 see arXiv:2512.16999"}
+    return out
+
+
+def mixing_unavailable(p: U1PrimeParams) -> dict:
+    """Why the mixing angles are not computed without Y_T^t, and what bounds them."""
+    y_max = math.sqrt(2.0) * (p.m_T - top_mass()) / p.vtilde
+    return {"computed": False,
+            "reason": "the T'-t mixing angles need the Yukawa Y_T^t (--YTt): m_T, g̃q' and "
+                      "M_Z' fix ṽ = M_Z'/g̃q' but not Y_T^t (b = ṽ Y_T^t/√2 in the mass "
+                      "matrix); for small mixing theta_R ≈ b m_T/(m_T² − m_t²), "
+                      "theta_L ≈ b m_t/(m_T² − m_t²)",
+            "needs": ["Y_Tt"],
+            "Y_Tt_max": y_max,
+            "Y_Tt_max_reason": "a real mixing solution needs ṽ Y_T^t/√2 <= m_T - m_t"}
+
+
+def ewpo_unavailable(p: U1PrimeParams, correlation=None) -> dict:
+    """Why S, T, U are not computed without Y_T^t, and the EWPO bound on the mixing instead."""
+    x = sL2_max_95(p.m_T, correlation)
+    y = Y_Tt_for_sL(p.m_T, p.vtilde, math.sqrt(x))
+    out = {"computed": False,
+           "reason": "S, T, U are proportional to s_L² (the T'-t mixing), which needs Y_T^t "
+                     "(--YTt); the bound EWPO sets on the mixing at this m_T is given instead",
+           "needs": ["Y_Tt"], "s_L2_max_95": x, "fit": ewpo.SOURCE,
+           "correlations_used": correlation is not None}
+    if y is not None:
+        out["Y_Tt_max_95"] = y
+    else:
+        out["Y_Tt_max_95_note"] = ("EWPO allows every Y_T^t with a real mixing solution at "
+                                   "this ṽ")
+    return out
 
 
 # ---------------------------------------------------------------------------- summary
@@ -441,7 +522,10 @@ def derive(**kw) -> dict:
 
     Returns:
         dict with inputs, masses, mixing, couplings, kinetic mixing, Z' decays, modes,
-        EWPO, Z-Z' mixing, dark matter, references.
+        EWPO, Z-Z' mixing, dark matter, references. ``mixing``, ``ewpo`` and ``dark_matter``
+        carry ``computed``; when false, ``reason`` and ``needs`` say why and what to give
+        (``ewpo`` then holds the 95 % CL bound on s_L^2); ``inputs_not_given`` explains the
+        inputs left at None.
     """
     p = make_params(**kw)
     g_ij = flavour_couplings(p.m_T, p.g_qprime)
@@ -465,14 +549,24 @@ def derive(**kw) -> dict:
         "zprime": dec,
         "delta_for_P_inv_0.9": delta_for_invisibility(p, 0.9),
         "modes": branching_ratios(p, decays=dec),
-        "mixing": None,
-        "ewpo": None,
         "dark_matter": dark_matter(p),
         "reference": REFERENCE,
         "detector": {"radius_m": p.detector_radius_m, "beta_gamma_Y4S": escape.BETA_GAMMA_Y4S,
                      "geometry": "sphere (emiss.models.escape)"},
     }
     if p.Y_Tt is not None:
-        out["mixing"] = mixing_angles(p.m_T, p.vtilde, p.Y_Tt)
+        out["mixing"] = {"computed": True, **mixing_angles(p.m_T, p.vtilde, p.Y_Tt)}
         out["ewpo"] = ewpo_constraint(p)
+    else:
+        out["mixing"] = mixing_unavailable(p)
+        out["ewpo"] = ewpo_unavailable(p)
+    if out["delta_for_P_inv_0.9"] is None:
+        out["delta_for_P_inv_0.9"] = ("not reached: P_inv < 0.9 for every kinetic-mixing "
+                                      "cancellation delta up to 1e12 (the visible Z' decays "
+                                      "inside Belle II); an invisible channel (--gX, --mX < "
+                                      "M_Z'/2) raises P_inv")
+    unset = {"Y_Tt": "not given: the mixing angles and S, T, U are not computed (see 'mixing', "
+                     "'ewpo')",
+             "m_X": "not given: no dark fermion (see 'dark_matter')"}
+    out["inputs_not_given"] = {k: v for k, v in unset.items() if getattr(p, k) is None}
     return out
