@@ -22,7 +22,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Stages in flow order: (rank, name, module prefixes). Equal ranks may import each other.
 STAGES: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (0, "base", ("emiss", "emiss.errors", "emiss.io", "emiss.data")),
+    (0, "base", ("emiss", "emiss.errors", "emiss.io", "emiss.validate", "emiss.data")),
     (1, "physics", ("emiss.physics",)),
     (2, "models", ("emiss.models",)),
     (3, "response", ("emiss.response",)),

@@ -209,23 +209,41 @@ def test_toys_and_gross_vitells_agree_on_the_emulation(name, step):
     assert obs["n_up_ref"] > 0 and obs["trials_factor"] > 1
 
 
-@pytest.mark.validation
 @pytest.mark.parametrize("scenario,masses", [("twobody-scalar", "0.1:4.6:0.3"),
                                              ("threebody-fermion", "0:2.2:0.15")])
 def test_toys_and_gross_vitells_agree_on_belle2(tmp_path, scenario, masses):
     """Belle II's released likelihood on coarse grids (16 and 15 masses), 400 toys."""
-    from belle2_data import require_data
 
-    from emiss.bundles import belle2_hepdata as B2
     from emiss.bundles import load_bundle
     from emiss.patches import build_patchset, make_entry
     from emiss.patches.target import target_from_bundle
 
-    B2.import_belle2(require_data(), tmp_path)
-    bundle = load_bundle(tmp_path / f"{B2.STEM}.json")
+    bundle = load_bundle("belle2")
     ps = build_patchset(target_from_bundle(bundle), make_entry(scenario, masses=masses),
                         n_samples=0)
     pts = [(float(p["metadata"]["values"][0]), p["patch"]) for p in ps["patches"]]
     n_toys = 400
     res = global_significance(FastBackground(bundle.spec), pts, n_toys=n_toys, seed=1)
     _agree(res, n_toys)
+
+
+def test_compare_table_counts_the_edge_and_says_toys_are_needed():
+    """A pair-like scan (q0 largest at the low-mass edge) without toys: the boundary piece is
+    counted (trials factor > 1, Z_global(GV) < Z_local) and the table flags it with a caveat."""
+    from emiss.inference.compare import compare, format_table
+
+    z = [2.7, 2.9, 3.3, 3.0, 2.2, 0.3, 0.0]  # local Z per mass, first above 1
+    rows = [{"name": f"p{i}", "scenario": "threebody-fermion", "status": "ok", "m_X": 0.1 * i,
+             "Z": zi, "twice_nll": -zi * zi, "mu_hat": 1.0, "br_hat": 1e-5}
+            for i, zi in enumerate(z)]
+    cmp = compare([{"workspace_digest": "w", "results": rows}])
+    g = cmp["workspaces"][0]["scenarios"][0]["global"]
+    gv = g["gross_vitells_observed"]
+    n = 1.0 - norm.sf(1.0)  # phi = 1 (the edge piece) minus its expected share
+    assert gv["n_up_ref"] == pytest.approx(n, rel=1e-5) and gv["starts_above_ref"]
+    p = norm.sf(3.3) + n * math.exp(-(3.3**2 - 1) / 2)
+    assert gv["p_global"] == pytest.approx(p, rel=1e-5)
+    assert gv["Z_global"] < 3.3 and gv["trials_factor"] > 1
+    table = format_table(cmp)
+    assert f"{gv['Z_global']:.2f}!" in table and "low-mass edge" in table
+    assert "toys needed" in table and "--global-toys" in table

@@ -119,7 +119,7 @@ def test_coupling_command(capsys):
     lo, hi = d["g_qprime_at_10TeV_interval"]
     assert lo < d["g_qprime_at_10TeV"] < hi
     code, _, err = run(capsys, "model", "u1prime-coupling", "--br-hat", "-1")
-    assert code == 2 and "must be > 0" in err
+    assert code == 2 and "--br-hat -1: out of range" in err
 
 
 def test_scan_plane_files_and_determinism(capsys, tmp_path):

@@ -268,8 +268,17 @@ def test_bad_inputs():
         U.make_params(m_T=1e4, g_qprime=1e-6, vtilde=1e6, m_Zp=2.1)
     with pytest.raises(EmissError, match="needs the dark-fermion mass"):
         U.make_params(m_T=1e4, g_qprime=1e-6, g_qX=0.1)
-    with pytest.raises(EmissError, match="must be > 0"):
+    with pytest.raises(EmissError, match="g_qprime -1.0: out of range"):
         U.make_params(m_T=1e4, g_qprime=-1.0)
+    # 0 and other bad values are errors, never silently the defaults (Lambda_UV, radius)
+    with pytest.raises(EmissError, match="Lambda_UV 0: out of range"):
+        U.make_params(m_T=1e4, g_qprime=1e-6, Lambda_UV=0)
+    with pytest.raises(EmissError, match="detector_radius_m 0.0: out of range"):
+        U.make_params(m_T=1e4, g_qprime=1e-6, detector_radius_m=0.0)
+    with pytest.raises(EmissError, match="g_qprime 1e[+]300: above the maximum"):
+        U.make_params(m_T=1e4, g_qprime=1e300)
+    with pytest.raises(EmissError, match="gives no finite result"):
+        U.derive(m_T=1e4, g_qprime=1e-6, delta=1e-300)
     with pytest.raises(EmissError, match="unknown u1prime parameter"):
         U.make_params(m_T=1e4, g_qprime=1e-6, gx=1)
     assert U.make_params(m_T=1e4, g_qprime=1e-6, vtilde=1e6).m_Zp == pytest.approx(1.0)

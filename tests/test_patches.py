@@ -119,7 +119,9 @@ def make_target(flat_eff: bool = False) -> P.Target:
 
 
 def samples_in(patch: dict) -> dict:
-    return {(op["path"], op["value"]["name"]): op["value"] for op in patch["patch"]}
+    """(path, name) -> sample of the patch's sample operations (not its measurement ones)."""
+    return {(op["path"], op["value"]["name"]): op["value"] for op in patch["patch"]
+            if op["path"].startswith("/channels/")}
 
 
 def test_twobody_patchset_metadata_and_normalisation(fake_physics):

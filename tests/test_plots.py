@@ -130,7 +130,10 @@ def test_real_data_label_names_its_source():
         assert part in info["label"]
     assert "emulated" not in info["label"]
     several = data_info({"emulated_data": False, "source": {"arxiv": ["2507.12393", "2311.14647"]}})
-    assert several["label"] == "data: arXiv:2507.12393, 2311.14647"
+    assert several["label"] == "recorded data (arXiv:2507.12393, 2311.14647)"
+    named = data_info({"emulated_data": False, "source": {"experiment": "Belle II",
+                                                           "hepdata": "ins2947386"}})
+    assert named["label"] == "Belle II data (HEPData ins2947386)"
     emu = data_info(load_bundle("belle2_combined_bkgonly").meta)
     assert emu["emulated_data"] is True and emu["label"].startswith("emulated data")
     assert data_info({})["emulated_data"] is None

@@ -354,11 +354,12 @@ def build_bundle(files: dict[str, Path], digests: dict[str, str], verified: bool
             "as released in HEPData ins2947386 (arXiv:2507.12393; measurement arXiv:2311.14647). "
             "Cite both papers when publishing results."),
         "source": {
-            "hepdata": RECORD, "doi": DOI, "arxiv": list(ARXIV),
+            "experiment": "Belle II", "hepdata": RECORD, "doi": DOI, "arxiv": list(ARXIV),
             "url": f"https://doi.org/{DOI}", "license": "CC0 (HEPData)",
             "files": dict(sorted(digests.items())), "verified": bool(verified)},
         "references": {"arxiv": ARXIV[0], "hepdata": RECORD, "measurement_arxiv": ARXIV[1]},
         "poi": "mu",
+        "workspace_digest": pyhf.utils.digest(bkg, algorithm="sha256"),
         "response": RESPONSE_NAME,
         "signal": {
             "process": PROCESS, "sample": "signal",

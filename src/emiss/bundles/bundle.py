@@ -27,6 +27,12 @@ from typing import Any
 
 import pyhf
 
+from emiss.bundles.checks import (
+    check_provenance,
+    check_response_covers_signal,
+    check_sidecar,
+    check_workspace_numbers,
+)
 from emiss.bundles.locations import bundled_dir
 from emiss.errors import EmissError, EmulatedDataWarning
 from emiss.io import read_json
@@ -182,8 +188,17 @@ def load_bundle(path: str | os.PathLike, response: Response | str | os.PathLike 
     except pyhf.exceptions.InvalidSpecification as exc:
         msg = str(exc).splitlines()[0]
         raise EmissError(f"workspace {str(p)!r} is not a valid pyhf workspace: {msg}") from None
+    check_workspace_numbers(spec, p.name)
     side = sidecar_path(p)
-    meta = read_json(side) if side.is_file() else {}
+    meta: dict = {}
+    if side.is_file():
+        try:
+            meta = read_json(side)
+        except ValueError as exc:
+            raise EmissError(f"sidecar {str(side)!r} is not valid JSON ({exc}); rebuild it or "
+                             "pass --no-sidecar") from None
+        check_sidecar(spec, meta, side)
+        check_provenance(spec, meta, p)
     resp: Response | None = None
     if isinstance(response, Response):
         resp = response
@@ -193,6 +208,7 @@ def load_bundle(path: str | os.PathLike, response: Response | str | os.PathLike 
         resp = Response.load(p.parent / meta["response"])
     if resp is not None:
         resp.check_workspace(spec)
+        check_response_covers_signal(meta, resp, side.name)
     if meta.get("emulated_data"):
         warn_emulated(p)
     return Bundle(spec=spec, meta=meta, response=resp, path=p)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
@@ -51,14 +51,63 @@ OUT_FILE = OutputPath("file")
 OUT_DIR = OutputPath("folder")
 
 
-def output_file(path: str | os.PathLike | None, what: str = "output file") -> Path | None:
-    """Check that the file path can be written (None passes); see ``emiss.io``."""
-    return None if path is None else check_output_file(path, what)
+def output_file(path: str | os.PathLike | None, what: str = "output file",
+                inputs: Iterable[str | os.PathLike | None] = ()) -> Path | None:
+    """Check that the file path can be written (None passes); see ``emiss.io``.
+
+    Args:
+        path: the -o file.
+        what: how messages name it.
+        inputs: the command's input files: the output must be none of them.
+
+    Returns:
+        The path, or None.
+    """
+    return None if path is None else check_output_file(path, what, inputs)
 
 
-def output_dir(path: str | os.PathLike | None, what: str = "output folder") -> Path | None:
-    """Check that files can be written into the folder path (None passes)."""
-    return None if path is None else check_output_dir(path, what)
+def output_dir(path: str | os.PathLike | None, what: str = "output folder",
+               inputs: Iterable[str | os.PathLike | None] = (),
+               writes: Iterable[str] = ()) -> Path | None:
+    """Check that files can be written into the folder path (None passes).
+
+    Args:
+        path: the -o folder.
+        what: how messages name it.
+        inputs: the command's input files: no file written into the folder may be one.
+        writes: names of the files the command writes there, when known before the work.
+
+    Returns:
+        The path, or None.
+    """
+    return None if path is None else check_output_dir(path, what, inputs, writes)
+
+
+def workspace_inputs(workspace: str | os.PathLike | None) -> list[Path]:
+    """The files a workspace argument reads: the workspace, its sidecar and the sidecar's response.
+
+    Args:
+        workspace: a workspace argument (file or bundled name; None gives []).
+
+    Returns:
+        Those of the three that can be named (missing or unreadable ones are left out: the
+        loaders report them).
+    """
+    from emiss.bundles.bundle import sidecar_path
+    from emiss.io import read_json
+
+    if workspace is None:
+        return []
+    path = resolve_workspace(workspace) or Path(workspace)
+    side = sidecar_path(path)
+    out = [path, side]
+    try:
+        meta = read_json(side) if side.is_file() else {}
+    except (OSError, ValueError):
+        meta = {}
+    if isinstance(meta, dict) and isinstance(meta.get("response"), str):
+        out.append(path.parent / meta["response"])
+    return out
 
 
 def note(message: str) -> None:

@@ -14,6 +14,13 @@ from emiss.cli._common import OUT_DIR, output_dir
 log = logging.getLogger(__name__)
 
 
+def _bundle_files() -> list[str]:
+    """Names of the three files of the imported bundle (workspace, sidecar, response)."""
+    from emiss.bundles.belle2_hepdata import RESPONSE_NAME, STEM
+
+    return [f"{STEM}.json", f"{STEM}.meta.json", RESPONSE_NAME]
+
+
 def register(cli: click.Group, plot: click.Group) -> None:
     """Add ``data fetch`` and ``workspace import-belle2``."""
 
@@ -39,9 +46,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
         arXiv:2507.12393); afterwards `belle2` names it in every command.
         """
         from emiss.bundles.belle2_fetch import fetch
-        from emiss.bundles.belle2_hepdata import default_location
+        from emiss.bundles.belle2_hepdata import SHA256, default_location
 
-        output_dir(dest if dest is not None else default_location(), "data folder")
+        output_dir(dest if dest is not None else default_location(), "data folder",
+                   writes=[*sorted(SHA256), *_bundle_files()])
         for p in fetch(dest, base_url=base_url, allow_unverified=allow_unverified):
             click.echo(str(p))
 
@@ -62,8 +70,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
         by name or content). Writes belle2_ins2947386_bkgonly.json, its .meta.json and the
         response into -o.
         """
-        from emiss.bundles.belle2_hepdata import import_belle2
+        from emiss.bundles.belle2_hepdata import import_belle2, locate_inputs
+        from emiss.errors import EmissError
 
-        output_dir(out_dir)
+        try:
+            inputs = list(locate_inputs(source).values())
+        except EmissError:  # reported by the import, after the output check
+            inputs = []
+        output_dir(out_dir, inputs=inputs, writes=_bundle_files())
         for p in import_belle2(source, out_dir, allow_unverified=allow_unverified):
             click.echo(str(p))

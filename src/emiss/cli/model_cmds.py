@@ -14,9 +14,12 @@ from pathlib import Path
 import click
 import numpy as np
 
+from emiss import validate
+from emiss.cli import _args as A
 from emiss.cli._common import OUT_DIR
 from emiss.errors import EmissError
 from emiss.io import dumps_json, write_json
+from emiss.validate import Range
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +42,33 @@ def _jsonable(obj):
     return obj
 
 
-def _pair(text: str | None, what: str) -> tuple[float, float] | None:
+#: Range of the ends of --br-interval (a branching ratio, 0 allowed).
+_BR_END = Range("branching ratio", 0.0, 1.0, example="1e-5")
+
+
+def _pair(text: str | None, what: str, rng: Range) -> tuple[float, float] | None:
+    """LOW,HIGH with both ends in rng (``emiss.validate``) and LOW < HIGH (None passes)."""
     if text is None:
         return None
     parts = [t.strip() for t in text.split(",")]
-    try:
-        lo, hi = (float(t) for t in parts)
-    except ValueError:
-        raise EmissError(f"bad {what} {text!r}; expected LOW,HIGH, e.g. 1000,100000") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise EmissError(f"bad {what} {text!r}; need finite LOW < HIGH")
+    if len(parts) != 2:
+        raise EmissError(f"bad {what} {text!r}; expected LOW,HIGH, e.g. 1000,100000")
+    lo, hi = (rng.check(t, what) for t in parts)
+    if not lo < hi:
+        raise EmissError(f"bad {what} {text!r}; need LOW < HIGH")
     return lo, hi
 
 
 def _model_options(f):
     opts = [
-        click.option("--gX", "g_qX", type=float, default=0.0, show_default=True,
+        click.option("--gX", "g_qX", type=A.PERTURBATIVE, default=0.0, show_default=True,
                      help="g̃ q'_X of the dark Dirac fermion X (0: minimal model)."),
-        click.option("--mX", "m_X", type=float, default=None, help="Mass of X in GeV."),
-        click.option("--delta", type=float, default=1.0, show_default=True,
+        click.option("--mX", "m_X", type=A.UV_SCALE, default=None, help="Mass of X in GeV."),
+        click.option("--delta", type=A.POSITIVE, default=1.0, show_default=True,
                      help="Kinetic-mixing cancellation (eps = eps_loop/delta)."),
-        click.option("--Lambda", "Lambda_UV", type=float, default=1e16, show_default=True,
+        click.option("--Lambda", "Lambda_UV", type=A.UV_SCALE, default=1e16, show_default=True,
                      help="UV scale of the kinetic-mixing log (GeV)."),
-        click.option("--radius", "radius_m", type=float, default=3.0, show_default=True,
+        click.option("--radius", "radius_m", type=A.POSITIVE, default=3.0, show_default=True,
                      help="Belle II detector radius (m) for P_inv."),
     ]
     for o in reversed(opts):
@@ -77,11 +84,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
         """UV models: parameters -> scenario couplings, Z' decays, constraints, model planes."""
 
     @model.command("u1prime")
-    @click.option("--mT", "m_T", type=float, required=True, help="Heavy top-partner mass (GeV).")
-    @click.option("--g-qprime", "g_qprime", type=float, required=True, help="g̃ q'.")
-    @click.option("--YTt", "Y_Tt", type=float, default=None, help="Yukawa Y_T^t.")
-    @click.option("--vtilde", type=float, default=None, help="vev ṽ of Phi (GeV).")
-    @click.option("--mZp", "m_Zp", type=float, default=None,
+    @click.option("--mT", "m_T", type=A.UV_SCALE, required=True,
+                  help="Heavy top-partner mass (GeV).")
+    @click.option("--g-qprime", "g_qprime", type=A.PERTURBATIVE, required=True,
+                  help="g̃ q' (0 < g̃ q' <= 4 pi).")
+    @click.option("--YTt", "Y_Tt", type=A.PERTURBATIVE, default=None, help="Yukawa Y_T^t.")
+    @click.option("--vtilde", type=A.UV_SCALE, default=None, help="vev ṽ of Phi (GeV).")
+    @click.option("--mZp", "m_Zp", type=A.UV_SCALE, default=None,
                   help="Z' mass (GeV); default 2.1 unless --vtilde fixes it.")
     @_model_options
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -142,18 +151,18 @@ def register(cli: click.Group, plot: click.Group) -> None:
             click.echo(f"dark matter: not computed: {dm['reason']}")
 
     @model.command("u1prime-coupling")
-    @click.option("--br-hat", "br_hat", type=float, required=True,
+    @click.option("--br-hat", "br_hat", type=A.BRANCHING_RATIO, required=True,
                   help="Best-fit B * P_inv (e.g. from emiss scan).")
     @click.option("--br-interval", "br_interval", default=None, metavar="LOW,HIGH",
                   help="Interval of B * P_inv.")
-    @click.option("--mZp", "m_Zp", type=float, default=2.1, show_default=True)
+    @click.option("--mZp", "m_Zp", type=A.UV_SCALE, default=2.1, show_default=True)
     @click.option("--process", default="B+->K+", show_default=True)
     @click.option("--json", "as_json", is_flag=True)
     def coupling_cmd(br_hat, br_interval, m_Zp, process, as_json) -> None:
         """The g̃ q'(m_T) that B̂ requires when all Z' escape: g̃ q' = C (10 TeV/m_T)."""
         from emiss.plotting.model import coupling_summary
 
-        iv = _pair(br_interval, "--br-interval")
+        iv = _pair(br_interval, "--br-interval", _BR_END)
         if iv is not None and iv[0] < 0:
             raise EmissError(f"--br-interval {br_interval!r}: LOW must be >= 0")
         res = coupling_summary(br_hat, iv, m_Zp, process)
@@ -173,13 +182,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("-o", "--outdir", "--output", "outdir", required=True, type=OUT_DIR,
                   help="Output folder (created if missing): <results stem>_u1prime_plane.png/"
                        ".pdf/.json.")
-    @click.option("--mZp", "m_Zp", type=float, default=None,
+    @click.option("--mZp", "m_Zp", type=A.UV_SCALE, default=None,
                   help="Z' mass (GeV); default: the scan's best-fit mass.")
-    @click.option("--YTt", "Y_Tt", type=float, multiple=True,
+    @click.option("--YTt", "Y_Tt", type=A.PERTURBATIVE, multiple=True,
                   help="Y_T^t for the EWPO curve (repeatable; default 1e-3).")
     @click.option("--br-interval", "br_interval", default=None, metavar="LOW,HIGH",
                   help="Override the B * P_inv interval (default B_hat +- B_hat/Z).")
-    @click.option("--charge-ratio", type=float, default=None,
+    @click.option("--charge-ratio", type=A.POSITIVE, default=None,
                   help="q'_X/q' for the relic and CMB lines (needs --mX > M_Z').")
     @click.option("--mT-range", "mT_range", default="1000,100000", show_default=True,
                   help="m_T range in GeV.")
@@ -194,28 +203,26 @@ def register(cli: click.Group, plot: click.Group) -> None:
         from emiss.models.plane import PlaneInputs
         from emiss.plotting.model import coupling_summary, plot_plane, scan_numbers
 
-        output_dir(outdir)
-        docs = [load_results(p) for p in results]
-        nums = scan_numbers(docs, m_Zp)
-        iv = _pair(br_interval, "--br-interval") or nums["br_interval"]
-        for name, v in (("--delta", delta), ("--Lambda", Lambda_UV), ("--radius", radius_m)):
-            if not (v > 0 and math.isfinite(v)):
-                raise EmissError(f"{name} {v!r} must be > 0")
+        stem = "+".join(dict.fromkeys(Path(p).name.removesuffix(".json") for p in results))
+        # the options first (ranges declared by the option types): before any file is read
         if any(y <= 0 for y in Y_Tt):
             raise EmissError(f"--YTt values {list(Y_Tt)} must be > 0")
-        if charge_ratio is not None and not charge_ratio > 0:
-            raise EmissError(f"--charge-ratio {charge_ratio!r} must be > 0")
+        given_iv = _pair(br_interval, "--br-interval", _BR_END)
+        m_T_range = _pair(mT_range, "--mT-range", validate.UV_SCALE)
+        g_range_ = _pair(g_range, "--g-range", validate.PERTURBATIVE)
+        output_dir(outdir, inputs=results, writes=[f"{stem}_u1prime_plane.json"])
+        docs = [load_results(p) for p in results]
+        nums = scan_numbers(docs, m_Zp)
+        iv = given_iv or nums["br_interval"]
         inp = PlaneInputs(m_Zp=nums["m_Zp"], br_hat=nums["br_hat"], br_interval=iv,
                           br_limit=nums["br_limit"], process=nums["process"],
                           Y_Tt=tuple(Y_Tt) or (1e-3,), g_qX=g_qX, m_X=m_X, delta=delta,
                           Lambda_UV=Lambda_UV, radius_m=radius_m, charge_ratio=charge_ratio,
-                          m_T_range=_pair(mT_range, "--mT-range"),
-                          g_range=_pair(g_range, "--g-range"))
+                          m_T_range=m_T_range, g_range=g_range_)
         from emiss.models.plane import _check
 
         _check(inp)
         out = Path(outdir)
-        stem = "+".join(dict.fromkeys(Path(p).name.removesuffix(".json") for p in results))
         data = next((d["workspace"] for d in docs if d.get("workspace")), None)
         paths, _ = plot_plane(inp, out / f"{stem}_u1prime_plane", data=data)
         summary = {"scan": nums, "br_interval_used": iv,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from emiss.cli import _args as A
 from emiss.cli._common import NO_SIDECAR_HELP, OUT_DIR, OUT_FILE
 from emiss.errors import EmissError
 
@@ -61,9 +62,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Response file (default: the one the workspace sidecar names).")
     @click.option("--hepdata", default=None, help="INSPIRE reference insNNNNNNN "
                   "(default: the sidecar's).")
-    @click.option("--ff-samples", "n_samples", type=int, default=None,
-                  help="Form-factor draws per hypothesis (default 100; 0 = no FF systematics).")
-    @click.option("--seed", type=int, default=None, help="Seed of the form-factor draws.")
+    @click.option("--ff-samples", "n_samples", type=A.FF_SAMPLES, default=None,
+                  help="Form-factor draws per hypothesis (default 100; 0 = no FF systematics; "
+                       "at most 10000).")
+    @click.option("--seed", type=A.SEED, default=None, help="Seed of the form-factor draws.")
     @click.option("--no-sidecar", "no_sidecar", is_flag=True, help=NO_SIDECAR_HELP)
     @click.option("-o", "--output", "--outdir", "output", required=True, type=OUT_FILE,
                   help="Output file (PatchSet JSON, name ending in .json); with a multi-entry "
@@ -76,6 +78,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
             output_dir,
             output_file,
             workspace_arg,
+            workspace_inputs,
         )
         from emiss.patches.build import generate, write_patchset
         from emiss.patches.grid import STANDARD_GRID, load_grid, make_entry
@@ -85,6 +88,11 @@ def register(cli: click.Group, plot: click.Group) -> None:
             raise EmissError("give either --scenario (with --masses/--param) or --grid FILE")
         if grid_file is not None and (masses is not None or params):
             raise EmissError("--masses/--param belong to --scenario; put them in the grid file")
+        if grid_file is None:  # the grid's syntax, size and names, before the workspace is read
+            from emiss.patches.hypotheses import resolve_entry
+
+            entries = [make_entry(scenario, masses, params)]
+            resolve_entry(entries[0])
         workspace = workspace_arg(workspace)
         check_sidecar(workspace, no_sidecar)
         target = load_target(workspace, response=response, hepdata=hepdata)
@@ -97,17 +105,17 @@ def register(cli: click.Group, plot: click.Group) -> None:
                 grid_notes = standard_grid_differences(key, entries)
                 for line in grid_notes:
                     note(line)
-        else:
-            entries = [make_entry(scenario, masses, params)]
         out = Path(output)
         single = out.suffix.lower() == ".json"
         if len(entries) > 1 and single:
             raise EmissError(f"the grid has {len(entries)} entries; give a folder for -o, "
                              f"not {output!r}")
+        inputs = [*workspace_inputs(workspace), response,
+                  grid_file if grid_file != STANDARD_GRID else None]
         if single:
-            output_file(out, "PatchSet file")
+            output_file(out, "PatchSet file", inputs)
         else:
-            output_dir(out, "PatchSet folder")
+            output_dir(out, "PatchSet folder", inputs, [f"{e.name}.json" for e in entries])
         kw = {}
         if n_samples is not None:
             kw["n_samples"] = n_samples
@@ -140,6 +148,17 @@ def register(cli: click.Group, plot: click.Group) -> None:
         workspace = workspace_arg(workspace)
         spec, ps = _read(workspace, "workspace"), _read(patchset, "PatchSet")
         validate_patchset(ps, spec, n_full=-1 if check_all else 1, workspace_name=workspace)
+        from emiss.bundles.bundle import sidecar_path
+        from emiss.io import read_json
+        from emiss.patches.assemble import check_signal_channels
+
+        side = sidecar_path(workspace)
+        meta = read_json(side) if side.is_file() else {}
+        chans = meta.get("channels") if isinstance(meta, dict) else None
+        if isinstance(chans, dict):
+            check_signal_channels(ps, spec, [c for c, i in chans.items()
+                                             if isinstance(i, dict) and i.get("process")],
+                                  where=str(patchset))
         from emiss.cli._common import data_line
 
         click.echo(f"ok: {len(ps['patches'])} patches of {patchset} match {workspace}")
@@ -158,12 +177,12 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Output folder (created if missing): templates_<workspace>.png/.pdf.")
     def plot_templates_cmd(workspace, scenarios, masses, params, response, output):
         """Folded signal templates of several hypotheses per channel next to the backgrounds."""
-        from emiss.cli._common import output_dir, workspace_arg
+        from emiss.cli._common import output_dir, workspace_arg, workspace_inputs
         from emiss.patches.grid import make_entry
         from emiss.patches.target import load_target
         from emiss.plotting.templates import default_entries, plot_templates
 
-        output_dir(output)
+        output_dir(output, inputs=[*workspace_inputs(workspace), response])
         workspace = workspace_arg(workspace)
         target = load_target(workspace, response=response, hepdata="ins0000000")
         if scenarios:
@@ -181,12 +200,12 @@ def register(cli: click.Group, plot: click.Group) -> None:
             click.echo(f"wrote {p}")
 
 
-def _span(values: list[float] | None) -> str:
-    """A value list in words: '0.1-4.6 (46 values)'."""
+def _span(values: list[float] | None, unit: str = "") -> str:
+    """A value list in words: '0.1-4.6 GeV (46 values)'."""
     if values is None:
         return "none"
-    return (f"{min(values):g}" if len(values) == 1
-            else f"{min(values):g}-{max(values):g} ({len(values)} values)")
+    return (f"{min(values):g}{unit}" if len(values) == 1
+            else f"{min(values):g}-{max(values):g}{unit} ({len(values)} values)")
 
 
 def standard_grid_differences(key: str, entries: list) -> list[str]:
@@ -220,8 +239,8 @@ def standard_grid_differences(key: str, entries: list) -> list[str]:
                          f"{reasons.get(name, fallback)}")
             continue
         if e.masses != b.masses:
-            lines.append(head + f"{name} m_X {_span(e.masses)} GeV instead of "
-                         f"{_span(b.masses)}: "
+            lines.append(head + f"{name} m_X {_span(e.masses, ' GeV')} instead of "
+                         f"{_span(b.masses, ' GeV')}: "
                          f"{reasons.get(name, reasons.get('masses', fallback))}")
         if e.params != b.params:
             diff = "; ".join(f"{k} {_span(e.params.get(k))} instead of {_span(b.params.get(k))}"

@@ -12,9 +12,11 @@ import math
 import click
 import numpy as np
 
+from emiss.cli import _args as A
 from emiss.cli._common import OUT_DIR
 from emiss.errors import EmissError
 from emiss.io import dumps_json
+from emiss.validate import MAX_RATE_SAMPLES, PARAM
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +41,7 @@ def parse_params(items: tuple[str, ...]) -> dict[str, float]:
             raise EmissError(f"bad --param {item!r}; expected NAME=VALUE, e.g. --param g=0.5")
         if name in out:
             raise EmissError(f"--param {name!r} given twice")
-        try:
-            x = float(value)
-        except ValueError:
-            raise EmissError(f"bad --param {item!r}: {value!r} is not a number") from None
-        if not math.isfinite(x):
-            raise EmissError(f"bad --param {item!r}: value must be finite")
-        out[name] = x
+        out[name] = PARAM.check(value, f"--param {name}")
     return out
 
 
@@ -120,12 +116,14 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @cli.command("rate")
     @click.argument("scenario")
     @_process_option()
-    @click.option("--mass", type=float, default=None, help="Invisible-particle mass in GeV.")
+    @click.option("--mass", type=A.MASS, default=None, help="Invisible-particle mass in GeV.")
     @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                   help="Scenario parameter (repeatable), e.g. --param g=0.5 --param Lambda=1e4.")
-    @click.option("--samples", type=int, default=200, show_default=True,
-                  help="Form-factor draws for the 1 sigma uncertainty.")
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--samples", type=A.RATE_SAMPLES, default=200, show_default=True,
+                  help="Form-factor draws for the 1 sigma uncertainty (2 to "
+                       f"{MAX_RATE_SAMPLES}; streamed, memory stays flat).")
+    @click.option("--seed", type=A.SEED, default=0, show_default=True,
+                  help="Seed of the form-factor draws (0 to 2**32 - 1).")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     def rate_cmd(scenario: str, process: str, mass: float | None, params: tuple[str, ...],
                  samples: int, seed: int, as_json: bool) -> None:
@@ -155,7 +153,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @cli.command("spectrum")
     @click.argument("scenario")
     @_process_option()
-    @click.option("--mass", type=float, default=None, help="Invisible-particle mass in GeV.")
+    @click.option("--mass", type=A.MASS, default=None, help="Invisible-particle mass in GeV.")
     @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                   help="Scenario parameter (repeatable).")
     @click.option("--q2", "q2", required=True, help="Comma-separated q^2 values in GeV^2.")
@@ -224,7 +222,12 @@ def register(cli: click.Group, plot: click.Group) -> None:
         from emiss.cli._common import output_dir
         from emiss.plotting.spectra import plot_spectra
 
+        from emiss.physics.processes import get_process
+
+        procs = processes or ("B+->K+", "B0->K*0")
+        for proc in procs:  # every name before the first figure
+            get_process(proc)
         output_dir(outdir)
-        for proc in processes or ("B+->K+", "B0->K*0"):
+        for proc in procs:
             for path in plot_spectra(proc, outdir):
                 click.echo(str(path))

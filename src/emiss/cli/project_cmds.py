@@ -7,8 +7,11 @@ from pathlib import Path
 
 import click
 
+from emiss import validate
+from emiss.cli import _args as A
 from emiss.cli._common import OUT_DIR
 from emiss.errors import EmissError
+from emiss.validate import Range
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +33,16 @@ Example:
 """
 
 
-def _floats(text: str, what: str) -> list[float]:
-    try:
-        vals = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise EmissError(f"{what} {text!r} invalid; valid: comma-separated numbers, "
-                         "e.g. 1,5,10,50") from None
-    if not vals:
-        raise EmissError(f"{what} {text!r} holds no numbers; e.g. 1,5,10,50")
-    return vals
+def _floats(text: str, what: str, rng: Range) -> list[float]:
+    """Comma-separated numbers, each checked against rng (``emiss.validate``)."""
+    items = [x.strip() for x in text.split(",")]
+    if not any(items):
+        raise EmissError(f"{what} {text!r} holds no numbers; valid: comma-separated "
+                         f"{rng.describe()}")
+    if not all(items):
+        raise EmissError(f"{what} {text!r} has an empty item; valid: comma-separated "
+                         f"{rng.describe()}")
+    return rng.check_all(items, what)
 
 
 def _num(x: float | None, fmt: str, width: int) -> str:
@@ -110,7 +114,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--limits-on", "limits_on", default="Kstar,K+Kstar", show_default=True,
                   help="Workspaces whose expected limits are computed (comma-separated of "
                        "K, Kstar, K+Kstar).")
-    @click.option("--ff-samples", type=int, default=20, show_default=True,
+    @click.option("--ff-samples", type=A.FF_SAMPLES, default=20, show_default=True,
                   help="Form-factor draws per hypothesis.")
     @click.option("-o", "--outdir", "--output", "output", default=None, type=OUT_DIR,
                   help="Output folder (created if missing) for projection.json and the "
@@ -124,10 +128,12 @@ def register(cli: click.Group, plot: click.Group) -> None:
         from emiss.inference import projection
         from emiss.io import dumps_json, write_json
 
-        output_dir(output)
-        lumis = _floats(lumi, "--lumi")
-        ms = _floats(masses, "--masses") if masses else list(projection.DEFAULT_MASSES)
+        output_dir(output, writes=["projection.json"])
+        lumis = _floats(lumi, "--lumi", validate.LUMI)
+        ms = (_floats(masses, "--masses", validate.MASS) if masses is not None
+              else list(projection.DEFAULT_MASSES))
         scen = list(scenarios) or list(projection.DEFAULT_SCENARIOS)
+        projection.check_request(lumis, scen, ms)  # names, endpoints, size: before any work
         if ws_dir is None:
             from emiss.bundles.bundle import bundled_dir
 
@@ -162,12 +168,17 @@ def register(cli: click.Group, plot: click.Group) -> None:
         from emiss.io import read_json
         from emiss.plotting.projection import plot_all
 
-        output_dir(output)
+        output_dir(output, inputs=[results])
         p = Path(results)
         if not p.is_file():
             raise EmissError(f"results file {results!r} does not exist")
-        doc = read_json(p)
-        if not all(k in doc for k in ("sm", "limits", "separation")):
+        try:
+            doc = read_json(p)
+        except (OSError, ValueError) as exc:  # empty, not JSON, unreadable
+            raise EmissError(f"results file {results!r} is not a projection.json: "
+                             f"{' '.join(str(exc).split())}") from None
+        if not isinstance(doc, dict) or not all(k in doc for k in ("sm", "limits",
+                                                                   "separation")):
             raise EmissError(f"{results!r} is not a projection.json (needs sm, limits, "
                              "separation)")
         for path in plot_all(doc, output, prefix=p.name.removesuffix(".json")):

@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from emiss.cli import _args as A
 from emiss.cli._common import OUT_DIR
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
     "--max-hypotheses",
     default=5,
     show_default=True,
-    type=click.IntRange(1, 50),
+    type=A.TABLE_HYPOTHESES,
     help="Hypotheses per PatchSet in the template and spectrum tables.",
 )
 @click.option("--force", is_flag=True, help="Replace an existing non-empty output directory.")

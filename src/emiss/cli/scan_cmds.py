@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from emiss.cli import _args as A
 from emiss.cli._common import OUT_DIR, OUT_FILE
 from emiss.errors import EmissError
 
@@ -58,7 +59,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Results JSON file to write (its folder is created if missing).")
     @click.option("--csv", "write_csv", is_flag=True, help="Also write RESULTS.csv next to it.")
     @click.option("--names", default=None, help="Only these patches (comma-separated names).")
-    @click.option("--jobs", "-j", type=int, default=None,
+    @click.option("--jobs", "-j", type=A.JOBS, default=None,
                   help="Local worker processes (default: all cores; 1 = no subprocesses).")
     @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
                   show_default=True, help="Where the chunks run.")
@@ -70,37 +71,37 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   default="asymptotics", show_default=True)
     @click.option("--engine", type=click.Choice(["fast", "pyhf"]), default="fast",
                   show_default=True, help="fast: one compiled background model; pyhf: plain pyhf.")
-    @click.option("--cl", type=float, default=0.95, show_default=True,
-                  help="Confidence level of the upper limits.")
-    @click.option("--ntoys", type=int, default=2000, show_default=True,
+    @click.option("--cl", type=A.CL, default=0.95, show_default=True,
+                  help="Confidence level of the upper limits (0 < CL < 1).")
+    @click.option("--ntoys", type=A.NTOYS, default=2000, show_default=True,
                   help="Toys per distribution with --calctype toybased (fast engine: vectorised "
                        "toys, pyhf's ToyCalculator procedure).")
-    @click.option("--toy-seed", type=int, default=0, show_default=True,
+    @click.option("--toy-seed", type=A.SEED, default=0, show_default=True,
                   help="Seed of the toys (--calctype toybased).")
-    @click.option("--chunk-size", type=int, default=None,
+    @click.option("--chunk-size", type=A.CHUNK_SIZE, default=None,
                   help="Hypotheses per chunk (neighbours warm-start each other; default 8).")
     @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
     def scan_cmd(workspace: str, patchsets: tuple[str, ...], output: str, write_csv: bool,
                  names: str | None, jobs: int | None, executor: str, scheduler: str | None,
                  resume: bool, calctype: str, engine: str, cl: float, ntoys: int,
                  toy_seed: int, chunk_size: int | None, quiet: bool) -> None:
-        from emiss.cli._common import output_file, workspace_arg
+        from emiss.cli._common import output_file, workspace_arg, workspace_inputs
         from emiss.inference.results import summary_table
         from emiss.inference.scan import DEFAULT_CHUNK_SIZE, load_json_file, scan
 
-        if ntoys < 1:
-            raise EmissError(f"--ntoys {ntoys}: need at least 1 toy")
         if scheduler is not None and executor != "dask":
             raise EmissError(f"--scheduler {scheduler!r} needs --executor dask")
-        output_file(output, "results file")
+        inputs = [*workspace_inputs(workspace), *patchsets]
+        output_file(output, "results file", inputs)
         if write_csv:
-            output_file(Path(output).with_suffix(".csv"), "CSV file")
+            output_file(Path(output).with_suffix(".csv"), "CSV file", inputs)
         workspace = workspace_arg(workspace)  # bundled stems too
         ws = load_json_file(workspace, "workspace")
         pss = [load_json_file(p, "patchset") for p in patchsets]
         doc = scan(ws, pss, output, names=_names(names), jobs=jobs, executor=executor,
                    scheduler=scheduler, resume=resume, calctype=calctype, engine=engine, cl=cl,
-                   chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, write_csv=write_csv,
+                   chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+                   write_csv=write_csv,
                    progress=False if quiet else None, ntoys=ntoys, toy_seed=toy_seed,
                    workspace_path=workspace)
         n_bad = sum(1 for r in doc["results"] if not str(r["status"]).startswith("ok"))
@@ -117,15 +118,15 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Also write the comparison JSON to this file.")
     @click.option("--label", default="m_X", show_default=True,
                   help="Mass label profiled for the best-fit mass.")
-    @click.option("--global-toys", type=int, default=0, show_default=True,
+    @click.option("--global-toys", type=A.GLOBAL_TOYS, default=0, show_default=True,
                   help="Background-only (mu = 0) toys, each refitted over the whole mass grid, "
                        "for the global significance; needs --workspace and --patchset.")
     @click.option("--workspace", "ws_path", default=None,
                   help="Background-only workspace of the scan (file or name; for --global-toys).")
     @click.option("--patchset", "ps_paths", multiple=True, type=click.Path(dir_okay=False),
                   help="Mass-grid patchset(s) of the scan (for --global-toys; repeatable).")
-    @click.option("--toy-seed", type=int, default=0, show_default=True)
-    @click.option("--gv-level", type=float, default=1.0, show_default=True,
+    @click.option("--toy-seed", type=A.SEED, default=0, show_default=True)
+    @click.option("--gv-level", type=A.GV_LEVEL, default=1.0, show_default=True,
                   help="Gross-Vitells reference level c0 of q0.")
     def compare_cmd(results: tuple[str, ...], as_json: bool, output: str | None,
                     label: str, global_toys: int, ws_path: str | None,
@@ -137,12 +138,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
         the best mass (look-elsewhere effect) is estimated with Gross-Vitells from the scan's
         q0 curve, and with --global-toys N by background-only toys on the fast engine.
         """
-        from emiss.cli._common import output_file
+        from emiss.cli._common import output_file, workspace_inputs
         from emiss.inference.compare import compare, format_table
         from emiss.inference.results import load_results
         from emiss.io import dumps_json, write_json
 
-        output_file(output, "comparison file")
+        output_file(output, "comparison file",
+                    [*results, *ps_paths, *(workspace_inputs(ws_path) if ws_path else [])])
         docs = [load_results(p) for p in results]
         toys = None
         if global_toys:
@@ -203,7 +205,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
             from emiss.inference.results import load_results
             from emiss.plotting import scan as scan_plots
 
-            output_dir(outdir)
+            output_dir(outdir, inputs=results)
             docs = [load_results(p) for p in results]
             prefix = "+".join(dict.fromkeys(Path(p).name.removesuffix(".json") for p in results))
             paths = getattr(scan_plots, fn_name)(docs, Path(outdir), label=label, prefix=prefix)

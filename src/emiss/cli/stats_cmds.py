@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from emiss.cli import _args as A
 from emiss.cli._common import OUT_DIR, output_dir, workspace_arg
 from emiss.errors import EmissError
 
@@ -69,20 +70,20 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("-o", "--outdir", required=True, type=OUT_DIR,
                   help="Output folder (created if missing).")
     @click.option("--names", default=None, help="Only these patches (comma-separated names).")
-    @click.option("--br-max", type=float, default=1e-4, show_default=True,
+    @click.option("--br-max", type=A.BR_MAX, default=1e-4, show_default=True,
                   help="Upper end of the flat prior in B.")
     @click.option("--mass-prior", type=click.Choice(["flat", "log"]), default="flat",
                   show_default=True, help="Prior over the mass grid (flat or log in m_X).")
     @click.option("--sampler", type=click.Choice(["nuts", "emcee"]), default="nuts",
                   show_default=True, help="nuts (nutpie; many nuisances) or emcee (few).")
-    @click.option("--draws", type=int, default=1000, show_default=True,
+    @click.option("--draws", type=A.DRAWS, default=1000, show_default=True,
                   help="Kept draws per chain (emcee: steps per walker).")
-    @click.option("--tune", type=int, default=500, show_default=True,
+    @click.option("--tune", type=A.TUNE, default=500, show_default=True,
                   help="Tuning draws per chain (emcee: burn-in steps).")
-    @click.option("--chains", type=int, default=4, show_default=True, help="NUTS chains.")
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--chains", type=A.CHAINS, default=4, show_default=True, help="NUTS chains.")
+    @click.option("--seed", type=A.SEED, default=0, show_default=True)
     @click.option("--label", default="m_X", show_default=True, help="Mass label.")
-    @click.option("--min-weight", type=float, default=1e-4, show_default=True,
+    @click.option("--min-weight", type=A.MIN_WEIGHT, default=1e-4, show_default=True,
                   help="Grid points whose Laplace posterior weight is below this fraction of "
                        "the best point's are not sampled (Laplace evidence); 0: sample all.")
     @click.option("--no-plots", is_flag=True, help="Skip the figures.")
@@ -90,16 +91,15 @@ def register(cli: click.Group, plot: click.Group) -> None:
                       br_max: float, mass_prior: str, sampler: str, draws: int, tune: int,
                       chains: int, seed: int, label: str, min_weight: float,
                       no_plots: bool) -> None:
+        from emiss.cli._common import workspace_inputs
         from emiss.cli.scan_cmds import _names
         from emiss.inference.bayes import format_bayes_table
         from emiss.inference.posterior_grid import PosteriorGrid, posterior_document
         from emiss.inference.scan import _select, check_patchsets, load_json_file
         from emiss.io import write_json
 
-        if draws < 10 or tune < 0 or chains < 1:
-            raise EmissError(f"--draws {draws} --tune {tune} --chains {chains}: need draws >= 10, "
-                             "tune >= 0, chains >= 1")
-        output_dir(outdir)
+        output_dir(outdir, inputs=[*workspace_inputs(workspace), *patchsets],
+                   writes=["posterior.json"])
         ws = load_json_file(workspace_arg(workspace), "workspace")
         pss = [load_json_file(p, "patchset") for p in patchsets]
         ws_digest, ps_digests = check_patchsets(ws, pss)

@@ -6,7 +6,8 @@ import logging
 
 import click
 
-from emiss.cli._common import OUT_DIR, OUT_FILE, output_dir, output_file
+from emiss.cli import _args as A
+from emiss.cli._common import OUT_DIR, OUT_FILE, output_dir, output_file, workspace_inputs
 from emiss.io import dumps_json, write_json
 
 log = logging.getLogger(__name__)
@@ -21,14 +22,15 @@ def register(cli: click.Group, plot: click.Group) -> None:
                   help="Write the result as JSON to this file.")
     @click.option("--plot", "plot_dir", type=OUT_DIR, default=None,
                   help="Write the profile-likelihood figure (PNG + PDF) into this folder.")
-    @click.option("--ff-samples", default=100, show_default=True, type=click.IntRange(0),
+    @click.option("--ff-samples", default=100, show_default=True, type=A.FF_SAMPLES,
                   help="Form-factor draws for the template components (0: none).")
     @click.option("--posterior", is_flag=True,
                   help="Also sample the Bayesian posterior (flat priors on each |C| in [0, 20], "
                        "NUTS), Belle II's own reading of the likelihood (slower: minutes).")
-    @click.option("--draws", default=1000, show_default=True, type=click.IntRange(50),
+    @click.option("--draws", default=1000, show_default=True, type=A.WET_DRAWS,
                   help="Posterior draws per chain (4 chains).")
-    @click.option("--seed", default=0, show_default=True, help="Seed of the posterior sampler.")
+    @click.option("--seed", default=0, show_default=True, type=A.SEED,
+                  help="Seed of the posterior sampler.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def wet_cmd(workspace: str, output: str | None, plot_dir: str | None, ff_samples: int,
                 posterior: bool, draws: int, seed: int, as_json: bool) -> None:
@@ -43,7 +45,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
         from emiss.inference.results import data_info
         from emiss.inference.wet import fit_wet, posterior_wet
 
-        output_file(output)
+        output_file(output, inputs=workspace_inputs(workspace))
         output_dir(plot_dir, "plot folder")
         bundle = load_bundle(workspace)
         res = fit_wet(bundle, n_samples=ff_samples, curve_points=41 if plot_dir else 0)

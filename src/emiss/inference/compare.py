@@ -155,6 +155,9 @@ def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X",
     Returns:
         ``{"label", "workspaces": [{"workspace_digest", "reference", "scenarios": [...]}]}``.
     """
+    from emiss import validate
+
+    gv_level = validate.GV_LEVEL.check(gv_level, "gv_level")
     groups: dict[str, list[Mapping[str, Any]]] = {}
     records: dict[str, Mapping[str, Any]] = {}
     for doc in docs:
@@ -180,6 +183,7 @@ def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X",
             e: dict[str, Any] = {
                 "scenario": scen, "n_points": int(len(x)), "n_failed": n_failed,
                 "best": {"name": b["name"], label: iv["best"], "mu_hat": _r(b.get("mu_hat")),
+                         "at_bound": bool(b.get("at_bound")),
                          "br_hat": _r(b.get("br_hat")), "twice_nll": _r(b["twice_nll"]),
                          "Z": _r(b.get("Z"))},
                 "interval_68": [_r(iv["lower"]), _r(iv["upper"])],
@@ -240,6 +244,8 @@ def _global_entry(prow: Sequence[Mapping[str, Any]], srows: Sequence[Mapping[str
         out["toys"] = {k: (_r(v) if isinstance(v, float) else v) for k, v in t.items()
                        if not isinstance(v, (dict, list))}
         out["toys"]["Z_global_range"] = [_r(v) for v in t["Z_global_range"]]
+        if t.get("gv_check"):  # toys' P(max q0 >= u) next to Gross-Vitells at a few levels
+            out["toys"]["gv_check"] = [_r_gv(c) for c in t["gv_check"]]
         out["toys"]["q0_max_engine"] = _r(toys["q0_max"])
         out["toys"]["best_mass_engine"] = _r(toys["best_mass"])
         out["gross_vitells_toys"] = _r_gv(toys["gross_vitells_toys"])
@@ -258,6 +264,7 @@ def format_table(cmp: Mapping[str, Any]) -> str:
     label = cmp["label"]
     lines = []
     unresolved = False
+    any_capped = False
     for w in cmp["workspaces"]:
         ref = w["reference"]
         name = f"{w['workspace']} " if w.get("workspace") else ""
@@ -290,7 +297,10 @@ def format_table(cmp: Mapping[str, Any]) -> str:
             d = e.get("delta_twice_nll_vs_sm")
             z = e.get("Z_local_vs_sm")
             ivs = "[" + sides[0] + ", " + sides[1] + "]"
-            lines.append(f"  {e['scenario']:<22} {b[label]:>10g} {ivs:>28}"
+            capped = b.get("at_bound")
+            any_capped = any_capped or bool(capped)
+            best = f"{b[label]:g}" + ("^" if capped else "")
+            lines.append(f"  {e['scenario']:<22} {best:>10} {ivs:>28}"
                          f" {_fmt(b['br_hat'], '10.3g')} {_fmt(b['Z'], '11.2f')}"
                          f" {_fmt(d, '17.2f')} {_fmt(z, '14.2f')}"
                          f" {_z2(e.get('global', {})):>10}"
@@ -308,6 +318,9 @@ def format_table(cmp: Mapping[str, Any]) -> str:
            for e in w["scenarios"]):
         lines.append("!: the Gross-Vitells extrapolation is unreliable here (see the lines "
                      "above): run --global-toys N for the global significance.")
+    if any_capped:
+        lines.append("^: the best point's mu_hat is at the upper bound of mu: a capped fit (B_hat, "
+                     "Z and -2 ln L are those of the capped fit); widen the bound of mu.")
     if unresolved:
         lines.append("*: the crossing lies within one grid step of the best point; the grid "
                      "does not resolve the interval there (linear interpolation only); rescan "

@@ -12,11 +12,15 @@ start), then the plain pyhf engine; if all fail, the failure is reported, never 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
 import os
+import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -123,8 +127,9 @@ def pyhf_positive_bracket(workspace_spec: Mapping[str, Any], options: Mapping[st
         Analysis dict with the keys of ``emiss.inference.limits.ROW_KEYS``.
     """
     import pyhf
-    from pyhf.infer.intervals.upper_limits import toms748_scan
     from scipy.stats import norm
+
+    from emiss.inference.limits import bounded_toms748_scan  # pyhf's scan, bounded work
 
     ws = _pyhf_workspace(workspace_spec, options)
     model = ws.model(patches=[patch_ops], poi_name=options["poi"])
@@ -135,11 +140,12 @@ def pyhf_positive_bracket(workspace_spec: Mapping[str, Any], options: Mapping[st
     level = 1.0 - options["cl"]
     toys = ({"ntoys": int(options.get("ntoys", 2000))}
             if options["calctype"] == "toybased" else {})
-    obs, exp, _ = toms748_scan(data, model, low, hi, level=level, from_upper_limit_fn=True,
-                               calctype=options["calctype"], **toys)
+    obs, exp, _ = bounded_toms748_scan(data, model, low, hi, level=level,
+                                       calctype=options["calctype"], **toys)
     p0 = float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0",
                                    calctype=options["calctype"], **toys))
-    return {"mu_hat": float(pars[model.config.poi_index]), "twice_nll": float(twice_nll),
+    return {"mu_hat": float(pars[model.config.poi_index]), "mu_upper_bound": float(hi),
+            "twice_nll": float(twice_nll),
             "mu_limit_obs": float(obs), "mu_limit_exp": [float(e) for e in exp], "p0": p0,
             "Z": float(max(norm.isf(p0), 0.0)), "status": "ok"}
 
@@ -206,8 +212,55 @@ def analyse_chunk(workspace_spec: Mapping[str, Any], options: Mapping[str, Any],
     return out
 
 
-def _init_local_worker(workspace_spec: Mapping[str, Any], options: Mapping[str, Any]) -> None:
-    """Process-pool initializer: keep the workspace and options in the worker."""
+#: Seconds between two checks of a worker that its parent is still alive.
+PARENT_POLL_SECONDS = 0.5
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Make this worker process exit when the process parent_pid dies (SIGKILL included).
+
+    On Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``);
+    everywhere a daemon thread also polls ``os.getppid()`` and exits when the worker has been
+    re-parented. Without either a worker of a killed scan waits forever for its next chunk.
+
+    Args:
+        parent_pid: pid of the process that started the worker.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="emiss-parent-watch", daemon=True).start()
+
+
+def _init_local_worker(workspace_spec: Mapping[str, Any], options: Mapping[str, Any],
+                       parent_pid: int | None = None) -> None:
+    """Process-pool initializer: keep the workspace and options in the worker.
+
+    The worker leaves Ctrl-C to its parent (which stops the pool), takes the default action on
+    SIGTERM (a forked worker inherits the CLI's handler) and exits when its parent dies.
+
+    Args:
+        workspace_spec: background-only workspace.
+        options: analyser options.
+        parent_pid: pid of the scan process (None: no parent-death check).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if parent_pid is not None:
+        _exit_with_parent(parent_pid)
     _WORKER_CTX["workspace"] = workspace_spec
     _WORKER_CTX["options"] = options
 
@@ -240,32 +293,56 @@ class SerialExecutor:
 
 
 class LocalExecutor:
-    """Run chunks on a pool of local worker processes (each builds its analyser once)."""
+    """Run chunks on a pool of local worker processes (each builds its analyser once).
+
+    Workers exit when this process dies (``_exit_with_parent``); ``close`` with chunks still
+    running (an interrupt, an error) terminates them instead of waiting for their chunks.
+    """
 
     def __init__(self, workspace_spec: Mapping[str, Any], options: Mapping[str, Any],
                  jobs: int) -> None:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self.jobs = jobs
+        self._futures: list[Any] = []
         self.pool = ProcessPoolExecutor(max_workers=jobs,
                                         mp_context=multiprocessing.get_context(method),
                                         initializer=_init_local_worker,
-                                        initargs=(workspace_spec, options))
+                                        initargs=(workspace_spec, options, os.getpid()))
 
     def run(self, chunks: Sequence[Chunk]) -> Iterator[tuple[str, list[Outcome]]]:
-        """Yield (chunk id, outcomes) in completion order."""
-        pending = {self.pool.submit(_local_chunk, c) for c in chunks}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-        finally:
-            for fut in pending:
-                fut.cancel()
+        """Yield (chunk id, outcomes) in completion order (``close`` stops what is left)."""
+        self._futures = [self.pool.submit(_local_chunk, c) for c in chunks]
+        pending = set(self._futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+
+    def _terminate_workers(self) -> None:
+        """Stop the worker processes now (SIGTERM, then SIGKILL after 5 s)."""
+        procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.join(5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(1)
 
     def close(self) -> None:
-        """Shut the pool down, cancelling what has not started."""
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Shut the pool down: at once when chunks are still to do, else after the last."""
+        if all(f.done() for f in self._futures):
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            return
+        # Stop the workers first: the pool then fails every unfinished future itself (a future
+        # cancelled before that would make its manager thread raise InvalidStateError, 3.11).
+        self._terminate_workers()
+        manager = getattr(self.pool, "_executor_manager_thread", None)
+        if manager is not None:
+            manager.join(10)
+        self.pool.shutdown(wait=True)
 
 
 class DaskExecutor:
@@ -321,6 +398,14 @@ class DaskExecutor:
             self.client.close()
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def make_executor(name: str, workspace_spec: Mapping[str, Any], options: Mapping[str, Any],
                   jobs: int | None = None, scheduler: Any = None) -> Any:
     """Build an executor.
@@ -329,16 +414,22 @@ def make_executor(name: str, workspace_spec: Mapping[str, Any], options: Mapping
         name: "local" (processes; serial when jobs == 1) or "dask".
         workspace_spec: background-only workspace.
         options: analyser options (poi, cl, calctype, engine, workspace_digest).
-        jobs: local worker processes (default: all cores).
+        jobs: local worker processes (default: all cores; more than ``available_cores()`` are
+            capped there, with a warning).
         scheduler: dask scheduler address or Client (dask only).
 
     Returns:
         An object with ``run(chunks)`` and ``close()``.
     """
     if name == "local":
-        n = jobs if jobs is not None else (os.cpu_count() or 1)
+        cores = available_cores()
+        n = jobs if jobs is not None else cores
         if n < 1:
             raise EmissError(f"--jobs {n}: must be at least 1")
+        if n > cores:
+            log.warning("--jobs %d capped at %d, the number of cores this process may use "
+                        "(more workers than cores only add memory)", n, cores)
+            n = cores
         return SerialExecutor(workspace_spec, options) if n == 1 else \
             LocalExecutor(workspace_spec, options, n)
     if name == "dask":

@@ -474,6 +474,7 @@ def _fast_analyse(fm: FastModel, cl: float, warm_start: dict | None) -> dict[str
     calc = AsymptoticLimits(fm, warm_start)
     row = failed_row("failed")
     row["mu_hat"] = calc.mu_hat
+    row["mu_upper_bound"] = float(fm.bounds[fm.poi_index, 1])
     row["twice_nll"] = float(calc.free_tnll)
     p0, z = calc.discovery()
     row["p0"], row["Z"] = p0, z

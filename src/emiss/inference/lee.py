@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from emiss import validate
 from emiss.errors import EmissError
 from emiss.inference.batch import BatchData, BatchFitter, BatchModel
 from emiss.inference.fastmodel import FastBackground, FastModel
@@ -166,8 +167,8 @@ def gross_vitells_observed(q: np.ndarray, ref_level: float = GV_REF_LEVEL) -> di
     """Gross-Vitells from the observed q0 curve alone (one draw of the excursion set).
 
     <N(c0)> = phi_obs(c0) - p_local(c0) (module doc: the boundary counted once, its expected
-    share subtracted since p_local(c) carries it); error ~ sqrt(phi_obs), the count's Poisson
-    error (at least 1: a single curve says little).
+    share subtracted since p_local(c) carries it; 0 when the curve never reaches c0); error
+    ~ sqrt(phi_obs), the count's Poisson error (at least 1: a single curve says little).
 
     Args:
         q: observed q0 per mass, ordered by mass (nan: failed fits, ignored).
@@ -181,7 +182,7 @@ def gross_vitells_observed(q: np.ndarray, ref_level: float = GV_REF_LEVEL) -> di
     q = q[np.isfinite(q)]
     phi = int(excursion_components(q, ref_level))
     n_int = int(upcrossings(q, ref_level))
-    est = phi - _p_local(ref_level)
+    est = phi - _p_local(ref_level) if phi else 0.0  # phi = 0: nothing reaches c0
     out = gross_vitells(float(q.max()), est, ref_level, n_up_error=math.sqrt(max(phi, 1)),
                         source="observed curve")
     if phi > n_int:
@@ -312,8 +313,9 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
     """
     from emiss.inference.fastlimits import Fitter
 
-    if n_toys < 0:
-        raise EmissError(f"n_toys={n_toys}: must be >= 0")
+    n_toys = validate.GLOBAL_TOYS.check(n_toys, "n_toys")  # before any work
+    seed = validate.SEED.check(seed, "seed")
+    ref_level = validate.GV_LEVEL.check(ref_level, "ref_level")
     scan = MassScan(background, patches)
     fm0 = scan.models[0]
     obs = fm0.observed_data()

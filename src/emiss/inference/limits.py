@@ -42,6 +42,104 @@ def _check_common(cl: float, calctype: str) -> None:
         raise EmissError(f"calctype {calctype!r} is unknown; valid: {', '.join(CALCTYPES)}")
 
 
+#: Wall-time budget (s) of one pyhf limit search (the toms748 scans of the pyhf engine and of
+#: the scan's last-resort fallback): past it the row fails with this reason.
+LIMIT_SEARCH_SECONDS = 300.0
+#: Largest number of halvings (doublings) of the lower (upper) end of the limit bracket: 30
+#: steps move it by a factor 1e9; a CLs curve that does not cross the level by then never will.
+LIMIT_BRACKET_STEPS = 30
+
+
+class LimitSearchError(RuntimeError):
+    """A limit search gave up: no bracket, or its time budget ran out (the reason says which)."""
+
+
+def bounded_toms748_scan(data: Any, model: Any, bounds_low: float, bounds_up: float, *,
+                         level: float = 0.05, atol: float = 2e-12, rtol: float = 1e-4,
+                         max_seconds: float = LIMIT_SEARCH_SECONDS,
+                         max_steps: int = LIMIT_BRACKET_STEPS,
+                         **hypotest_kwargs: Any) -> tuple[Any, list, tuple[list, list]]:
+    """pyhf's ``toms748_scan`` (0.7.6) with bounded bracket steps and a wall-time budget.
+
+    The same algorithm as ``pyhf.infer.intervals.upper_limits.toms748_scan`` (same CLs
+    evaluations, same roots), except that pyhf widens the bracket without end (``while``
+    loops that halve the lower end and double the upper one): for a level CLs never reaches
+    (e.g. 1 - cl outside (0, 1)) that ran for minutes. Here the level is checked first, the
+    bracket moves at most ``max_steps`` times per end and every CLs evaluation checks the
+    deadline.
+
+    Args:
+        data: observed data (with auxdata).
+        model: the pyhf model.
+        bounds_low: lower end of the first bracket (> 0 for the qtilde statistic at mu_hat = 0).
+        bounds_up: upper end of the first bracket.
+        level: CLs level, 1 - cl, in (0, 1).
+        atol: absolute tolerance of the roots.
+        rtol: relative tolerance of the roots.
+        max_seconds: wall-time budget.
+        max_steps: largest number of halvings / doublings of the bracket ends.
+        **hypotest_kwargs: passed to ``pyhf.infer.hypotest``.
+
+    Returns:
+        (observed limit, 5 expected limits, (tested mu values, their CLs results)).
+
+    Raises:
+        LimitSearchError: the level is not in (0, 1), no bracket was found within the steps,
+            or the time budget ran out.
+    """
+    import time
+
+    from pyhf.infer import hypotest
+    from scipy.optimize import toms748
+
+    if not 0.0 < level < 1.0:
+        raise LimitSearchError(f"CLs level {level!r} is not in (0, 1): no limit to search")
+    deadline = time.monotonic() + max_seconds
+    cache: dict[float, Any] = {}
+
+    def f_cached(poi: float) -> Any:
+        if poi not in cache:
+            if time.monotonic() > deadline:
+                raise LimitSearchError(f"limit search exceeded its time budget of "
+                                       f"{max_seconds:g} s after {len(cache)} CLs evaluations")
+            cache[poi] = hypotest(poi, data, model, return_expected_set=True,
+                                  **hypotest_kwargs)
+        return cache[poi]
+
+    def f(poi: float, lev: float, limit: int = 0) -> float:
+        res = f_cached(poi)
+        return (res[0] if limit == 0 else res[1][limit - 1]) - lev
+
+    def best_bracket(limit: int) -> tuple[float, float]:
+        ks = np.asarray(list(cache.keys()))
+        vals = np.asarray([v[0] - level if limit == 0 else v[1][limit - 1] - level
+                           for v in cache.values()])
+        pos, neg = vals >= 0, vals < 0
+        return ks[pos][np.argmin(vals[pos])], ks[neg][np.argmax(vals[neg])]
+
+    def all_cls(res: Any) -> np.ndarray:
+        return np.asarray([res[0], *res[1]], dtype=float)
+
+    steps = 0
+    while np.any(all_cls(f_cached(bounds_low)) < level):
+        steps += 1
+        if steps > max_steps:
+            raise LimitSearchError(f"no limit bracket: CLs stays below {level:g} down to "
+                                   f"mu = {bounds_low:.3g} ({max_steps} halvings)")
+        bounds_low /= 2
+    steps = 0
+    while np.any(all_cls(f_cached(bounds_up)) > level):
+        steps += 1
+        if steps > max_steps:
+            raise LimitSearchError(f"no limit bracket: CLs stays above {level:g} up to "
+                                   f"mu = {bounds_up:.3g} ({max_steps} doublings)")
+        bounds_up *= 2
+    obs = toms748(f, bounds_low, bounds_up, args=(level, 0), k=2, xtol=atol, rtol=rtol)
+    exp = [toms748(f, *best_bracket(i), args=(level, i), k=2, xtol=atol, rtol=rtol)
+           for i in range(1, 6)]
+    return obs, exp, (list(cache.keys()), list(cache.values()))
+
+
 def significance_from_p0(p0: float) -> float:
     """One-sided Gaussian significance Z = Phi^-1(1 - p0) (arXiv:1007.1727, Eq. 2).
 
@@ -101,17 +199,17 @@ def reference_analyse(
     try:
         pars, twice_nll = pyhf.infer.mle.fit(data, model, return_fitted_val=True)
         row["mu_hat"] = float(pars[model.config.poi_index])
+        row["mu_upper_bound"] = float(model.config.suggested_bounds()[model.config.poi_index][1])
         row["twice_nll"] = float(twice_nll)
-        try:
-            obs, exp = pyhf.infer.intervals.upper_limits.upper_limit(
-                data, model, level=1.0 - cl, calctype=calctype, **hypotest_kwargs
-            )
+        lo, hi = model.config.suggested_bounds()[model.config.poi_index]
+        try:  # pyhf's upper_limit (bracket = the POI's bounds), with bounded work
+            obs, exp, _ = bounded_toms748_scan(data, model, lo, hi, level=1.0 - cl,
+                                               calctype=calctype, **hypotest_kwargs)
         except ValueError as exc:
             # with mu_hat = 0 the asymptotic qtilde is 0/0 at mu = 0 and toms748 refuses the
             # NaN ("function value at x=0 is NaN"): start the bracket just above 0 instead
-            lo, hi = model.config.suggested_bounds()[model.config.poi_index]
             log.info("upper_limit failed (%s); bracket from mu = %g", exc, 1e-4 * hi)
-            obs, exp = pyhf.infer.intervals.upper_limits.toms748_scan(
+            obs, exp, _ = bounded_toms748_scan(
                 data, model, max(lo, 1e-4 * hi), hi, level=1.0 - cl, calctype=calctype,
                 **hypotest_kwargs,
             )

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from emiss import validate
 from emiss.errors import EmissError
 from emiss.inference.bayes import (
     bayes_factor_table,
@@ -38,6 +39,7 @@ from emiss.inference.bayes import (
 )
 from emiss.inference.fastmodel import FastBackground, UnsupportedSpec
 from emiss.inference.posterior import (
+    SAMPLERS,
     PosteriorRun,
     PosteriorSetup,
     central_interval,
@@ -152,8 +154,14 @@ class PosteriorGrid:
                  mass_prior: str = "flat", sampler: str = "nuts", draws: int = 1000,
                  tune: int = 500, chains: int = 4, seed: int = 0, label: str = "m_X",
                  poi: str = "mu", min_weight: float = DEFAULT_MIN_WEIGHT) -> None:
-        if not (br_max > 0 and math.isfinite(br_max)):
-            raise EmissError(f"--br-max {br_max!r}: must be a positive number (e.g. 1e-4)")
+        br_max = validate.BR_MAX.check(br_max, "br_max")  # every number before any work
+        draws = validate.DRAWS.check(draws, "draws")
+        tune = validate.TUNE.check(tune, "tune")
+        chains = validate.CHAINS.check(chains, "chains")
+        seed = validate.SEED.check(seed, "seed")
+        min_weight = validate.MIN_WEIGHT.check(min_weight, "min_weight")
+        if sampler not in SAMPLERS:
+            raise EmissError(f"sampler {sampler!r} is unknown; valid: {', '.join(SAMPLERS)}")
         if mass_prior not in ("flat", "log"):
             raise EmissError(f"mass prior {mass_prior!r} is unknown; valid: flat, log")
         try:

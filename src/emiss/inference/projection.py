@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln
 
+from emiss import validate
 from emiss.errors import EmissError
 
 log = logging.getLogger(__name__)
@@ -461,15 +462,79 @@ class _Hyp:
 
 
 def _parse_lumis(lumis: Sequence[float]) -> list[float]:
-    out = []
-    for x in lumis:
-        v = float(x)
-        if not (math.isfinite(v) and v > 0):
-            raise EmissError(f"luminosity {x!r} invalid; valid: positive numbers in ab^-1")
-        out.append(v)
+    out = validate.LUMI.check_all(lumis, "luminosity")
     if not out:
         raise EmissError("no luminosity given; e.g. --lumi 1,5,10,50")
     return out
+
+
+def _endpoint(scenario: Any) -> tuple[float, bool]:
+    """(largest m_X, m_X = 0 allowed) of a light-X scenario on every B -> K* process."""
+    from emiss.physics.processes import get_process
+
+    n = 1 if scenario.multiplicity == 2 else 2
+    lim = min((get_process(p).m_B - get_process(p).m_M) / n for p in ("B0->K*0", "B+->K*+"))
+    return lim, float(scenario.spin) != 1.0
+
+
+def check_request(lumis: Sequence[float], scenarios: Sequence[str],
+                  masses: Sequence[float]) -> int:
+    """Check a projection's inputs before any work: ranges, scenario names, endpoints, size.
+
+    A mass beyond the B -> K* endpoint of one scenario is skipped for it (a warning says so);
+    a mass no scenario can take is an error, and so is a request above
+    ``emiss.validate.MAX_PROJECTION_POINTS`` (luminosity, scenario, mass) points.
+
+    Args:
+        lumis: luminosities in ab^-1.
+        scenarios: light-X scenario names.
+        masses: m_X values in GeV.
+
+    Returns:
+        The number of (luminosity, scenario, mass) points that will be computed.
+
+    Raises:
+        EmissError: one line naming the bad value and what is valid.
+    """
+    from emiss.physics.scenarios import get_scenario
+
+    lumis = _parse_lumis(lumis)
+    masses = validate.MASS.check_all(masses, "mass")
+    if not masses:
+        raise EmissError("no mass given; e.g. --masses 0.5,2.1")
+    if not scenarios:
+        raise EmissError("no scenario given; e.g. --scenario twobody-scalar")
+    ranges = {}
+    for name in scenarios:
+        sc = get_scenario(name)
+        if not getattr(sc, "needs_mass", False):
+            raise EmissError(f"scenario {name!r} has no mass; projections compare light-X "
+                             "scenarios (e.g. twobody-scalar, twobody-vector)")
+        ranges[name] = _endpoint(sc)
+
+    def fits(m: float, name: str) -> bool:
+        lim, zero_ok = ranges[name]
+        return (0 < m or (m == 0 and zero_ok)) and m < lim
+
+    n_points = 0
+    for m in masses:
+        ok = [s for s in scenarios if fits(m, s)]
+        if not ok:
+            valid = "; ".join(f"{s}: {'0 <=' if z else '0 <'} m_X < {lim:.3f} GeV"
+                              for s, (lim, z) in ranges.items())
+            raise EmissError(f"mass {m:g} GeV is outside the B -> K* range of every scenario "
+                             f"asked for; valid: {valid}")
+        skipped = [s for s in scenarios if s not in ok]
+        if skipped:
+            log.warning("m_X = %g GeV is beyond the B -> K* endpoint of %s: skipped for it",
+                        m, ", ".join(skipped))
+        n_points += len(ok) * len(lumis)
+    if n_points > validate.MAX_PROJECTION_POINTS:
+        raise EmissError(f"the projection asks for {n_points} (luminosity, scenario, mass) "
+                         f"points; at most {validate.MAX_PROJECTION_POINTS} are computed in one "
+                         "call (each is several fits): split --lumi, --masses or --scenario "
+                         "over several commands")
+    return n_points
 
 
 def load_targets(workspaces_dir: str | Path) -> dict[str, Any]:
@@ -522,11 +587,8 @@ def _hypotheses(targets: dict[str, Any], scenarios: Sequence[str], masses: Seque
             raise EmissError(f"scenario {scen!r} has no mass; projections compare light-X "
                              "scenarios (e.g. twobody-scalar, twobody-vector)")
         # masses inside every process' endpoint (pairs: 2 m_X < m_B - m_K*), PDG masses
-        from emiss.physics.processes import get_process
-
-        n = 1 if sc.multiplicity == 2 else 2
-        lim = min((get_process(p).m_B - get_process(p).m_M) / n for p in ("B0->K*0", "B+->K*+"))
-        ok = [m for m in masses if 0 <= m < lim]
+        lim, zero_ok = _endpoint(sc)
+        ok = [m for m in masses if (0 < m or (m == 0 and zero_ok)) and m < lim]
         if not ok:
             continue
         per = patches(scen, ok)
@@ -683,7 +745,9 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
     Returns:
         JSON-ready dict: ``sm`` rows, ``limits`` rows, ``separation`` rows and the settings.
     """
+    check_request(lumis, scenarios, masses)  # before any work
     lumis = _parse_lumis(lumis)
+    n_samples = validate.FF_SAMPLES.check(n_samples, "n_samples")
     if policy not in SYST_POLICIES:
         raise EmissError(f"systematics policy {policy!r} unknown; valid: "
                          f"{', '.join(SYST_POLICIES)}")

@@ -78,6 +78,10 @@ def patch_emiss_meta(patch_meta: Mapping[str, Any]) -> dict[str, Any]:
     return dict(block)
 
 
+#: A best-fit mu within this fraction of its upper bound is "at the bound" (flagged in the row).
+AT_BOUND_RTOL = 1e-4
+
+
 def make_row(patch_meta: Mapping[str, Any], labels: Sequence[str],
              analysis: Mapping[str, Any] | None, status: str, patchset_index: int)\
         -> dict[str, Any]:
@@ -118,6 +122,14 @@ def make_row(patch_meta: Mapping[str, Any], labels: Sequence[str],
     def br(mu: float | None) -> float | None:
         return None if mu is None else _round(mu * ref_br)
 
+    upper = a.get("mu_upper_bound")
+    if mu_hat is not None and upper is not None and math.isfinite(upper) \
+            and mu_hat >= upper * (1.0 - AT_BOUND_RTOL):
+        # the best fit is capped: it may lie beyond the bound, and B_hat, Z and -2 ln L are
+        # those of the capped fit
+        row["at_bound"] = "mu"
+        row["status"] = (f"{status} (mu_hat at its upper bound {upper:g}: the best fit lies at "
+                         "or beyond it; B_hat, Z and -2 ln L are those of the capped fit)")
     row.update({
         "mu_hat": mu_hat,
         "br_hat": br(mu_hat),
@@ -157,9 +169,9 @@ def data_info(meta: Mapping[str, Any] | None) -> dict[str, Any]:
 
     Returns:
         ``{"emulated_data": bool | None, "source": dict | None, "data_statement": str | None,
-        "label": short text for figures ("emulated data (not recorded data)", "data: HEPData
-        ..., doi:..., arXiv:...", or "data of unknown origin (no sidecar)")}``; None values
-        when the sidecar does not say.
+        "label": short text for figures ("emulated data (not recorded data)", "Belle II
+        data (HEPData ..., doi:..., arXiv:...)", or "data of unknown origin (no sidecar)")}``;
+        None values when the sidecar does not say.
     """
     meta = meta or {}
     emulated = meta.get("emulated_data")
@@ -183,7 +195,12 @@ def data_info(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     if emulated:  # the references of an emulation say what it imitates, not where data are from
         label = "emulated data (not recorded data)"
     elif emulated is False:
-        label = "data" + (f": {', '.join(parts)}" if parts else " (source not stated)")
+        who = source.get("experiment") if source else None
+        label = (f"{who} data" if who else "recorded data") + (
+            f" ({', '.join(parts)})" if parts else " (source not stated)")
+        raw = meta.get("source")
+        if isinstance(raw, Mapping) and raw.get("verified") is False:  # --allow-unverified
+            label += " UNVERIFIED: its files differ from the record's sha256"
     else:
         label = "data of unknown origin (no sidecar)"
     return {"emulated_data": emulated, "source": source,
@@ -210,11 +227,16 @@ def workspace_record(path: str | os.PathLike | None) -> dict[str, Any] | None:
     p = Path(path)
     side = sidecar_path(p)
     meta: dict[str, Any] = {}
-    if side.is_file():
+    if side.exists():
         try:
-            meta = read_json(side)
-        except ValueError as exc:
-            log.warning("sidecar %s is not valid JSON (%s); data source unknown", side, exc)
+            meta = read_json(side)  # a folder is an EmissError too
+        except (OSError, ValueError) as exc:
+            raise EmissError(f"sidecar {str(side)!r} cannot be read ({exc}); fix it, or move it "
+                             "away to go on without the data source it names") from None
+        if not isinstance(meta, dict):
+            raise EmissError(f"sidecar {str(side)!r} is not a JSON object (it holds a "
+                             f"{type(meta).__name__}); fix it, or move it away to go on without "
+                             "the data source it names")
     return {"name": p.name.removesuffix(".json"), "file": p.name,
             "sidecar": side.name if side.is_file() else None, **data_info(meta)}
 
@@ -360,21 +382,25 @@ class Journal:
         path = Path(path)
         if not path.exists():
             return None, [], 0
+        if not path.is_file():
+            raise EmissError(f"journal {str(path)!r} is not a file; move it away (or give "
+                             "another -o) and rerun without --resume")
         data = path.read_bytes()
         header = None
         chunks = []
         valid = 0
         pos = 0
-        for line in data.splitlines(keepends=True):
+        for n, line in enumerate(data.splitlines(keepends=True), start=1):
             pos_next = pos + len(line)
             if not line.endswith(b"\n"):
                 log.warning("journal %s: ignoring an incomplete last line", path)
                 break
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
+            except ValueError:  # JSONDecodeError, UnicodeDecodeError
                 log.warning("journal %s: ignoring an unreadable line at byte %d", path, pos)
                 break
+            _check_journal_record(rec, path, n)
             if rec.get("kind") == "header" and header is None:
                 header = rec
             elif rec.get("kind") == "chunk":
@@ -421,6 +447,35 @@ class Journal:
             self._fh = None
         if remove and self.path.exists():
             self.path.unlink()
+
+
+def _check_journal_record(rec: Any, path: Path, line: int) -> None:
+    """EmissError unless rec is a journal record: an object; a chunk's rows [[index, name], row].
+
+    Args:
+        rec: one parsed line.
+        path: the journal (for the message).
+        line: its line number.
+    """
+    def bad(what: str) -> EmissError:
+        return EmissError(f"journal {str(path)!r} line {line}: {what}, not a record of an emiss "
+                          "scan journal; rerun without --resume to start the scan afresh (the "
+                          "journal is then replaced)")
+
+    if not isinstance(rec, dict):
+        raise bad(f"a JSON {type(rec).__name__}")
+    if rec.get("kind") != "chunk":
+        return
+    rows = rec.get("rows")
+    if not isinstance(rows, list):
+        raise bad("a chunk without a list of rows")
+    for item in rows:
+        ok = (isinstance(item, list) and len(item) == 2 and isinstance(item[0], list)
+              and len(item[0]) == 2 and isinstance(item[0][0], int)
+              and not isinstance(item[0][0], bool) and isinstance(item[0][1], str)
+              and isinstance(item[1], dict))
+        if not ok:
+            raise bad(f"a chunk row {json.dumps(item)[:60]} that is not [[index, name], row]")
 
 
 def iter_journal_rows(chunks: Iterable[Mapping[str, Any]]) -> Iterator[tuple[tuple, dict]]:
@@ -489,13 +544,23 @@ def summary_table(doc: Mapping[str, Any]) -> str:
     def at(row: Mapping[str, Any] | None, key: str, fmt: str) -> str:
         return f"{num(row[key], fmt)} ({_point(row, labels)})" if row else "-"
 
+    capped = 0
     for s in summary_rows(doc):
         b = s["best"]
+        n_bound = sum(1 for r in doc["results"]
+                      if r.get("scenario") == s["scenario"] and r.get("at_bound"))
+        capped += n_bound
+        point = (_point(b, labels) if b else "-") + ("^" if b and b.get("at_bound") else "")
         lines.append(
             f"{s['scenario']:<24} {s['n_ok']:>3}/{s['n']:<3}  "
-            f"{_point(b, labels) if b else '-':<16} {num(b and b.get('br_hat'), '9.3g'):>9} "
+            f"{point:<16} {num(b and b.get('br_hat'), '9.3g'):>9} "
             f"{num(b and b.get('Z'), '7.2f'):>7}  "
             f"{at(s['max_Z'], 'Z', '.2f'):<22} {at(s['strongest'], 'br_limit_obs', '.3g'):<26}")
     lines.append("Z_local: discovery significance vs no signal at that point (light X: SM nu "
                  "nubar fixed at its prediction); no look-elsewhere correction")
+    if capped:
+        lines.append(f"^ / {capped} hypotheses: mu_hat at the upper bound of mu (status of their "
+                     "rows): the best fit lies at or beyond it, and B_hat, Z and -2 ln L are "
+                     "those of the capped fit; widen the bound of mu in the workspace's "
+                     "measurement to fit them")
     return "\n".join(lines) + "\n"

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from emiss.errors import EmissError
-from emiss.inference.executors import Chunk, make_executor
+from emiss.errors import EmissError, Interrupted
+from emiss.inference.executors import EXECUTORS, Chunk, make_executor
 from emiss.inference.results import (
     Journal,
     _round,
@@ -36,6 +36,8 @@ from emiss.inference.results import (
     workspace_record,
     write_results,
 )
+from emiss.io import OutputLock, check_output_file, write_error
+from emiss.patches.assemble import check_patch_numbers
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,7 @@ def check_patchsets(workspace_spec: Mapping[str, Any], patchsets: Sequence[Mappi
     """
     if not patchsets:
         raise EmissError("no patchsets given; need at least one PatchSet JSON")
+    check_workspace_shape(workspace_spec)  # else a mismatch of digests would hide the cause
     ws_digest = _digest(workspace_spec)
     ps_digests = []
     for i, ps in enumerate(patchsets):
@@ -125,6 +128,7 @@ def check_patchsets(workspace_spec: Mapping[str, Any], patchsets: Sequence[Mappi
                              f"given workspace has sha256 {ws_digest}")
         if not ps.get("patches"):
             raise EmissError(f"patchset #{i + 1} has no patches")
+        check_patch_numbers(ps, f"patchset #{i + 1}")
         ps_digests.append(_digest(ps))
     return ws_digest, ps_digests
 
@@ -198,6 +202,28 @@ def _progress(total: int, initial: int, enabled: bool | None) -> Any:
                 unit="hyp", desc="emiss scan", dynamic_ncols=True)
 
 
+def _check_scan_options(*, cl: Any, jobs: Any, chunk_size: Any, ntoys: Any, toy_seed: Any,
+                        calctype: str, engine: str, executor: str) -> None:
+    """The scan's numbers and names against their declared ranges, before any work.
+
+    Raises:
+        EmissError: one line naming the bad value and what is valid.
+    """
+    from emiss import validate as V
+    from emiss.inference.limits import CALCTYPES, ENGINES
+
+    V.CL.check(cl, "cl")
+    V.CHUNK_SIZE.check(chunk_size, "chunk_size")
+    V.NTOYS.check(ntoys, "ntoys")
+    V.SEED.check(toy_seed, "toy_seed")
+    if jobs is not None:
+        V.JOBS.check(jobs, "jobs")
+    for name, value, valid in (("calctype", calctype, CALCTYPES), ("engine", engine, ENGINES),
+                               ("executor", executor, EXECUTORS)):
+        if value not in valid:
+            raise EmissError(f"{name} {value!r} is unknown; valid: {', '.join(valid)}")
+
+
 def scan(
     workspace_spec: Mapping[str, Any] | str | os.PathLike,
     patchsets: Sequence[Mapping[str, Any] | str | os.PathLike],
@@ -247,6 +273,9 @@ def scan(
     Returns:
         The results document (also written to ``output``).
     """
+    _check_scan_options(cl=cl, jobs=jobs, chunk_size=chunk_size, ntoys=ntoys,
+                        toy_seed=toy_seed, calctype=calctype, engine=engine, executor=executor)
+    cl, chunk_size = float(cl), int(chunk_size)
     if engine == "pyhf" and calctype == "toybased":
         from emiss.inference.limits import check_pyhf_toys
 
@@ -281,84 +310,119 @@ def scan(
     header = {"workspace_digest": ws_digest, "patchset_digests": ps_digests,
               "names": sorted(names) if names is not None else None, "options": options}
 
+    ws_record = workspace_record(workspace_path)  # a bad sidecar fails before any work
     done: dict[tuple, dict] = {}
     journal = None
     jpath = journal_path(output) if output is not None else None
-    prefix = None
-    if resume:
-        if jpath is None:
-            raise EmissError("--resume needs an output file (its journal holds the progress)")
-        old, chunk_recs, prefix = Journal.read(jpath)
-        if old is None:
-            log.warning("no journal %s to resume from; starting from scratch", jpath)
-            prefix = None
-        else:
-            for key in ("workspace_digest", "patchset_digests", "names"):
-                if old.get(key) != header[key]:
-                    raise EmissError(f"cannot resume: journal {jpath} has {key}={old.get(key)!r} "
-                                     f"but this scan has {header[key]!r}; rerun without --resume")
-            old_opts = old.get("options", {})
-            for key in ("cl", "calctype", "engine", "poi", "ntoys", "toy_seed"):
-                if old_opts.get(key) != options.get(key):
-                    raise EmissError(f"cannot resume: journal {jpath} used {key}="
-                                     f"{old_opts.get(key)!r}, this scan {key}="
-                                     f"{options.get(key)!r}")
-            chunk_size = int(old_opts.get("chunk_size", chunk_size))
-            options["chunk_size"] = chunk_size
-            done = dict(iter_journal_rows(chunk_recs))
-            log.info("resuming: %d of %d hypotheses already done", len(done), len(meta))
-    elif jpath is not None and jpath.exists():
-        log.warning("overwriting the old journal %s (use --resume to continue it)", jpath)
-
-    chunks = [c for c in plan_chunks(patchsets, selected, chunk_size)
-              if not all(k in done for k in c.keys)]
+    lock = None
     if jpath is not None:
-        journal = Journal(jpath)
-        journal.start(header, resume_prefix=prefix if resume else None)
+        check_output_file(jpath, "scan journal")  # a folder, link or device there: one line
+        lock = OutputLock(output, "results file").acquire()  # a second scan on it refuses
+    try:
+        prefix = None
+        if resume:
+            if jpath is None:
+                raise EmissError("--resume needs an output file (its journal holds the progress)")
+            old, chunk_recs, prefix = Journal.read(jpath)
+            if old is None:
+                log.warning("no journal %s to resume from; starting from scratch", jpath)
+                prefix = None
+            else:
+                for key in ("workspace_digest", "patchset_digests", "names"):
+                    if old.get(key) != header[key]:
+                        raise EmissError(f"cannot resume: journal {jpath} has "
+                                         f"{key}={old.get(key)!r} but this scan has "
+                                         f"{header[key]!r}; rerun without --resume")
+                old_opts = old.get("options", {})
+                for key in ("cl", "calctype", "engine", "poi", "ntoys", "toy_seed"):
+                    if old_opts.get(key) != options.get(key):
+                        raise EmissError(f"cannot resume: journal {jpath} used {key}="
+                                         f"{old_opts.get(key)!r}, this scan {key}="
+                                         f"{options.get(key)!r}")
+                chunk_size = int(old_opts.get("chunk_size", chunk_size))
+                options["chunk_size"] = chunk_size
+                done = dict(iter_journal_rows(chunk_recs))
+                log.info("resuming: %d of %d hypotheses already done", len(done), len(meta))
+        elif jpath is not None and jpath.exists():
+            log.warning("overwriting the old journal %s (use --resume to continue it)", jpath)
 
-    if chunks:
-        ex_options = {"workspace_digest": ws_digest, "poi": poi, "cl": cl, "calctype": calctype,
-                      "engine": engine}
-        ex_options.update({k: options[k] for k in ("ntoys", "toy_seed") if k in options})
-        n_todo = sum(len(c.items) for c in chunks)
-        bar = _progress(total=len(meta), initial=len(meta) - n_todo, enabled=progress)
-        ex = make_executor(executor, workspace_spec, ex_options, jobs=jobs, scheduler=scheduler)
-        n_failed = 0
-        try:
-            for chunk_id, outcomes in ex.run(chunks):
-                keyed = []
-                for key, analysis, status in outcomes:
-                    key = tuple(key)
-                    row = make_row(meta[key], patchsets[key[0]]["metadata"].get("labels", []),
-                                   analysis, status, key[0])
-                    row.update(fl_fields(meta[key]["emiss"]))
-                    if not status.startswith("ok"):
-                        n_failed += 1
-                        log.warning("hypothesis %s failed: %s", key[1], status)
-                    done[key] = row
-                    keyed.append((list(key), row))
+        chunks = [c for c in plan_chunks(patchsets, selected, chunk_size)
+                  if not all(k in done for k in c.keys)]
+        ex = None
+        if chunks:  # before the journal: a bad --jobs or an unreachable scheduler leaves nothing
+            ex_options = {"workspace_digest": ws_digest, "poi": poi, "cl": cl,
+                          "calctype": calctype, "engine": engine}
+            ex_options.update({k: options[k] for k in ("ntoys", "toy_seed") if k in options})
+            ex = make_executor(executor, workspace_spec, ex_options, jobs=jobs,
+                               scheduler=scheduler)
+        if jpath is not None:
+            journal = Journal(jpath)
+            try:
+                journal.start(header, resume_prefix=prefix if resume else None)
+            except OSError as exc:
+                journal.close(remove=not resume)
+                if ex is not None:
+                    ex.close()
+                raise write_error(jpath, exc, "scan journal") from None
+
+        if ex is not None:
+            n_todo = sum(len(c.items) for c in chunks)
+            bar = _progress(total=len(meta), initial=len(meta) - n_todo, enabled=progress)
+            n_failed = 0
+            try:
+                for chunk_id, outcomes in ex.run(chunks):
+                    keyed = []
+                    for key, analysis, status in outcomes:
+                        key = tuple(key)
+                        row = make_row(meta[key],
+                                       patchsets[key[0]]["metadata"].get("labels", []),
+                                       analysis, status, key[0])
+                        row.update(fl_fields(meta[key]["emiss"]))
+                        if not status.startswith("ok"):
+                            n_failed += 1
+                            log.warning("hypothesis %s failed: %s", key[1], status)
+                        done[key] = row
+                        keyed.append((list(key), row))
+                    if journal is not None:
+                        try:
+                            journal.append_chunk(chunk_id, keyed)
+                        except OSError as exc:  # e.g. disk full; the chunks before it are kept
+                            raise EmissError(
+                                f"cannot append to the scan journal {str(jpath)!r}: "
+                                f"{exc.strerror or exc}; the {len(done) - len(keyed)} "
+                                "hypotheses recorded before are kept: make room, then rerun "
+                                "the same command with --resume") from None
+                    bar.update(len(outcomes))
+            finally:
+                ex.close()
+                bar.close()
                 if journal is not None:
-                    journal.append_chunk(chunk_id, keyed)
-                bar.update(len(outcomes))
-        finally:
-            ex.close()
-            bar.close()
+                    journal.close()
+            if n_failed:
+                log.warning("%d hypotheses failed (reported in their status)", n_failed)
+
+        rows = [done[(i, ps["patches"][j]["metadata"]["name"])]
+                for i, (ps, idx) in enumerate(zip(patchsets, selected, strict=True))
+                for j in idx]
+        doc = results_document(ws_digest, ps_digests, labels, options, rows,
+                               workspace=ws_record)
+        if output is not None:
+            write_results(output, doc, with_csv=write_csv)
             if journal is not None:
-                journal.close()
-        if n_failed:
-            log.warning("%d hypotheses failed (reported in their status)", n_failed)
+                journal.close(remove=True)
+            log.info("wrote %s (%d hypotheses)", output, len(rows))
+        return doc
 
-    rows = [done[(i, ps["patches"][j]["metadata"]["name"])]
-            for i, (ps, idx) in enumerate(zip(patchsets, selected, strict=True)) for j in idx]
-    doc = results_document(ws_digest, ps_digests, labels, options, rows,
-                           workspace=workspace_record(workspace_path))
-    if output is not None:
-        write_results(output, doc, with_csv=write_csv)
-        if journal is not None:
-            journal.close(remove=True)
-        log.info("wrote %s (%d hypotheses)", output, len(rows))
-    return doc
-
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM in the CLI: say what is kept
+        if journal is None:
+            raise
+        raise Interrupted(
+            f"{len(done)} of {len(meta)} hypotheses are in the journal {str(jpath)!r}: rerun "
+            "the same command with --resume to continue",
+            signum=getattr(exc, "signum", None)) from None
+    finally:
+        if lock is not None:
+            lock.release()
 
 def load_json_file(path: str | os.PathLike, what: str) -> dict[str, Any]:
     """Read a JSON input file with a clear error.
@@ -368,18 +432,56 @@ def load_json_file(path: str | os.PathLike, what: str) -> dict[str, Any]:
         what: "workspace" or "patchset" (for the message).
 
     Returns:
-        The parsed JSON object.
+        The parsed JSON object (a "workspace" is also checked to be a pyhf workspace).
+
+    Raises:
+        EmissError: one line naming the file: missing, a folder, unreadable, not JSON, not an
+            object, or (for a workspace) not a pyhf workspace.
     """
     import json
 
     p = Path(path)
+    if p.is_dir():
+        raise EmissError(f"{what} file {str(p)!r} is a folder; give the {what} JSON file")
     try:
         with open(p, encoding="utf-8") as fh:
             obj = json.load(fh)
     except FileNotFoundError:
         raise EmissError(f"{what} file {str(p)!r} does not exist") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise EmissError(f"{what} file {str(p)!r} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise EmissError(f"{what} file {str(p)!r} cannot be read ({exc.strerror or exc})") \
+            from None
     if not isinstance(obj, dict):
         raise EmissError(f"{what} file {str(p)!r} does not hold a JSON object")
+    if what == "workspace":
+        check_workspace_shape(obj, repr(str(p)))
     return obj
+
+
+#: Top-level keys every pyhf workspace has (pyhf schema workspace.json).
+WORKSPACE_KEYS = ("channels", "observations", "measurements")
+
+
+def check_workspace_shape(spec: Any, name: str = "the workspace") -> None:
+    """EmissError unless spec looks like a pyhf workspace (a cheap check of its top level).
+
+    Args:
+        spec: parsed JSON.
+        name: how the message names it.
+
+    Raises:
+        EmissError: spec is not an object with the lists ``channels``, ``observations`` and
+            ``measurements`` (a PatchSet or a results file given as the workspace, e.g.).
+    """
+    if isinstance(spec, Mapping) and all(isinstance(spec.get(k), list) for k in WORKSPACE_KEYS):
+        return
+    if isinstance(spec, Mapping) and "patches" in spec:
+        kind = "a pyhf PatchSet"
+    elif isinstance(spec, Mapping) and "results" in spec:
+        kind = "an emiss results file"
+    else:
+        kind = "JSON without the lists " + ", ".join(WORKSPACE_KEYS)
+    raise EmissError(f"workspace {name} is not a pyhf workspace (it is {kind}); give the "
+                     "background-only workspace JSON (or a bundled name such as belle2)")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
+from emiss import validate
 from emiss.errors import EmissError
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ def fit_wet(bundle: Any, n_samples: int = 100, seed: int = 0,
     from emiss.patches.wet import wet_patch
     from emiss.physics.wet import C_VL_SM, wet_spectrum
 
+    n_samples = validate.FF_SAMPLES.check(n_samples, "n_samples")  # before any work
+    seed = validate.SEED.check(seed, "seed")
     target = target_from_bundle(bundle)
     ops, labels = wet_patch(target, n_samples=n_samples, seed=seed)
     fit = WetFit(bundle.spec, ops)
@@ -204,6 +207,11 @@ def posterior_wet(bundle: Any, n_samples: int = 100, seed: int = 0, draws: int =
     Returns:
         JSON-ready dict.
     """
+    n_samples = validate.FF_SAMPLES.check(n_samples, "n_samples")  # before any work
+    seed = validate.SEED.check(seed, "seed")
+    draws = validate.WET_DRAWS.check(draws, "draws")
+    tune = validate.TUNE.check(tune, "tune")
+    chains = validate.CHAINS.check(chains, "chains")
     import jsonpatch
 
     from emiss.inference.fastmodel import model_from_workspace

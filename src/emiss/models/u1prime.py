@@ -54,6 +54,7 @@ from functools import cache
 import numpy as np
 from scipy.optimize import brentq
 
+from emiss import validate as V
 from emiss.errors import EmissError
 from emiss.models import escape, ewpo
 from emiss.physics import constants as C
@@ -112,18 +113,6 @@ class U1PrimeParams:
     detector_radius_m: float = escape.BELLE2_RADIUS_M
 
 
-def _num(name: str, val, positive: bool = True, allow_zero: bool = False) -> float:
-    try:
-        x = float(val)
-    except (TypeError, ValueError):
-        raise EmissError(f"{name}={val!r} is not a number") from None
-    if not math.isfinite(x):
-        raise EmissError(f"{name}={val!r} must be finite")
-    if positive and (x < 0 or (x == 0 and not allow_zero)):
-        raise EmissError(f"{name}={x:g} must be {'>= 0' if allow_zero else '> 0'}")
-    return x
-
-
 def top_mass() -> float:
     """PDG top-quark mass (GeV) used for m_t (particle package; the pole-mass average)."""
     return C.mass("t")
@@ -149,33 +138,39 @@ def make_params(**kw) -> U1PrimeParams:
     for req in ("m_T", "g_qprime"):
         if kw.get(req) is None:
             raise EmissError(f"u1prime needs {req} ({PARAMETERS[req][2]})")
-    m_T = _num("m_T", kw["m_T"])
+    m_T = V.UV_SCALE.check(kw["m_T"], "m_T")
     if m_T <= top_mass():
         raise EmissError(f"m_T={m_T:g} GeV must exceed the top mass {top_mass():g} GeV")
-    g = _num("g_qprime", kw["g_qprime"])
+    g = V.PERTURBATIVE.check(kw["g_qprime"], "g_qprime")
+    if g == 0:
+        raise EmissError("g_qprime=0: the Z' needs a coupling; valid: "
+                         f"{V.PERTURBATIVE.describe()} other than 0")
     vt = kw.get("vtilde")
     mz = kw.get("m_Zp")
     if vt is not None and mz is not None:
-        vt, mz = _num("vtilde", vt), _num("m_Zp", mz)
+        vt, mz = V.UV_SCALE.check(vt, "vtilde"), V.UV_SCALE.check(mz, "m_Zp")
         if abs(g * vt - mz) > 1e-6 * mz:
             raise EmissError(f"inconsistent inputs: M_Z' = g_qprime * vtilde = {g * vt:g} GeV "
                              f"but m_Zp={mz:g}; give only two of (g_qprime, vtilde, m_Zp)")
     elif vt is not None:
-        vt = _num("vtilde", vt)
-        mz = g * vt
+        vt = V.UV_SCALE.check(vt, "vtilde")
+        mz = V.UV_SCALE.check(g * vt, "m_Zp = g_qprime * vtilde")
     else:
-        mz = DEFAULT_MZP if mz is None else _num("m_Zp", mz)
-        vt = mz / g
-    ytt = None if kw.get("Y_Tt") is None else _num("Y_Tt", kw["Y_Tt"], allow_zero=True)
-    gx = _num("g_qX", kw.get("g_qX") or 0.0, allow_zero=True)
-    mx = None if kw.get("m_X") is None else _num("m_X", kw["m_X"])
+        mz = DEFAULT_MZP if mz is None else V.UV_SCALE.check(mz, "m_Zp")
+        vt = V.UV_SCALE.check(mz / g, "vtilde = m_Zp / g_qprime")
+    ytt = None if kw.get("Y_Tt") is None else V.PERTURBATIVE.check(kw["Y_Tt"], "Y_Tt")
+    gx = V.PERTURBATIVE.check(0.0 if kw.get("g_qX") is None else kw["g_qX"], "g_qX")
+    mx = None if kw.get("m_X") is None else V.UV_SCALE.check(kw["m_X"], "m_X")
     if gx > 0 and mx is None:
         raise EmissError("g_qX > 0 needs the dark-fermion mass m_X (GeV)")
-    lam = _num("Lambda_UV", kw.get("Lambda_UV") or 1e16)
+    # None means "not given" (the default); 0 and other bad values are errors, never defaults
+    lam = V.UV_SCALE.check(1e16 if kw.get("Lambda_UV") is None else kw["Lambda_UV"],
+                           "Lambda_UV")
     if lam <= m_T:
         raise EmissError(f"Lambda_UV={lam:g} GeV must exceed m_T={m_T:g} GeV")
-    delta = _num("delta", 1.0 if kw.get("delta") is None else kw["delta"])
-    radius = _num("detector_radius_m", kw.get("detector_radius_m") or escape.BELLE2_RADIUS_M)
+    delta = V.POSITIVE.check(1.0 if kw.get("delta") is None else kw["delta"], "delta")
+    radius = V.POSITIVE.check(escape.BELLE2_RADIUS_M if kw.get("detector_radius_m") is None
+                              else kw["detector_radius_m"], "detector_radius_m")
     return U1PrimeParams(m_T=m_T, g_qprime=g, m_Zp=mz, vtilde=vt, Y_Tt=ytt, g_qX=gx, m_X=mx,
                          Lambda_UV=lam, delta=delta, detector_radius_m=radius)
 
@@ -528,6 +523,20 @@ def derive(**kw) -> dict:
         inputs left at None.
     """
     p = make_params(**kw)
+    try:
+        return _derive(p)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise EmissError(f"u1prime at {_point(p)} gives no finite result ({exc}); valid: the "
+                         "ranges of emiss.models.u1prime.PARAMETERS with a finite kinetic "
+                         "mixing eps = eps_loop/delta (e.g. delta >= 1e-3)") from None
+
+
+def _point(p: U1PrimeParams) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in asdict(p).items() if v is not None)
+
+
+def _derive(p: U1PrimeParams) -> dict:
+    """``derive`` for validated parameters."""
     g_ij = flavour_couplings(p.m_T, p.g_qprime)
     km = kinetic_mixing(p.m_T, p.g_qprime, p.Lambda_UV, p.delta)
     dec = zprime_decays(p)

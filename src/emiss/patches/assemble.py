@@ -371,6 +371,7 @@ def validate_patchset(patchset: Mapping, spec: Mapping | None = None, n_full: in
         ps = pyhf.PatchSet(patchset)
     except (pyhf.exceptions.InvalidSpecification, pyhf.exceptions.InvalidPatchSet) as exc:
         raise EmissError(f"invalid PatchSet: {str(exc).splitlines()[0]}") from None
+    check_patch_numbers(patchset)
     if spec is None:
         return
     import jsonpatch
@@ -384,6 +385,54 @@ def validate_patchset(patchset: Mapping, spec: Mapping | None = None, n_full: in
         except Exception as exc:  # pyhf raises several exception types
             raise EmissError(f"patch {patch.name!r} does not give a valid model: "
                              f"{str(exc).splitlines()[0]}") from None
+
+
+def check_patch_numbers(patchset: Mapping, where: str = "PatchSet") -> None:
+    """Raise EmissError unless every sample the patches add has finite, non-negative yields.
+
+    Args:
+        patchset: PatchSet dict.
+        where: what to call it in messages.
+    """
+    from emiss.bundles.checks import check_sample
+
+    for patch in patchset.get("patches", []):
+        name = patch.get("metadata", {}).get("name", "?")
+        for op in patch.get("patch", []):
+            value = op.get("value")
+            if op.get("op") == "add" and isinstance(value, Mapping) and "data" in value:
+                check_sample(value, f"{where}, patch {name!r} ({op.get('path')})")
+
+
+def check_signal_channels(patchset: Mapping, spec: Mapping, signal_channels: Sequence[str],
+                          where: str = "PatchSet") -> None:
+    """Raise EmissError when no patch puts signal into a channel that carries signal.
+
+    A patchset built with the sidecar or response of another workspace leaves channels without
+    signal; a single hypothesis may legitimately miss a channel (outside its acceptance), so the
+    check is over the whole patchset.
+
+    Args:
+        patchset: PatchSet dict.
+        spec: the workspace.
+        signal_channels: channels that carry signal (the workspace sidecar's).
+        where: what to call the patchset in messages.
+    """
+    names = [c["name"] for c in spec["channels"]]
+    filled: set[str] = set()
+    for patch in patchset.get("patches", []):
+        for op in patch.get("patch", []):
+            value = op.get("value")
+            parts = str(op.get("path", "")).split("/")
+            if isinstance(value, Mapping) and len(parts) > 2 and parts[1] == "channels" \
+                    and parts[2].isdigit() and int(parts[2]) < len(names) \
+                    and any(m.get("type") == "normfactor" for m in value.get("modifiers", [])):
+                filled.add(names[int(parts[2])])
+    missing = [c for c in signal_channels if c not in filled]
+    if missing:
+        raise EmissError(f"{where}: no patch puts signal into {', '.join(map(repr, missing))}, "
+                         "which the workspace's sidecar says carry signal (built with another "
+                         "workspace's sidecar or response?); rebuild it with `emiss patchset`")
 
 
 def verify_digest(patchset: Mapping, spec: Mapping, workspace_name: str = "the workspace")\

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from emiss import validate
 from emiss.errors import EmissError
 from emiss.io import dumps_json, write_json
 from emiss.patches.assemble import POI, make_patchset, sample_ops, validate_patchset
@@ -120,6 +121,24 @@ def sm_patch(bundle: Any, n_samples: int = DEFAULT_FF_SAMPLES, seed: int = DEFAU
     return sample_ops(target.spec, t.samples, target.channel_modifiers, builder.family)
 
 
+def estimate_patch_bytes(spec: Mapping[str, Any]) -> int:
+    """Upper estimate of one patch's JSON size on a workspace (bytes).
+
+    Measured on the bundled workspaces' committed patches: about 700 bytes per fit bin (signal
+    and SM samples with their form-factor histosys and MC-statistics modifiers) plus 2 kB of
+    metadata.
+
+    Args:
+        spec: the background-only workspace.
+
+    Returns:
+        Bytes per patch.
+    """
+    n_bins = sum(len(ch["samples"][0]["data"]) for ch in spec.get("channels", [])
+                 if ch.get("samples"))
+    return 2000 + 700 * n_bins
+
+
 def write_patchset(path: str | os.PathLike, patchset: Mapping) -> Path:
     """Write a PatchSet as deterministic JSON, atomically."""
     return write_json(path, patchset)
@@ -148,8 +167,22 @@ def generate(
     Returns:
         entry name -> PatchSet.
     """
+    n_samples = validate.FF_SAMPLES.check(n_samples, "n_samples")  # before any work
+    seed = validate.SEED.check(seed, "seed")
+    for e in entries:
+        e.check_size()
+    total = sum(e.n_hypotheses for e in entries)
+    split = "build its entries in separate commands (grid files with fewer entries)"
+    validate.check_hypotheses(total, f"the grid ({len(entries)} entries)", split)
     target = workspace if isinstance(workspace, Target) else load_target(
         workspace, response=response, hepdata=hepdata)
+    size = total * estimate_patch_bytes(target.spec)
+    if size > validate.MAX_PATCHSET_BYTES:
+        raise EmissError(
+            f"the grid's {total} patches would take about {size / 1e9:.1f} GB of PatchSet JSON on "
+            f"{target.name} (about {estimate_patch_bytes(target.spec) / 1e3:.0f} kB each); at "
+            f"most {validate.MAX_PATCHSET_BYTES / 1e9:.1f} GB are written by one command: "
+            f"{split}, or split --masses/--param into ranges")
     builder = TemplateBuilder(target, n_samples=n_samples, seed=seed)
     resolved = [resolve_entry(e) for e in entries]  # fail early, before any work
     for r in resolved:

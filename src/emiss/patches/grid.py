@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from emiss.errors import EmissError
+from emiss.validate import check_hypotheses
 
 log = logging.getLogger(__name__)
 
@@ -274,12 +275,32 @@ class GridEntry:
         labels = [] if self.masses is None else ["m_X"]
         return labels + [sanitize(p) for p in self.params]
 
+    @property
+    def n_hypotheses(self) -> int:
+        """Number of grid points (masses x parameter values), without expanding the grid."""
+        n = 1 if self.masses is None else len(self.masses)
+        for values in self.params.values():
+            n *= len(values)
+        return n
+
+    def check_size(self) -> None:
+        """EmissError when the grid exceeds ``emiss.validate.MAX_HYPOTHESES`` points."""
+        check_hypotheses(
+            self.n_hypotheses, f"grid entry {self.name!r} ({self.scenario})",
+            "split it into several patchsets (e.g. --masses 0:2.3:0.01 and --masses "
+            "2.31:4.6:0.01, one command each, or one grid-file entry per range) or use a "
+            "coarser step")
+
     def hypotheses(self) -> list[Hypothesis]:
         """Expand the grid (masses outermost, then parameters in the given order).
 
         Returns:
             The hypotheses; names are unique.
+
+        Raises:
+            EmissError: the grid is larger than ``emiss.validate.MAX_HYPOTHESES`` points.
         """
+        self.check_size()
         labels = tuple(self.labels)
         masses: Iterable[float | None] = self.masses if self.masses is not None else [None]
         pnames = list(self.params)
@@ -336,13 +357,15 @@ def make_entry(
                 raise EmissError(f"parameter {k!r} given twice")
             pdict[k] = v
     fixed_f = {str(k): _to_float(v, f"fixed {k}") for k, v in (fixed or {}).items()}
-    return GridEntry(
+    entry = GridEntry(
         scenario=scenario,
         masses=None if masses is None else parse_masses(masses),
         params=pdict,
         name=name,
         fixed=fixed_f,
     )
+    entry.check_size()  # before anything is expanded or built
+    return entry
 
 
 _ENTRY_KEYS = {"name", "scenario", "masses", "params", "fixed"}

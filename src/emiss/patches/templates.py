@@ -241,11 +241,11 @@ class TemplateBuilder:
 
     def __init__(self, target: Target, n_samples: int = DEFAULT_FF_SAMPLES,
                  seed: int = DEFAULT_FF_SEED, cache: dict | None = None) -> None:
-        if int(n_samples) < 0 or (0 < int(n_samples) < 2):
-            raise EmissError(f"n_samples must be 0 or >= 2, got {n_samples}")
+        from emiss import validate
+
         self.target = target
-        self.n_samples = int(n_samples)
-        self.seed = int(seed)
+        self.n_samples = validate.FF_SAMPLES.check(n_samples, "n_samples")
+        self.seed = validate.SEED.check(seed, "seed")
         # spectrum integrals, shareable between builders of workspaces with the same true bins
         self.cache = cache if cache is not None else {}
         self._columns: dict[tuple[str, float], np.ndarray] = {}

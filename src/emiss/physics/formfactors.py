@@ -28,9 +28,12 @@ Objects are vectorised in q^2 (GeV^2).
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -418,6 +421,74 @@ def draw(kind: str, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((int(n), len(ps.means)))
     return ps.means + z @ L.T
+
+
+#: Form-factor draws held in memory at once (``emiss.physics.predict`` / ``sm`` stream the rest).
+SAMPLE_CHUNK = 10_000
+
+
+class RunningSpread:
+    """Mean and standard deviation (ddof = 1) of a stream of chunks (NaN entries skipped).
+
+    Chunks are merged with the pairwise update of Chan, Golub & LeVeque (1979), so memory holds
+    one chunk; a single chunk gives exactly ``np.std(x, ddof=1)``.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+
+    def add(self, values: Any) -> None:
+        """Fold one chunk of values in."""
+        x = np.asarray(values, dtype=float)
+        x = x[~np.isnan(x)]
+        if not x.size:
+            return
+        mean_b = float(x.mean())
+        m2_b = float(((x - mean_b) ** 2).sum())
+        if self.count == 0:
+            self.count, self.mean, self.m2 = x.size, mean_b, m2_b
+            return
+        tot = self.count + x.size
+        delta = mean_b - self.mean
+        self.mean += delta * x.size / tot
+        self.m2 += m2_b + delta * delta * self.count * x.size / tot
+        self.count = tot
+
+    def std(self) -> float:
+        """Standard deviation with ddof = 1 (NaN with fewer than two values)."""
+        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else float("nan")
+
+
+def sample_chunks(kind: str, n: int, seed: int = 0, chunk: int = 10_000) -> Iterator[list]:
+    """The draws of ``sample(kind, n, seed)`` in consecutive lists of at most ``chunk``.
+
+    The same generator fills the chunks one after another, so their concatenation is exactly
+    ``sample(kind, n, seed)``, while memory holds one chunk at a time (``emiss rate
+    --samples`` streams its draws this way).
+
+    Args:
+        kind: "B->K" or "B->K*".
+        n: number of samples.
+        seed: random seed.
+        chunk: draws per yielded list (>= 1).
+
+    Yields:
+        Lists of form-factor objects.
+    """
+    if int(n) < 0 or int(chunk) < 1:
+        raise EmissError(f"sample_chunks needs n >= 0 and chunk >= 1, got n={n}, chunk={chunk}")
+    ps = parameters(kind)
+    w, U = np.linalg.eigh(ps.covariance)
+    L = U * np.sqrt(np.clip(w, 0.0, None))
+    rng = np.random.default_rng(seed)
+    left = int(n)
+    while left > 0:
+        m = min(int(chunk), left)
+        z = rng.standard_normal((m, len(ps.means)))
+        yield [from_values(kind, x) for x in ps.means + z @ L.T]
+        left -= m
 
 
 def sample(kind: str, n: int, seed: int = 0) -> list:

@@ -10,10 +10,12 @@ adds the |V_tb V_ts^*| parametric error (constants.VTB_VTS_REL_UNC) in quadratur
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 
 import numpy as np
 
+from emiss import validate as V
 from emiss.errors import EmissError
 from emiss.physics import constants as C
 from emiss.physics import formfactors as F
@@ -53,6 +55,21 @@ def integrate(spec: Spectrum) -> tuple[float, float]:
     return br, brl
 
 
+def check_rate(scenario: str, br: float, params: Mapping[str, float]) -> None:
+    """EmissError unless the branching ratio is finite and at most 1 (a probability).
+
+    Args:
+        scenario: scenario name (for the message).
+        br: the branching ratio at central form factors.
+        params: the parameters that gave it.
+    """
+    if not math.isfinite(br) or br > 1.0:
+        pars = ", ".join(f"{k}={v:g}" for k, v in params.items()) or "its defaults"
+        raise EmissError(f"scenario {scenario!r} with {pars} gives B = {br:g}, not a probability;"
+                         " valid: couplings (and scales) for which 0 <= B <= 1 (the rate grows "
+                         "with the coupling squared)")
+
+
 def _fl(process, br: float, brl: float) -> float | None:
     if not process.is_vector:
         return None
@@ -77,14 +94,12 @@ def predict(scenario: str | Scenario, process: str, mass: float | None = None,
         uncertainty_ff, FL, FL_uncertainty, lines [{q2, branching_ratio}], q2_min, q2_max,
         n_samples, seed, coupling.
     """
+    n = V.RATE_SAMPLES.check(n_samples, "n_samples")
+    seed = V.SEED.check(seed, "seed")
+    if mass is not None:
+        mass = V.MASS.check(mass, "mass")
     sc = get_scenario(scenario)
     proc = get_process(process)
-    try:
-        n = int(n_samples)
-    except (TypeError, ValueError):
-        raise EmissError(f"n_samples {n_samples!r} is not an integer (>= 2)") from None
-    if n < 2:
-        raise EmissError(f"n_samples must be >= 2, got {n_samples}")
     p = sc.resolve_params(params)
     spec = sc.spectrum(process, mass=mass, params=p)
     m = spec.meta.get("mass")
@@ -106,12 +121,17 @@ def predict(scenario: str | Scenario, process: str, mass: float | None = None,
                                         "FL", "FL_uncertainty")})
         return out
     br0, brl0 = integrate(spec)
-    brs, fls = [], []
-    for ff in F.sample(proc.ff_kind, n, seed):
-        b, bl = integrate(sc.spectrum(process, mass=m, params=p, ff=ff))
-        brs.append(b)
-        fls.append(bl / b if b > 0 else np.nan)
-    u_ff = float(np.std(brs, ddof=1))
+    check_rate(sc.name, br0, p)
+    brs, fls = F.RunningSpread(), F.RunningSpread()  # streamed: memory holds one chunk
+    for chunk in F.sample_chunks(proc.ff_kind, n, seed, F.SAMPLE_CHUNK):
+        b_c, fl_c = [], []
+        for ff in chunk:
+            b, bl = integrate(sc.spectrum(process, mass=m, params=p, ff=ff))
+            b_c.append(b)
+            fl_c.append(bl / b if b > 0 else np.nan)
+        brs.add(b_c)
+        fls.add(fl_c)
+    u_ff = brs.std()
     u = u_ff
     if sc.name == "heavy-np":
         u = float(np.hypot(u_ff, 2.0 * C.VTB_VTS_REL_UNC * br0))
@@ -121,7 +141,7 @@ def predict(scenario: str | Scenario, process: str, mass: float | None = None,
         "uncertainty": u,
         "uncertainty_ff": u_ff,
         "FL": fl,
-        "FL_uncertainty": None if fl is None else float(np.nanstd(fls, ddof=1)),
+        "FL_uncertainty": None if fl is None else fls.std(),
     })
     for line in out["lines"]:
         line["branching_ratio_long"] = None
@@ -144,12 +164,14 @@ def spectrum_band(scenario: str | Scenario, process: str, q2, mass: float | None
     Returns:
         dict with q2, central, sigma (arrays); FL, FL_sigma for K* (else None).
     """
+    n = V.FF_SAMPLES.check(n_samples, "n_samples")  # 0: two draws (a band needs them)
+    seed = V.SEED.check(seed, "seed")
     sc = get_scenario(scenario)
     proc = get_process(process)
     q2 = np.asarray(q2, dtype=float)
     spec = sc.spectrum(process, mass=mass, params=params)
     rows, rows_l = [], []
-    for ff in F.sample(proc.ff_kind, max(int(n_samples), 2), seed):
+    for ff in F.sample(proc.ff_kind, max(n, 2), seed):
         s = sc.spectrum(process, mass=mass, params=params, ff=ff)
         rows.append(s.dBdq2(q2))
         rows_l.append(s.dBLdq2(q2))

@@ -149,9 +149,17 @@ class Scenario:
                              f"valid: {', '.join(self.processes)}")
         p = self.resolve_params(params)
         m = self.resolve_mass(mass)
-        if ff is None:
+        central = ff is None
+        if central:
             ff = F.central(proc.ff_kind)
-        spec = self._build(proc, ff, m, p)
+        try:
+            spec = self._build(proc, ff, m, p)
+        except (OverflowError, ZeroDivisionError) as exc:
+            raise EmissError(f"scenario {self.name!r} with {_fmt(p)} gives no finite {process} "
+                             f"rate ({exc}); valid: couplings and scales for which the rate "
+                             "is finite (B <= 1)") from None
+        if central:  # the draws vary form factors by percents: finite where the centre is
+            _check_finite(self.name, process, spec, p)
         if self.coupling is not None and p.get(self.coupling, 0.0) != 0.0 and _vanishes(spec):
             raise EmissError(
                 f"scenario {self.name!r} gives no {process} rate with {_fmt(p)}: B->K needs a "
@@ -179,6 +187,18 @@ class Scenario:
 
 def _fmt(p: Mapping[str, float]) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in p.items())
+
+
+def _check_finite(name: str, process: str, spec: Spectrum, p: Mapping[str, float]) -> None:
+    """EmissError when the lines or the continuum of a spectrum are not finite."""
+    vals = [b for _, b in spec.lines]
+    if spec.continuum is not None and spec.q2_max > spec.q2_min:
+        with np.errstate(all="ignore"):
+            q2 = np.linspace(spec.q2_min, spec.q2_max, 9)[1:-1]
+            vals.extend(np.asarray(spec.dBdq2(q2), dtype=float).tolist())
+    if not all(math.isfinite(v) for v in vals):
+        raise EmissError(f"scenario {name!r} with {_fmt(p)} gives a non-finite {process} rate; "
+                         "valid: couplings and scales for which the rate is finite (B <= 1)")
 
 
 def _vanishes(spec: Spectrum) -> bool:

@@ -25,6 +25,7 @@ from numbers import Number
 
 import numpy as np
 
+from emiss import validate as V
 from emiss.errors import EmissError
 from emiss.physics import constants as C
 from emiss.physics import formfactors as F
@@ -238,19 +239,19 @@ def sm_prediction(
         dict(process, branching_ratio, uncertainty, uncertainty_ff, uncertainty_parametric, FL,
         FL_uncertainty, n_samples, seed, ff_kind) (FL entries None for B -> K).
     """
+    n_samples = V.RATE_SAMPLES.check(n_samples, "n_samples")
+    seed = V.SEED.check(seed, "seed")
     proc = get_process(process)
-    if int(n_samples) < 2:
-        raise EmissError(f"n_samples must be >= 2, got {n_samples}")
     kind = F.resolve_kind(ff_kind or proc.ff_kind)
     if not kind.startswith(proc.ff_kind + "@"):
         raise EmissError(f"form-factor kind {ff_kind!r} does not fit {process} ({proc.ff_kind})")
     br0, fl0 = _br_and_fl(process, C.C_L_SM, 0.0, F.central(kind))
-    brs, fls = [], []
-    for ff in F.sample(kind, int(n_samples), seed):
-        b, f = _br_and_fl(process, C.C_L_SM, 0.0, ff)
-        brs.append(b)
-        fls.append(f)
-    u_ff = float(np.std(brs, ddof=1))
+    brs, fls = F.RunningSpread(), F.RunningSpread()  # streamed: memory holds one chunk
+    for chunk in F.sample_chunks(kind, n_samples, seed, F.SAMPLE_CHUNK):
+        pairs = [_br_and_fl(process, C.C_L_SM, 0.0, ff) for ff in chunk]
+        brs.add([b for b, _ in pairs])
+        fls.add([np.nan if f is None else f for _, f in pairs])
+    u_ff = brs.std()
     u_par = br0 * 2.0 * float(np.hypot(C.VTB_VTS_REL_UNC, C.X_T_REL_UNC))
     out = {
         "process": process,
@@ -259,7 +260,7 @@ def sm_prediction(
         "uncertainty_ff": u_ff,
         "uncertainty_parametric": float(u_par),
         "FL": None if fl0 is None else float(fl0),
-        "FL_uncertainty": None if fl0 is None else float(np.std(fls, ddof=1)),
+        "FL_uncertainty": None if fl0 is None else fls.std(),
         "n_samples": int(n_samples),
         "seed": int(seed),
         "ff_kind": kind,

@@ -37,7 +37,8 @@ def data_label(info: Mapping[str, Any] | None) -> str:
             file's ``workspace`` block) or None.
 
     Returns:
-        "emulated data (...)" for the emulation, "data: HEPData ..., arXiv:..." for real data,
+        "emulated data (...)" for the emulation, "Belle II data (HEPData ..., arXiv:...)" for
+        real data,
         "" when unknown.
     """
     if not info:

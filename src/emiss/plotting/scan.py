@@ -115,6 +115,49 @@ def robust_limit_range(obs: np.ndarray, exp: np.ndarray, extra: Sequence[float] 
     return lo, hi, off
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _limit_arrays(rows: Sequence[Mapping[str, Any]], label: str, scenario: str)\
+        -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, observed limits and the expected band (n x 5) of a scenario's rows, checked.
+
+    Args:
+        rows: the scenario's successful rows.
+        label: x-axis label key.
+        scenario: its name (for messages).
+
+    Returns:
+        (x, observed, expected) arrays; None entries of the band become NaN.
+
+    Raises:
+        EmissError: a row whose label value or observed limit is not a number, or whose
+            ``br_limit_exp`` is not a list of 5 numbers (-2σ, -1σ, median, +1σ, +2σ).
+    """
+    def bad(r: Mapping[str, Any], key: str, want: str) -> EmissError:
+        shown = repr(r.get(key))
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return EmissError(f"results row {r.get('name')!r} ({scenario}): {key} {shown} is not "
+                          f"{want}; the results file is damaged: rerun the scan that wrote it")
+
+    for r in rows:
+        if not _is_number(r.get(label)):
+            raise bad(r, label, "a number")
+        if not _is_number(r.get("br_limit_obs")):
+            raise bad(r, "br_limit_obs", "a number")
+        band = r.get("br_limit_exp")
+        if not (isinstance(band, list) and len(band) == 5
+                and all(v is None or _is_number(v) for v in band)):
+            raise bad(r, "br_limit_exp", "the expected-limit band (a list of 5 numbers: "
+                      "-2σ, -1σ, median, +1σ, +2σ)")
+    x = np.array([r[label] for r in rows], dtype=float)
+    obs = np.array([r["br_limit_obs"] for r in rows], dtype=float)
+    exp = np.array([[np.nan if v is None else v for v in r["br_limit_exp"]] for r in rows],
+                   dtype=float).reshape(len(rows), 5)
+    return x, obs, exp
+
+
 def _calc_note(docs: Sequence[Mapping[str, Any]]) -> str:
     calc = str(docs[0].get("options", {}).get("calctype", "asymptotics"))
     return "CL$_s$, " + ("toys" if calc.startswith("toy") else "asymptotic")
@@ -147,14 +190,11 @@ def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m
     paths: list[Path] = []
     for (digest, scen), rows in groups.items():
         rows = sorted((r for r in rows if _ok(r) and r.get("br_limit_obs") is not None),
-                      key=lambda r: r[label])
+                      key=lambda r: r[label] if _is_number(r[label]) else -np.inf)
         if not rows:
             log.warning("scenario %s: no successful rows; no limit plot", scen)
             continue
-        x = np.array([r[label] for r in rows], dtype=float)
-        obs = np.array([r["br_limit_obs"] for r in rows], dtype=float)
-        exp = np.array([[np.nan if v is None else v for v in r["br_limit_exp"]] for r in rows],
-                       dtype=float)
+        x, obs, exp = _limit_arrays(rows, label, scen)
         proc = rows[0].get("process")
         ptex = _PROCESS_TEX.get(proc, proc or "B\\to K")
         sm = [r for r in _sm_rows(docs, digest) if r.get("process") in (proc, None)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emiss.errors import EmissError
-from emiss.io import dumps_json
+from emiss.io import dumps_json, write_error
 from emiss.publish.hepdata import build_submission, check_submission, write_submission
 from emiss.publish.inputs import PublishInputs, load_inputs
 from emiss.publish.readme import render_readme
@@ -51,6 +51,12 @@ def _check_out_dir(out: Path, force: bool) -> None:
 
     # a folder (not a file), creatable and writable: checked before any work
     check_output_dir(out, "publication folder")
+    if out.is_symlink():  # the folder is replaced by a rename, which would replace the link
+        raise EmissError(
+            f"output directory {str(out)!r} is a symbolic link to {os.readlink(out)!r}; the "
+            "publication replaces the folder by a rename, which would replace the link: give "
+            "the link's target or a new directory"
+        )
     if out.is_dir() and any(out.iterdir()) and not force:
         raise EmissError(
             f"output directory {str(out)!r} exists and is not empty; "
@@ -127,6 +133,9 @@ def publish(
     Raises:
         EmissError: inconsistent inputs or an occupied output directory; nothing is written then.
     """
+    from emiss import validate
+
+    max_hypotheses = validate.TABLE_HYPOTHESES.check(max_hypotheses, "max_hypotheses")
     out = Path(out_dir).absolute()
     _check_out_dir(out, force)
     if force and out.exists():
@@ -141,8 +150,10 @@ def publish(
             sorted(p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file())
         )
         _swap_into_place(build, out, force)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(build, ignore_errors=True)
+        if isinstance(exc, OSError):  # e.g. disk full: one line, nothing left behind
+            raise write_error(out, exc, "publication folder") from None
         raise
     log.info("published %d files (%d HEPData tables) to %s", len(written), n_tables, out)
     return PublishResult(out_dir=out, files=written, n_tables=n_tables)
