@@ -12,5 +12,6 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages("src"), "emiss.data.workspaces"],
     package_dir={"": "src", "emiss.data.workspaces": "workspaces"},
-    package_data={"emiss": ["data/*", "data/**/*"], "emiss.data.workspaces": ["*.json"]},
+    package_data={"emiss": ["py.typed", "data/*", "data/**/*"],
+                  "emiss.data.workspaces": ["*.json"]},
 )
