@@ -95,6 +95,11 @@ def emiss_block(scen: Any, hyp: Any, params: Mapping[str, float], processes: Seq
             p: _sig(br_central[p] * scale) for p in processes}
     if scen.name == "sm":
         block["predicted_branching_ratio"] = _sig(br0)
+    from emiss.physics.user import record_of
+
+    user = record_of(scen.name)
+    if user is not None:  # a user's table: what it was, and its own rate
+        block["user_spectrum"] = {**user, "branching_ratio": _sig(br0)}
     if hyp.mass is not None:
         block["m_X"] = hyp.mass
     if params:
@@ -126,6 +131,12 @@ def describe(scen: Any, target: Any, labels: Sequence[str]) -> str:
     else:
         mu = ("mu = B / reference_branching_ratio, the branching ratio the hypothesis predicts: "
               "mu = 1 is the hypothesis itself (mu < 1 at 95% CL excludes it)")
+    from emiss.physics.user import record_of
+
+    user = record_of(scen.name)
+    if user is not None:
+        mu += (f". The hypothesis is a user spectrum: {user['label']} (sha256 {user['sha256']}), "
+               "its own branching ratio in each patch's emiss.user_spectrum")
     return (f"emiss {scen.name} hypotheses ({', '.join(labels)}) for workspace {target.name}: "
             f"sample 'signal' with normfactor 'mu' in every channel measuring {first}; {mu}. "
             "Form-factor uncertainties: histosys ff_*_pc* (principal components of sampled "

@@ -337,6 +337,22 @@ def scenario_names() -> list[str]:
     return list(_reg())
 
 
+def register_scenario(scen: Scenario) -> None:
+    """Add a scenario made at run time (a user's spectrum, ``emiss.physics.user``).
+
+    Args:
+        scen: the scenario; a built-in name cannot be replaced.
+
+    Raises:
+        EmissError: the name is a built-in scenario's.
+    """
+    reg = _reg()
+    old = reg.get(scen.name)
+    if old is not None and old._build is not None and not old.name.startswith("user-"):
+        raise EmissError(f"scenario {scen.name!r} is built in; a user scenario needs another name")
+    reg[scen.name] = scen
+
+
 def get_scenario(name: str | Scenario) -> Scenario:
     """Look up a scenario by name (a Scenario is returned unchanged).
 
