@@ -48,6 +48,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @cli.command("patchset", help=_PATCHSET_HELP)
     @click.argument("workspace")
     @click.option("--scenario", default=None, help="Scenario name (see `emiss scenarios`).")
+    @click.option("--spectrum", "spectrum_file", default=None, type=click.Path(),
+                  help="Your own hypothesis: a text table of q^2 [GeV^2] and dB/dq^2 [GeV^-2] "
+                       "(comma- or space-separated, # comments; a third column dB_L/dq^2 for "
+                       "B -> K*), added to the SM nu nubar like a light X; instead of "
+                       "--scenario.")
+    @click.option("--process", "spectrum_process", default="B+->K+", show_default=True,
+                  help="Process the --spectrum table describes.")
     @click.option("--masses", default=None, help="m_X grid in GeV, e.g. 0:4.6:0.05 or 0.5,2.1.")
     @click.option("--param", "params", multiple=True, metavar="NAME=SPEC",
                   help="Parameter value or grid (repeatable).")
@@ -70,8 +77,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("-o", "--output", "--outdir", "output", required=True, type=OUT_FILE,
                   help="Output file (PatchSet JSON, name ending in .json); with a multi-entry "
                        "--grid an output folder (one NAME.json per entry; created if missing).")
-    def patchset_cmd(workspace, scenario, masses, params, grid_file, grid_key, response,
-                     hepdata, n_samples, seed, no_sidecar, output):
+    def patchset_cmd(workspace, scenario, spectrum_file, spectrum_process, masses, params,
+                     grid_file, grid_key, response, hepdata, n_samples, seed, no_sidecar, output):
         from emiss.cli._common import (
             check_sidecar,
             note,
@@ -84,6 +91,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
         from emiss.patches.grid import STANDARD_GRID, load_grid, make_entry
         from emiss.patches.target import load_target, standard_grid_key
 
+        if spectrum_file is not None:
+            if scenario is not None or grid_file is not None or masses is not None:
+                raise EmissError("--spectrum is the hypothesis: drop --scenario, --grid and "
+                                 "--masses")
+            from emiss.physics.user import read_table, user_scenario
+
+            scenario = user_scenario(read_table(spectrum_file, spectrum_process)).name
         if (scenario is None) == (grid_file is None):
             raise EmissError("give either --scenario (with --masses/--param) or --grid FILE")
         if grid_file is not None and (masses is not None or params):
