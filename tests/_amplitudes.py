@@ -155,3 +155,114 @@ def fermion_scalar_trace(p1, p2, m, Gam):
     A = slash(p1) + m * ONE
     B = slash(p2) - m * ONE
     return np.einsum("nab,bc,ncd,da->n", A, Gam, B, bar(Gam)).real
+
+
+# ---------------------------------------------------------------- explicit spinors (spin 1/2, 3/2)
+#: Charge conjugation C = i gamma^2 gamma^0 (Dirac representation): v(p, s) = C ū(p, s)^T.
+CHARGE_C = 1j * GAMMA[2] @ GAMMA[0]
+#: sigma^{mu nu} = (i/2) [gamma^mu, gamma^nu] (upper indices), shape (4, 4, 4, 4).
+SIGMA = np.array([[0.5j * (GAMMA[a] @ GAMMA[b] - GAMMA[b] @ GAMMA[a]) for b in range(4)]
+                  for a in range(4)])
+
+
+def dirac_spinors(p, m):
+    """u(p, s) for s = +1/2, -1/2 (spin along z in the rest frame, boosted; ūu = 2m).
+
+    u = (sqrt(E + m) chi, sigma.p chi / sqrt(E + m)) (Dirac representation).
+
+    Args:
+        p: four-momenta (N, 4) with p^2 = m^2.
+        m: mass (GeV).
+
+    Returns:
+        complex array (N, 2, 4): [point, spin state, Dirac index].
+    """
+    n = len(p)
+    E = p[:, 0]
+    sp = sum(p[:, i + 1, None, None] * _SIG[i][None] for i in range(3))  # (N, 2, 2)
+    out = np.zeros((n, 2, 4), complex)
+    for s, chi in enumerate((np.array([1.0, 0.0]), np.array([0.0, 1.0]))):
+        out[:, s, :2] = np.sqrt(E + m)[:, None] * chi
+        out[:, s, 2:] = np.einsum("nab,b->na", sp, chi) / np.sqrt(E + m)[:, None]
+    return out
+
+
+def charge_conjugate(u):
+    """v = C ū^T = C gamma0^T u* for spinors u (..., 4) (also vector-spinors (..., 4mu, 4))."""
+    return np.einsum("ab,bc,...c->...a", CHARGE_C, GAMMA[0].T, u.conj())
+
+
+def canonical_polarisations(p, m):
+    """Polarisation vectors eps(p, lambda), lambda = +1, 0, -1: the rest-frame vectors
+    -(1, i, 0)/sqrt2, (0, 0, 1), (1, -i, 0)/sqrt2 boosted to p (the boost of ``dirac_spinors``).
+
+    Returns:
+        complex array (N, 3, 4) [point, lambda index (+1, 0, -1), mu].
+    """
+    rest = [np.array([-1.0, -1j, 0.0]) / np.sqrt(2), np.array([0.0, 0.0, 1.0]),
+            np.array([1.0, -1j, 0.0]) / np.sqrt(2)]
+    E, pv = p[:, 0], p[:, 1:]
+    out = np.zeros((len(p), 3, 4), complex)
+    for i, e in enumerate(rest):
+        pe = pv @ e
+        out[:, i, 0] = pe / m
+        out[:, i, 1:] = e[None, :] + (pe / (m * (E + m)))[:, None] * pv
+    return out
+
+
+def rs_spinors(p, m):
+    """Rarita-Schwinger vector-spinors u^mu(p, s), s = 3/2, 1/2, -1/2, -3/2, from Clebsch-Gordan
+    coupling of spin 1 and spin 1/2: u^mu(s) = sum <1 l; 1/2 r | 3/2 s> eps^mu(l) u(r).
+
+    Returns:
+        complex array (N, 4, 4, 4): [point, spin state, mu, Dirac index].
+    """
+    eps = canonical_polarisations(p, m)  # +1, 0, -1
+    u = dirac_spinors(p, m)  # up, down
+    ep, e0, em = eps[:, 0], eps[:, 1], eps[:, 2]
+    up, dn = u[:, 0], u[:, 1]
+
+    def outer(e, s):
+        return e[:, :, None] * s[:, None, :]
+
+    r23, r13 = np.sqrt(2.0 / 3.0), np.sqrt(1.0 / 3.0)
+    states = [outer(ep, up), r23 * outer(e0, up) + r13 * outer(ep, dn),
+              r13 * outer(em, up) + r23 * outer(e0, dn), outer(em, dn)]
+    return np.stack(states, axis=1)
+
+
+def rs_spin_sum(p, m, sign=+1):
+    """sum_s u^mu ū^nu (sign +1) or v^mu v̄^nu (sign -1, m -> -m), the closed form
+    -(p-slash + m)[g^{mu nu} - gamma^mu gamma^nu/3 - 2 p^mu p^nu/(3 m^2)
+    + (p^mu gamma^nu - p^nu gamma^mu)/(3 m)] (upper indices).
+
+    Returns:
+        complex array (N, 4, 4, 4, 4): [point, mu, nu, Dirac, Dirac].
+    """
+    mm = sign * m
+    ps = slash(p)
+    out = np.zeros((len(p), 4, 4, 4, 4), complex)
+    for a in range(4):
+        for b in range(4):
+            br = (G[a, b] * ONE[None] - (GAMMA[a] @ GAMMA[b])[None] / 3
+                  - (2 * p[:, a] * p[:, b] / (3 * m * m))[:, None, None] * ONE[None]
+                  + (p[:, a, None, None] * GAMMA[b][None] - p[:, b, None, None] * GAMMA[a][None])
+                  / (3 * mm))
+            out[:, a, b] = -np.einsum("nij,njk->nik", ps + mm * ONE[None], br)
+    return out
+
+
+def dual(F):
+    """F~^{mu nu} = (1/2) eps^{mu nu alpha beta} F_{alpha beta} for F (N, 4, 4) upper indices."""
+    Fl = np.einsum("am,nmk,kb->nab", G, F, G)
+    return 0.5 * np.einsum("abcd,ncd->nab", _EPS, Fl)
+
+
+def tensor_from_parts(E, B, n):
+    """The antisymmetric F^{mu nu} with F^{mu nu} n_nu = E^mu and F~^{mu nu} n_nu = B^mu (n unit
+    time-like, E.n = B.n = 0): F = E n - n E + eps^{mu nu rho sigma} B_rho n_sigma (checked)."""
+    F = (np.einsum("na,nb->nab", E, n) - np.einsum("na,nb->nab", n, E)
+         + np.einsum("abcd,nc,nd->nab", _EPS, lower(B), lower(n)))
+    np.testing.assert_allclose(np.einsum("nab,nb->na", F, lower(n)), E, atol=1e-9)
+    np.testing.assert_allclose(np.einsum("nab,nb->na", dual(F), lower(n)), B, atol=1e-9)
+    return F

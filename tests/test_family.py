@@ -68,6 +68,7 @@ def _model(ops: list[dict]) -> tuple[pyhf.pdf.Model, list[float]]:
 
 
 def test_counting_example_has_the_closed_form_minimum():
+    pyhf.set_backend("numpy", "scipy")  # other tests may leave another optimizer set
     sm, _ = _sample("signal", S, "mu", dn=DS)
     sm_ops = sample_ops(_counting_spec(), [sm])
     fixed, _ = _sample("sm_nunu", S, None, dn=DS)
@@ -180,6 +181,9 @@ def test_reference_branching_ratio_does_not_change_the_likelihood(belle2, monkey
 
 
 def test_emulation_is_one_family_too():
+    from emiss.bundles import bundle as bundle_mod
+
+    bundle_mod._WARNED.clear()  # it warns once per process and workspace
     with pytest.warns(UserWarning, match="EMULATED"):
         bundle = load_bundle("belle2_hta_bkgonly")
     target = P.target_from_bundle(bundle)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +222,13 @@ TABLE: list[Case] = [
       base=False),
     C("patchset", "unknown grid key", "{ws}", "--grid", "standard", "--grid-key", "bogus",
       "-o", "{outdir}", base=False),
+    *[C("patchset", f"spectrum table {label}", "{ws}", "--spectrum", value, "-o", "{out}",
+        base=False) for label, value in (("missing", "{missing}"), ("empty", "{empty}"),
+                                         ("not a table", "{notjson}"), ("folder", "{afolder}"),
+                                         ("NaN inside", "{nan_table}"),
+                                         ("negative inside", "{neg_table}"))],
+    C("patchset", "spectrum with an unknown process", "{ws}", "--spectrum", "{good_table}",
+      "--process", "bogus", "-o", "{out}", base=False),
     C("patchset", "response missing", "--response", "{missing}"),
     C("patchset", "response wrong kind", "--response", "{ps}"),
     C("patchset", "output is the workspace", "{ws}", "--scenario", "twobody-scalar",
@@ -319,7 +325,7 @@ def _number_cases() -> list[Case]:
                 except ValueError:
                     ok = False
                 else:
-                    ok = p.type.rng.accepts(x) if math.isfinite(x) else False
+                    ok = p.type.rng.accepts(x)
                 out.append(C(path, f"{opt} {label}", opt, value, expect=ACCEPT if ok else ERR,
                              match="" if ok else f"{opt} "))
     return out
@@ -360,7 +366,7 @@ def _params() -> list:
 
 # ----------------------------------------------------------------------------- inputs
 def _write_inputs(d: Path) -> dict[str, str]:
-    """The input folder: good files, bad files of every kind; name -> path."""
+    """The input folder: good files, bad files of every kind; placeholder name -> path."""
     wsdir = bundled_dir()
     for f in ("belle2_hta_bkgonly.json", "belle2_hta_bkgonly.meta.json",
               "belle2_hta_response.json"):
@@ -390,6 +396,9 @@ def _write_inputs(d: Path) -> dict[str, str]:
         shutil.copy(d / "belle2_hta_bkgonly.json", d / sub / "belle2_hta_bkgonly.json")
         shutil.copy(d / "belle2_hta_response.json", d / sub / "belle2_hta_response.json")
         (d / sub / "belle2_hta_bkgonly.meta.json").write_text(text)
+    (d / "good_table.txt").write_text("0 1e-7\n10 1e-7\n20 0\n")
+    (d / "nan_table.txt").write_text("0 1e-7\n10 nan\n20 0\n")
+    (d / "neg_table.txt").write_text("0 1e-7\n10 -1e-7\n20 0\n")
     (d / "empty_yaml.yaml").write_text("")
     (d / "bad_yaml.yaml").write_text("patchsets: [: : :\n")
     (d / "list_yaml.yaml").write_text("- 1\n- 2\n")
@@ -397,12 +406,7 @@ def _write_inputs(d: Path) -> dict[str, str]:
         "patchsets:\n  - scenario: twobody-scalar\n    masses: .nan\n")
     (d / "neg_yaml.yaml").write_text(
         "patchsets:\n  - scenario: twobody-scalar\n    masses: -1\n")
-    return {"ws": str(d / "belle2_hta_bkgonly.json"), "ps": str(d / "ps.json"),
-            "ps_other": str(d / "ps_other.json"), "res": str(d / "res.json"),
-            "post": str(d / "res.json"), "proj": str(d / "res.json"),
-            "out": str(d / "out.json"), "outdir": str(d / "outdir"),
-            "missing": str(d / "missing.json"), "srcdir": str(d / "srcdir"),
-            **{p.stem: str(p) for p in d.iterdir()}}
+    return _names(d)
 
 
 @pytest.fixture(scope="module")

@@ -232,6 +232,12 @@ def write_error(path: str | os.PathLike, exc: OSError, what: str = "file") -> Em
                       "written there")
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """Write data to the open file descriptor fd and close it (tests replace it: a full disk)."""
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write data to path via a temporary file in the same folder and a rename.
 
@@ -263,8 +269,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         check_output_file(path)  # names the reason
         raise write_error(path, exc) from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        _write_all(fd, data)
         # mkstemp creates 0600; give the file the permissions a plain open() would
         umask = os.umask(0)
         os.umask(umask)

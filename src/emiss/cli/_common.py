@@ -1,9 +1,11 @@
 """Helpers shared by the command modules: output checks, sidecar checks, notes and progress.
 
 Every command checks its outputs with ``output_file`` / ``output_dir`` before it starts work
-(``emiss.io.check_output_file`` / ``check_output_dir``): a path that cannot be written is one
-line ``emiss: error: ...`` (exit 2) and nothing is computed or written. Output options follow
-one convention: ``-o/--output`` names a file, ``-o/--outdir`` a folder.
+(``emiss.io.check_output_file`` / ``check_output_dir``): a path that cannot be written, or that
+is one of the command's inputs (``inputs=``; ``workspace_inputs`` names a workspace's three
+files), a symbolic link, a device or a FIFO, is one line ``emiss: error: ...`` (exit 2) and
+nothing is computed or written. Output options follow one convention: ``-o/--output`` names a
+file, ``-o/--outdir`` a folder.
 """
 
 from __future__ import annotations
@@ -243,6 +245,10 @@ def check_sidecar(workspace: str | os.PathLike, no_sidecar: bool) -> None:
     if path is None:
         return  # the loader reports a missing workspace
     side = sidecar_path(path)
+    if side.exists() and not side.is_file() and not no_sidecar:
+        raise EmissError(f"sidecar {str(side)!r} of workspace {str(workspace)!r} is a folder, "
+                         "not a file; put the workspace's sidecar file there, or pass "
+                         "--no-sidecar to go on without it")
     if side.is_file():
         if no_sidecar:
             log.info("--no-sidecar given but %s exists; it is used", side)

@@ -56,6 +56,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--process", "spectrum_process", default="B+->K+", show_default=True,
                   help="Process the --spectrum table describes.")
     @click.option("--masses", default=None, help="m_X grid in GeV, e.g. 0:4.6:0.05 or 0.5,2.1.")
+    @click.option("--ctau", "ctau_m", type=A.CTAU, default=None,
+                  help="Proper decay length c tau of a two-body X in metres: the signal is "
+                       "B * P_inv, P_inv the probability that X leaves Belle II (3 m) "
+                       "undecayed; mu still refers to B (default: X invisible).")
     @click.option("--param", "params", multiple=True, metavar="NAME=SPEC",
                   help="Parameter value or grid (repeatable).")
     @click.option("--grid", "grid_file", default=None, type=click.Path(dir_okay=False),
@@ -77,7 +81,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("-o", "--output", "--outdir", "output", required=True, type=OUT_FILE,
                   help="Output file (PatchSet JSON, name ending in .json); with a multi-entry "
                        "--grid an output folder (one NAME.json per entry; created if missing).")
-    def patchset_cmd(workspace, scenario, spectrum_file, spectrum_process, masses, params,
+    def patchset_cmd(workspace, scenario, spectrum_file, spectrum_process, masses, ctau_m, params,
                      grid_file, grid_key, response, hepdata, n_samples, seed, no_sidecar, output):
         from emiss.cli._common import (
             check_sidecar,
@@ -124,7 +128,7 @@ def register(cli: click.Group, plot: click.Group) -> None:
         if len(entries) > 1 and single:
             raise EmissError(f"the grid has {len(entries)} entries; give a folder for -o, "
                              f"not {output!r}")
-        inputs = [*workspace_inputs(workspace), response,
+        inputs = [*workspace_inputs(workspace), response, spectrum_file,
                   grid_file if grid_file != STANDARD_GRID else None]
         if single:
             output_file(out, "PatchSet file", inputs)
@@ -135,7 +139,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
             kw["n_samples"] = n_samples
         if seed is not None:
             kw["seed"] = seed
-        results = generate(target, entries, hepdata=hepdata, **kw)  # all before any write
+        results = generate(target, entries, hepdata=hepdata, ctau_m=ctau_m,
+                           **kw)  # all before any write
         from emiss.cli._common import data_line
 
         click.echo(data_line(workspace))

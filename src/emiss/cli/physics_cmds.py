@@ -220,9 +220,8 @@ def register(cli: click.Group, plot: click.Group) -> None:
     def plot_spectra_cmd(outdir: str, processes: tuple[str, ...]) -> None:
         """Normalised q^2 spectra of the scenarios side by side (and F_L(q^2) for K*)."""
         from emiss.cli._common import output_dir
-        from emiss.plotting.spectra import plot_spectra
-
         from emiss.physics.processes import get_process
+        from emiss.plotting.spectra import plot_spectra
 
         procs = processes or ("B+->K+", "B0->K*0")
         for proc in procs:  # every name before the first figure

@@ -20,9 +20,13 @@ WORKSPACE is a file or a bundled stem (e.g. belle2_combined_bkgonly). Writes RES
 (rows in patchset order, with the inputs' sha256 digests, the workspace's name and data
 source) and prints a summary per scenario. Finished chunks
 are appended to RESULTS.json.journal.jsonl, so after an interruption `--resume` continues where
-the scan stopped and writes the same file an uninterrupted run would.
+the scan stopped and writes the same file an uninterrupted run would. Ctrl-C or SIGTERM stop the
+scan and its workers within seconds and keep the journal; workers also exit when the scan is
+killed. While it runs, RESULTS.json.lock keeps a second scan off the same RESULTS (a lock left
+by a killed scan does not block). RESULTS may not be one of the inputs, a link or a device.
 
-Executors: `local` (default) uses --jobs worker processes (default: all cores). `dask` sends the
+Executors: `local` (default) uses --jobs worker processes (default, and at most: the cores this
+process may use). `dask` sends the
 same chunks to a dask.distributed scheduler given by --scheduler ADDRESS, e.g. one started with
 `dask scheduler` + `dask worker tcp://host:8786`, or a dask-jobqueue cluster on a batch system
 (`SLURMCluster(...)`/`HTCondorCluster(...)`; pass its `cluster.scheduler_address`). The

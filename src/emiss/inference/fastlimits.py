@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import log_ndtr
 from scipy.stats import norm
 
 from emiss.inference.blas import single_thread_blas
@@ -40,6 +41,9 @@ NEWTON_TOL = 1e-10
 NEWTON_TOL_FLOOR = 1e-7
 NEWTON_MAXITER = 60
 NEWTON_BACKTRACK = 8
+#: Linear algebra of the Newton steps (:class:`Fitter`).
+DEBUG_DEC = None
+SOLVERS = ("structured", "dense")
 
 
 class FitFailure(RuntimeError):
@@ -47,17 +51,41 @@ class FitFailure(RuntimeError):
 
 
 class Fitter:
-    """Bounded minimisation of -2 ln L on a FastModel (L-BFGS-B, scaled parameters).
+    """Bounded minimisation of -2 ln L on a FastModel (Gauss-Newton, L-BFGS-B fallbacks).
 
     Args:
         fm: compiled model.
+        solver: linear algebra of the Newton steps: ``"structured"`` (default; cost per step
+            linear in the number of nuisance parameters, :mod:`emiss.inference.structured`)
+            or ``"dense"`` (the reference: a dense P x P solve, O(P^3)). A structured Newton
+            fit that does not converge is retried with the dense solver, then L-BFGS-B and TNC.
+
+    Attributes:
+        nfits, niter: fits (minimiser runs) and Newton / minimiser iterations so far.
+        fallbacks: fits that needed a fallback strategy: (poi value, strategy that converged).
     """
 
-    def __init__(self, fm: FastModel) -> None:
+    def __init__(self, fm: FastModel, solver: str = "structured") -> None:
+        if solver not in SOLVERS:
+            raise ValueError(f"solver {solver!r} is unknown; valid: {', '.join(SOLVERS)}")
         self.fm = fm
+        self.solver = solver
         self.nfits = 0
         self.niter = 0
+        self.fallbacks: list[tuple[float | None, str]] = []
         self.width = fm.width.copy()
+        self._structure = None
+        # the last converged fit: (parameters, data, free indices, Newton state or None)
+        self._last: tuple | None = None
+
+    @property
+    def structure(self) -> Any:
+        """The model's :class:`emiss.inference.structured.HessianStructure` (built once)."""
+        if self._structure is None:
+            from emiss.inference.structured import HessianStructure
+
+            self._structure = HessianStructure(self.fm)
+        return self._structure
 
     def set_poi_scale(self, sigma: float) -> None:
         """Scale of the POI in the minimiser (its expected uncertainty)."""
@@ -95,12 +123,17 @@ class Fitter:
         free = np.flatnonzero(~fixed)
         lo, hi = fm.bounds[free, 0], fm.bounds[free, 1]
         start[free] = np.clip(start[free], lo, hi)
+        self._last = None
+        self._free = free
         if free.size == 0:
             val = fm.twice_nll(start, data)
             if not math.isfinite(val):
                 raise FitFailure(f"-2 ln L is not finite at poi={poi_value}")
             return start, val
-        attempts = [(start, "newton"), (start, "L-BFGS-B")]
+        attempts = [(start, "newton")]
+        if self.solver == "structured":
+            attempts.append((start, "newton-dense"))
+        attempts.append((start, "L-BFGS-B"))
         if x0 is not None:
             init = fm.init.copy()
             if poi_value is not None:
@@ -108,18 +141,102 @@ class Fitter:
             attempts.append((init, "L-BFGS-B"))
         attempts.append((attempts[-1][0], "TNC"))
         last = None
-        for st, method in attempts:
+        for k, (st, method) in enumerate(attempts):
             try:
                 res = self._minimize(data, st, free, lo, hi, method)
             except FloatingPointError as exc:  # pragma: no cover - defensive
                 last = exc
                 continue
             if res is not None:
+                if k:
+                    self.fallbacks.append((poi_value, method))
+                    log.info("fit at poi=%s converged with the fallback %s", poi_value, method)
+                if self._last is None or self._last[0] is not res[0]:
+                    self._last = (res[0], data, free, None)
                 return res
         raise FitFailure(f"fit did not converge (poi={poi_value}): {last}")
 
+    def _last_state(self) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """(parameters, free indices, (nll, grad, J, c, d)) of the last converged fit."""
+        if self._last is None:
+            raise FitFailure("no converged fit to differentiate")
+        x, data, free, state = self._last
+        if state is None:
+            state = self.fm.nll_grad_jac(x, data)
+            if state[1] is None:
+                raise FitFailure("-2 ln L is not finite at the last fit")
+            self._last = (x, data, free, state)
+        return x, free, state
+
+    def poi_derivative(self) -> float:
+        """d(-2 ln L)/d mu at the last fit's minimum over the other parameters.
+
+        For a fit with the POI fixed at mu this is the derivative of the profile likelihood
+        -2 ln L(mu, theta_hat(mu)) (envelope theorem: d/d theta vanishes at theta_hat, or
+        theta_hat sits on a bound it does not leave).
+        """
+        _, _, state = self._last_state()
+        return 2.0 * float(state[1][self.fm.poi_index])
+
+    def poi_slope(self, pars: np.ndarray | None = None, data: FitData | None = None
+                  ) -> np.ndarray:
+        """d theta_hat / d mu at the last (conditional) fit, from the Gauss-Newton Hessian.
+
+        The first-order path of the profile: H_ff dtheta = -H_f,mu over the free parameters
+        off their bounds (0 elsewhere, 1 at the POI); a start point for the fit at a nearby mu.
+
+        Args:
+            pars, data: a conditional minimum other than the last fit's (both or neither).
+
+        Returns:
+            (P,) vector.
+        """
+        fm = self.fm
+        if pars is not None:
+            free = np.flatnonzero(~fm.fixed)
+            self._last = (np.asarray(pars, float), data, free[free != fm.poi_index], None)
+        x, free, (_, g, J, c, d) = self._last_state()
+        poi = fm.poi_index
+        lo, hi = fm.bounds[free, 0], fm.bounds[free, 1]
+        gf = g[free]
+        act = ((x[free] <= lo) & (gf > 0)) | ((x[free] >= hi) & (gf < 0))
+        use = np.zeros(fm.npars, bool)
+        use[free[~act]] = True
+        use[poi] = False
+        rhs = (c * J[:, poi]) @ J
+        slope = -self.structure.solve(J, c, d, rhs, use)
+        slope[poi] = 1.0
+        return slope
+
+    def fisher_poi_sigma(self, pars: np.ndarray, data: FitData) -> float:
+        """sqrt([I^-1]_mu,mu): the POI's standard deviation from the expected information.
+
+        On the Asimov data set this is the sigma of arXiv:1007.1727 (Sec. 3.2, Eq. 28).
+
+        Args:
+            pars: where the information is evaluated.
+            data: the data set.
+
+        Returns:
+            sigma (nan when the information is singular or the rates are invalid).
+        """
+        fm = self.fm
+        nll, g, J, c, d = fm.nll_grad_jac(pars, data)
+        if g is None:
+            return math.nan
+        use = ~fm.fixed.copy()
+        e = np.zeros(fm.npars)
+        e[fm.poi_index] = 1.0
+        try:
+            with single_thread_blas():
+                var = float(self.structure.solve(J, c, d, e, use)[fm.poi_index])
+        except np.linalg.LinAlgError:
+            return math.nan
+        return math.sqrt(var) if var > 0 else math.nan
+
     def _newton(self, data: FitData, start: np.ndarray, free: np.ndarray, lo: np.ndarray,
-                hi: np.ndarray, maxiter: int = NEWTON_MAXITER) -> tuple[np.ndarray, float] | None:
+                hi: np.ndarray, maxiter: int = NEWTON_MAXITER, solver: str | None = None
+                ) -> tuple[np.ndarray, float] | None:
         """Projected Gauss-Newton (Fisher scoring) with an active set for the box bounds,
         Levenberg damping and a capped Armijo backtracking; None when it does not converge
         (callers fall back to L-BFGS-B).
@@ -132,12 +249,21 @@ class Fitter:
         ``NEWTON_TOL``, or when no step decreases -ln L and the decrement is below
         ``NEWTON_TOL_FLOOR`` (rounding). A failed line search raises the damping (a
         Levenberg-Marquardt trust region) instead of taking tiny steps.
+
+        ``solver`` (default the fitter's): ``"structured"`` solves each step in
+        O(B^2 n_kg + B n_kl + B^3 + n_u^3) (:mod:`emiss.inference.structured`), ``"dense"``
+        forms H and solves it in O(P^3); both take the same steps up to rounding.
         """
         fm = self.fm
+        structured = (solver or self.solver) == "structured"
+        evaluate = fm.nll_grad_jac if structured else fm.nll_grad_hess
+        hs = self.structure if structured else None
         x = start.copy()
-        nll, g, H = fm.nll_grad_hess(x, data)
+        state = evaluate(x, data)
+        nll, g = state[0], state[1]
         if not math.isfinite(nll):
             return None
+        use = np.zeros(fm.npars, bool)
         damp = 0.0
         for _ in range(maxiter):
             self.niter += 1
@@ -145,7 +271,15 @@ class Fitter:
             act = ((xf <= lo) & (gf > 0)) | ((xf >= hi) & (gf < 0))
             idx = free[~act]
             step = np.zeros_like(x)
-            if idx.size:
+            if idx.size and structured:
+                use[:] = False
+                use[idx] = True
+                try:
+                    step = -hs.solve(state[2], state[3], state[4], g, use, 1e-12 + damp)
+                except np.linalg.LinAlgError:
+                    return None
+            elif idx.size:
+                H = state[2]
                 Hs = H[np.ix_(idx, idx)]
                 dg = np.diag(Hs).copy()
                 Hs[np.diag_indices_from(Hs)] += (1e-12 + damp) * np.maximum(dg, 1e-12)
@@ -154,9 +288,11 @@ class Fitter:
                 except np.linalg.LinAlgError:
                     return None
             dec = float(-np.dot(g[idx], step[idx]))
+            if DEBUG_DEC is not None: DEBUG_DEC.append(dec)
             if not math.isfinite(dec) or dec < 0:
                 return None
             if dec < NEWTON_TOL and damp == 0.0:
+                self._last = (x, data, free, state if structured else None)
                 return x, 2.0 * nll
             sf = step[free]
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -167,19 +303,22 @@ class Fitter:
             for _ in range(NEWTON_BACKTRACK):
                 xn = x.copy()
                 xn[free] = np.clip(xf + t * sf, lo, hi)
-                nlln, gn, Hn = fm.nll_grad_hess(xn, data)
+                staten = evaluate(xn, data)
+                nlln = staten[0]
                 if math.isfinite(nlln) and nlln <= nll - 1e-4 * t * dec:
                     break
                 t *= 0.25
             else:
-                if dec < NEWTON_TOL_FLOOR:
-                    return x, 2.0 * nll  # converged to rounding
+                if dec < NEWTON_TOL_FLOOR:  # converged to rounding
+                    self._last = (x, data, free, state if structured else None)
+                    return x, 2.0 * nll
                 # the quadratic model is poor here: shrink the trust region and retry
                 damp = 1.0 if damp == 0.0 else damp * 10.0
                 if damp > 1e6:
                     return None
                 continue
-            x, nll, g, H = xn, nlln, gn, Hn
+            x, state = xn, staten
+            nll, g = state[0], state[1]
             damp = damp * 0.1 if damp > 1e-3 else 0.0
         return None
 
@@ -187,11 +326,12 @@ class Fitter:
                   hi: np.ndarray, method: str) -> tuple[np.ndarray, float] | None:
         fm = self.fm
         self.nfits += 1
-        if method == "newton":
-            res = self._newton(data, start, free, lo, hi)
+        if method in ("newton", "newton-dense"):
+            res = self._newton(data, start, free, lo, hi,
+                               solver="dense" if method == "newton-dense" else None)
             if res is not None:
-                return res[0], fm.twice_nll(res[0], data)
-            log.debug("Newton fit did not converge; trying L-BFGS-B")
+                return res  # 2 nll of the last evaluation = fm.twice_nll(res[0], data)
+            log.debug("%s fit did not converge; trying the next strategy", method)
             return None
         scale = self.width[free]
         base = start.copy()
@@ -223,19 +363,30 @@ class Fitter:
 class AsymptoticLimits:
     """Asymptotic q~_mu CLs machinery of one hypothesis (arXiv:1007.1727, as in pyhf 0.7.6).
 
+    The reference algorithm (engine ``"reference"``): anchor fits from several starts, secant
+    root finding of each limit on profile fits (:func:`_solve_increasing`). The fast engine's
+    :class:`ProfileLimits` finds the same roots with fewer fits.
+
     Args:
         fm: compiled model.
         warm_start: state of a neighbouring hypothesis (see :meth:`warm_state`), or None.
+        solver: the Newton steps' linear algebra (:class:`Fitter`).
     """
 
-    def __init__(self, fm: FastModel, warm_start: dict | None = None) -> None:
+    def __init__(self, fm: FastModel, warm_start: dict | None = None,
+                 solver: str = "structured") -> None:
         self.fm = fm
-        self.fitter = Fitter(fm)
+        self.fitter = Fitter(fm, solver=solver)
         self.data = fm.observed_data()
         self.poi = fm.poi_index
         self._warm = self._map_warm(warm_start)
-        self._cache: dict[str, dict[float, tuple[np.ndarray, float]]] = {"obs": {}, "asimov": {}}
+        self._cache: dict[str, dict[float, tuple]] = {"obs": {}, "asimov": {}}
         self.fitter.set_poi_scale(self._warm.get("sigma", 0.0))
+        self._anchor_fits()
+
+    def _anchor_fits(self) -> None:
+        """The free and the mu = 0 fits to the observed data, the Asimov data set."""
+        fm = self.fm
         # anchor fits from several starts (the likelihood need not be convex: code-4p
         # polynomials); the lowest minimum wins
         self.free_pars, self.free_tnll = self._best_fit(None, [self._warm.get("free"), None])
@@ -389,6 +540,277 @@ class AsymptoticLimits:
         return float(norm.sf(z)), float(z)
 
 
+class ProfileLimits(AsymptoticLimits):
+    """The fast engine's asymptotic CLs limits: the reference's formulae, far fewer fits.
+
+    The same quantities as :class:`AsymptoticLimits` (pyhf 0.7.6's AsymptoticCalculator with
+    q~_mu; arXiv:1007.1727), the same fits (the structured Gauss-Newton fitter, converged to
+    the same tolerance); only the search for the roots changes:
+
+    * anchor fits from one start each: the neighbouring hypothesis' optimum (warm start), else
+      the model's inits (mu = 0 fit) and the mu = 0 optimum (free fit); when -2 ln L rises into
+      mu > 0 at the mu = 0 optimum (POI lower bound 0) that optimum is the bounded free fit
+      (its optimality conditions hold), no second fit; a conditional minimum below the free one
+      (a local minimum) triggers a free refit from it;
+    * every profile fit also gives d(-2 ln L)/d mu, exactly: at the conditional optimum the
+      derivative of the profile likelihood is the partial derivative (envelope theorem), so
+      each limit is the Newton root of a nearly linear function of mu (sqrt(q_mu,A) for the
+      expected band, Phi^-1(1 - CLs) for the observed limit), accepted when the predicted error
+      of the last Newton step (its square times the curvature seen between fits) is below
+      ``ROOT_RTOL``; a step that leaves the bracket falls back to bisection;
+    * each fit starts on the first-order path of the profile, theta_hat + (d theta_hat/d mu)
+      delta mu from the nearest fitted mu (the Gauss-Newton Hessian's response);
+    * first guesses: the median expected limit sigma * t_0 with sigma from the Fisher
+      information of the Asimov data set (arXiv:1007.1727, Eq. 28) scaled by the neighbouring
+      hypothesis' ratio, the other bands extrapolated from the fitted ones, the observed limit
+      from the Wald approximation (Eqs. 64-66: mu_hat + sigma(mu) Phi^-1(1 - alpha Phi(mu_hat /
+      sigma))) with sigma(mu) = mu / sqrt(q_mu,A) interpolated between the fitted points.
+
+    A Newton search that fails falls back to the reference root finding on the same cached
+    fits.
+    """
+
+    def _anchor_fits(self) -> None:
+        fm = self.fm
+        fit = self.fitter
+        x0 = self._warm.get("cond0")
+        self.cond0_pars, self.cond0_tnll = fit.fit(self.data, 0.0, x0)
+        entry0 = (self.cond0_pars, self.cond0_tnll, fit.poi_derivative(), fit.poi_slope())
+        lo = float(fm.bounds[self.poi, 0])
+        if lo == 0.0 and entry0[2] >= 0.0:
+            # -2 ln L rises into mu > 0: the mu = 0 optimum satisfies the bounded free fit's
+            # optimality conditions (mu on its lower bound 0), so it is the free fit
+            self.free_pars, self.free_tnll = self.cond0_pars.copy(), self.cond0_tnll
+        else:
+            start = self._warm.get("free")
+            self.free_pars, self.free_tnll = fit.fit(
+                self.data, None, self.cond0_pars if start is None else start)
+            if self.cond0_tnll < self.free_tnll - 1e-9:  # the free fit found a local minimum
+                log.info("free fit above the mu = 0 fit by %.3g: refitting from there",
+                         self.free_tnll - self.cond0_tnll)
+                self.free_pars, self.free_tnll = fit.fit(self.data, None, self.cond0_pars)
+        self.mu_hat = float(self.free_pars[self.poi])
+        self._cache["obs"][0.0] = entry0
+        self.asimov = fm.asimov_data(self.cond0_pars)
+        self.asimov_min = fm.twice_nll(self.cond0_pars, self.asimov)
+        # on its own Asimov data the generating point has zero gradient: d q_A / d mu = 0
+        self._cache["asimov"][0.0] = (self.cond0_pars, self.asimov_min, 0.0,
+                                      fit.poi_slope(self.cond0_pars, self.asimov))
+        self.sigma_fisher = fit.fisher_poi_sigma(self.cond0_pars, self.asimov)
+
+    def _map_warm(self, ws: dict | None) -> dict:
+        out = super()._map_warm(ws)
+        if ws and isinstance(ws.get("limits"), dict):
+            lim = ws["limits"]
+            vals = [lim.get("obs"), *(lim.get("exp") or []), lim.get("sigma_fisher")]
+            if len(vals) == 7 and all(isinstance(v, (int, float)) and math.isfinite(v)
+                                      and v > 0 for v in vals):
+                out["limits"] = vals
+        return out
+
+    def warm_state(self) -> dict:
+        """JSON-serialisable state for the next (neighbouring) hypothesis."""
+        out = super().warm_state()
+        lim = getattr(self, "_limits", None)
+        if lim is not None and math.isfinite(self.sigma_fisher):
+            out["limits"] = {"obs": lim[0], "exp": list(lim[1]),
+                             "sigma_fisher": self.sigma_fisher}
+        return out
+
+    # -- profile fits with derivatives
+    def _cond_d(self, which: str, mu: float) -> tuple[float, float]:
+        """(-2 ln L at the conditional optimum, its derivative in mu) on "obs" or "asimov"."""
+        cache = self._cache[which]
+        if mu in cache:
+            e = cache[mu]
+            return e[1], e[2]
+        near = min(cache, key=lambda m: abs(m - mu))
+        pars, _, _, slope = cache[near]
+        x0 = pars + (mu - near) * slope
+        data = self.data if which == "obs" else self.asimov
+        fit = self.fitter
+        x, tnll = fit.fit(data, mu, x0)
+        cache[mu] = (x, tnll, fit.poi_derivative(), fit.poi_slope())
+        return tnll, cache[mu][2]
+
+    def _cond(self, which: str, mu: float) -> float:
+        return self._cond_d(which, mu)[0]
+
+    def _sqa_d(self, mu: float) -> tuple[float, float]:
+        """sqrt(q_mu,A) and its derivative in mu."""
+        t, d = self._cond_d("asimov", mu)
+        f = math.sqrt(max(t - self.asimov_min, 0.0))
+        return f, (0.5 * d / f if f > 0 else math.inf)
+
+    def _zobs_d(self, mu: float) -> tuple[float, float]:
+        """z(mu) = Phi^-1(1 - CLs_obs(mu)) and its derivative in mu (cls_obs's formulae)."""
+        sqa, dsqa = self._sqa_d(mu)
+        sq = dsq = 0.0
+        if self.mu_hat <= mu:
+            t, d = self._cond_d("obs", mu)
+            sq = math.sqrt(max(t - self.free_tnll, 0.0))
+            dsq = 0.5 * d / sq if sq > 0 else 0.0
+        if sq <= sqa:
+            tt, dt = sq - sqa, dsq - dsqa
+        else:
+            tt = (sq * sq - sqa * sqa) / (2.0 * sqa)
+            dt = (sq * dsq - sqa * dsqa) / sqa - tt * dsqa / sqa
+        a, b = -(tt + sqa), -tt
+        la, lb = float(log_ndtr(a)), float(log_ndtr(b))
+        lncls = la - lb
+        dln = -_mills(a, la) * (dt + dsqa) + _mills(b, lb) * dt
+        z = float(norm.isf(min(max(math.exp(lncls), 1e-300), 1.0)))
+        dz = -math.exp(lncls - float(norm.logpdf(z))) * dln
+        return z, dz
+
+    # -- limits
+    def _band_guess(self, target: float, sigma: float) -> float:
+        """First guess of the mu where sqrt(q_mu,A) = target, from the fitted Asimov points."""
+        pts = [(m, *self._sqa_d(m)) for m in self._cache["asimov"] if m > 0]
+        if not pts:
+            return target * sigma
+        m, f, d = min(pts, key=lambda p: abs(p[1] - target))
+        if not (math.isfinite(d) and d > 0):
+            return target * m / f if f > 0 else target * sigma
+        step = (target - f) / d
+        others = [p for p in pts if p[0] != m]
+        if others:  # second-order correction with the curvature between fitted points
+            m2, _, d2 = min(others, key=lambda p: abs(p[0] - m))
+            k = (d - d2) / (m - m2)
+            disc = d * d + 2.0 * k * (target - f)
+            if k != 0 and disc > 0:
+                step = 2.0 * (target - f) / (d + math.sqrt(disc))
+        return max(m + step, 0.1 * m)
+
+    def _sigma_at(self, mu: float) -> float:
+        """sigma(mu) = mu / sqrt(q_mu,A), interpolated linearly between the fitted points."""
+        pts = sorted((m, m / self._sqa_d(m)[0]) for m in self._cache["asimov"] if m > 0)
+        ms, ss = zip(*pts, strict=True)
+        return float(np.interp(mu, ms, ss))
+
+    def limits(self, alpha: float) -> tuple[float, list[float]]:
+        """Observed and expected (5) upper limits on mu at CLs = alpha.
+
+        Args:
+            alpha: 1 - confidence level (0.05 for 95 % CL).
+
+        Returns:
+            (observed, [-2s, -1s, median, +1s, +2s]).
+        """
+        try:
+            obs, exp = self._newton_limits(alpha)
+        except (FitFailure, ValueError, ZeroDivisionError, OverflowError) as exc:
+            log.info("Newton limit search failed (%s); reference root finding", exc)
+            obs, exp = super().limits(alpha)
+        self._limits = (float(obs), [float(e) for e in exp])
+        return obs, exp
+
+    def _newton_limits(self, alpha: float) -> tuple[float, list[float]]:
+        sigma = self.sigma_fisher
+        if not (math.isfinite(sigma) and sigma > 0):
+            sigma = self._sigma_guess()
+        warm = self._warm.get("limits")
+        targets = {n: float(norm.isf(alpha * norm.cdf(-n)) - n) for n in NSIGMA}
+        exp: dict[float, float] = {}
+        for k, n in sorted(enumerate(NSIGMA), key=lambda kn: abs(kn[1])):
+            if not exp and warm is not None:  # the neighbour's ratio limit / sigma
+                x0 = warm[1 + k] * sigma / warm[6]
+            elif not exp:
+                x0 = targets[n] * sigma
+            else:
+                x0 = self._band_guess(targets[n], sigma)
+            exp[n] = _newton_root(lambda m: self._sqa_d(m), targets[n], x0,
+                                  [(m, *self._sqa_d(m)) for m in self._cache["asimov"] if m > 0])
+        med = exp[0.0]
+        sq = self._sqa_d(med)[0]
+        self.sigma = med / sq if sq > 0 else sigma
+        # observed: Wald first guess, then Newton on z(mu) = Phi^-1(1 - CLs)
+        mh = max(self.mu_hat, 0.0)
+        x0 = med + mh
+        for _ in range(4):
+            s = self._sigma_at(x0)
+            x0 = mh + s * float(norm.isf(alpha * norm.cdf(mh / s)))
+        obs = _newton_root(self._zobs_d, float(norm.isf(alpha)), x0, [])
+        return obs, [exp[n] for n in NSIGMA]
+
+
+def _mills(x: float, log_cdf: float) -> float:
+    """phi(x) / Phi(x) from log Phi(x) (stable in both tails)."""
+    return math.exp(-0.5 * x * x - 0.5 * math.log(2.0 * math.pi) - log_cdf)
+
+
+def _curvature(pts: list[tuple[float, float, float]], x: float, v: float, d: float) -> float:
+    """A bound on |f''| near x from the nearest other point (value and slope), at least
+    2 % of |f'| / x (nearly linear functions of mu) and |f'| / x without another point."""
+    floor = 0.02 * abs(d) / abs(x)
+    near = [p for p in pts if p[0] != x]
+    if not near:
+        return abs(d) / abs(x)
+    xa, va, da = min(near, key=lambda p: abs(p[0] - x))
+    h = xa - x
+    k1 = abs(da - d) / abs(h)
+    k2 = 2.0 * abs(va - v - d * h) / (h * h)
+    return max(k1, k2, floor)
+
+
+def _newton_root(fun, target: float, x0: float, history: list[tuple[float, float, float]],
+                 rtol: float = ROOT_RTOL, maxiter: int = 40) -> float:
+    """Root of fun(x) = target for an increasing, nearly linear fun on x > 0 with its slope.
+
+    Newton steps from x0, safeguarded by bisection once bracketed; the root is accepted when
+    the predicted error of the last Newton step, |f''| dx^2 / (2 f'), is below rtol * x
+    (|f''| from :func:`_curvature`) and the step is below 1 %.
+
+    Args:
+        fun: x -> (f(x), f'(x)).
+        target: value to reach.
+        x0: first guess (> 0).
+        history: known (x, f, f') points (for the curvature).
+        rtol: relative tolerance on x.
+        maxiter: evaluation limit.
+
+    Returns:
+        x with f(x) = target.
+
+    Raises:
+        FitFailure: no convergence.
+    """
+    pts = list(history)
+    lo = hi = None
+    x = max(float(x0), 1e-12)
+    for _ in range(maxiter):
+        v, d = fun(x)
+        gap = v - target
+        if gap == 0:
+            return x
+        if gap < 0 and (lo is None or x > lo):
+            lo = x
+        if gap > 0 and (hi is None or x < hi):
+            hi = x
+        xn = None
+        if math.isfinite(d) and d > 0:
+            step = -gap / d
+            xn = x + step
+            inside = (lo is None or xn > lo) and (hi is None or xn < hi) and xn > 0
+            kappa = _curvature(pts, x, v, d)
+            if inside and abs(step) <= 0.01 * x and 0.5 * kappa * step * step / d <= rtol * xn:
+                return xn
+            if not inside:
+                xn = None
+        pts.append((x, v, d))
+        if lo is not None and hi is not None and hi - lo <= rtol * hi:
+            return 0.5 * (lo + hi)
+        if xn is None:
+            if lo is not None and hi is not None:
+                xn = 0.5 * (lo + hi)
+            else:
+                xn = x * (2.0 if gap < 0 else 0.5)
+        elif lo is None or hi is None:
+            xn = min(max(xn, 0.2 * x), 5.0 * x)
+        x = xn
+    raise FitFailure(f"Newton root finding did not converge near {x:g}")
+
+
 def _solve_increasing(f, target: float, x0: float, rtol: float = ROOT_RTOL,
                       maxiter: int = 60) -> float:
     """Root of f(x) = target for an increasing, nearly linear f on x > 0.
@@ -447,21 +869,30 @@ def _solve_increasing(f, target: float, x0: float, rtol: float = ROOT_RTOL,
     raise FitFailure(f"root finding did not converge near {xb:g}")
 
 
-def fast_analyse(fm: FastModel, *, cl: float = 0.95, warm_start: dict | None = None
-                 ) -> dict[str, Any]:
+#: Engines of :func:`fast_analyse`: (limits class, Newton solver).
+FAST_ENGINES = {"fast": ("profile", "structured"), "reference": ("reference", "dense")}
+
+
+def fast_analyse(fm: FastModel, *, cl: float = 0.95, warm_start: dict | None = None,
+                 engine: str = "fast") -> dict[str, Any]:
     """Row of one hypothesis with the fast engine (same keys as ``reference_analyse``).
 
     Args:
         fm: compiled model.
         cl: confidence level.
         warm_start: state from a neighbouring hypothesis or None.
+        engine: ``"fast"`` (:class:`ProfileLimits`, structured Newton steps) or
+            ``"reference"`` (the previous engine: :class:`AsymptoticLimits` with dense Newton
+            steps).
 
     Returns:
         Row dict plus ``"warm_start"`` (state for the next hypothesis).
     """
+    if engine not in FAST_ENGINES:
+        raise ValueError(f"engine {engine!r} is unknown; valid: {', '.join(FAST_ENGINES)}")
     try:
         with single_thread_blas():
-            return _fast_analyse(fm, cl, warm_start)
+            return _fast_analyse(fm, cl, warm_start, engine)
     except Exception as exc:  # reported per hypothesis, never dropped
         log.warning("fast analysis failed: %s", exc)
         row = failed_row(f"failed: {type(exc).__name__}: {exc}")
@@ -469,9 +900,12 @@ def fast_analyse(fm: FastModel, *, cl: float = 0.95, warm_start: dict | None = N
         return row
 
 
-def _fast_analyse(fm: FastModel, cl: float, warm_start: dict | None) -> dict[str, Any]:
+def _fast_analyse(fm: FastModel, cl: float, warm_start: dict | None,
+                  engine: str) -> dict[str, Any]:
     """The body of :func:`fast_analyse` (exceptions propagate)."""
-    calc = AsymptoticLimits(fm, warm_start)
+    algorithm, solver = FAST_ENGINES[engine]
+    cls = ProfileLimits if algorithm == "profile" else AsymptoticLimits
+    calc = cls(fm, warm_start, solver=solver)
     row = failed_row("failed")
     row["mu_hat"] = calc.mu_hat
     row["mu_upper_bound"] = float(fm.bounds[fm.poi_index, 1])
@@ -485,4 +919,5 @@ def _fast_analyse(fm: FastModel, cl: float, warm_start: dict | None) -> dict[str
     row["warm_start"] = calc.warm_state()
     row["warm_start"]["nfits"] = calc.fitter.nfits
     row["warm_start"]["niter"] = calc.fitter.niter
+    row["warm_start"]["fallbacks"] = len(calc.fitter.fallbacks)
     return row

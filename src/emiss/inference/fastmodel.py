@@ -439,6 +439,48 @@ class FastModel:
         """-2 ln L (pyhf ``twice_nll``); +inf where a rate is negative."""
         return 2.0 * self.nll_grad(np.asarray(pars, float), data, need_grad=False)[0]
 
+    def nll_grad_jac(self, pars: np.ndarray, data: FitData):
+        """NLL, gradient and the pieces of the Gauss-Newton Hessian, without forming it.
+
+        The Gauss-Newton (expected-information) Hessian is H = J^T diag(c) J + diag(d), with
+        J = d lambda / d theta (bins x parameters), c = n / lambda^2 and d the exact constraint
+        curvatures; :meth:`nll_grad_hess` forms it densely, the structured solver of
+        :mod:`emiss.inference.structured` never does.
+
+        Args:
+            pars: full parameter vector.
+            data: FitData.
+
+        Returns:
+            (nll, grad, J, c, d); nll = +inf (the others None) where a rate is not positive.
+        """
+        A, vals, d1, dd = self._rates(pars)
+        F = np.prod(vals, axis=0)
+        lam = np.bincount(self.el_bin, weights=A * F, minlength=self.nbins_total)
+        n = data.main
+        if np.any((lam <= 0) & (n > 0)) or np.any(lam < 0) or not np.all(np.isfinite(lam)):
+            return math.inf, None, None, None, None
+        nll = self._nll_value(pars, data, lam)
+        Fk = _others_product(vals, F)
+        parts = [(A * Fk).ravel()[self._mult_pos] * d1[self._mult_pos]]
+        if dd is not None:
+            parts.append(F[self._add_e] * dd)
+        P, B = self.npars, self.nbins_total
+        J = np.bincount(self._jac_idx, weights=np.concatenate(parts),
+                        minlength=B * P).reshape(B, P)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(n > 0, 1.0 - n / lam, 1.0)
+            curv = np.where(n > 0, n / lam**2, 0.0)
+        g = w @ J
+        dcon = np.zeros(P)
+        g[self.n_idx] += (pars[self.n_idx] - data.n_aux) / self.n_sig**2
+        dcon[self.n_idx] = 1.0 / self.n_sig**2
+        if self.p_idx.size:
+            gp = pars[self.p_idx]
+            g[self.p_idx] += self.p_fac - data.p_aux / gp
+            dcon[self.p_idx] = data.p_aux / gp**2
+        return nll, g, J, curv, dcon
+
     def nll_grad_hess(self, pars: np.ndarray, data: FitData):
         """NLL, gradient and the Gauss-Newton (expected-information) Hessian.
 
@@ -452,32 +494,11 @@ class FastModel:
         Returns:
             (nll, grad, hess); nll = +inf (grad, hess None) where a rate is not positive.
         """
-        A, vals, d1, dd = self._rates(pars)
-        F = np.prod(vals, axis=0)
-        lam = np.bincount(self.el_bin, weights=A * F, minlength=self.nbins_total)
-        n = data.main
-        if np.any((lam <= 0) & (n > 0)) or np.any(lam < 0) or not np.all(np.isfinite(lam)):
+        nll, g, J, curv, dcon = self.nll_grad_jac(pars, data)
+        if g is None:
             return math.inf, None, None
-        nll = self._nll_value(pars, data, lam)
-        th = pars[self.n_idx]
-        Fk = _others_product(vals, F)
-        parts = [(A * Fk).ravel()[self._mult_pos] * d1[self._mult_pos]]
-        if dd is not None:
-            parts.append(F[self._add_e] * dd)
-        P, B = self.npars, self.nbins_total
-        J = np.bincount(self._jac_idx, weights=np.concatenate(parts),
-                        minlength=B * P).reshape(B, P)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w = np.where(n > 0, 1.0 - n / lam, 1.0)
-            curv = np.where(n > 0, n / lam**2, 0.0)
-        g = J.T @ w
         H = (J.T * curv) @ J
-        g[self.n_idx] += (th - data.n_aux) / self.n_sig**2
-        H[self.n_idx, self.n_idx] += 1.0 / self.n_sig**2
-        if self.p_idx.size:
-            gp = pars[self.p_idx]
-            g[self.p_idx] += self.p_fac - data.p_aux / gp
-            H[self.p_idx, self.p_idx] += data.p_aux / gp**2
+        H[np.diag_indices_from(H)] += dcon
         return nll, g, H
 
     def _nll_value(self, pars: np.ndarray, data: FitData, lam: np.ndarray) -> float:

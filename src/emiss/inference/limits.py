@@ -36,8 +36,9 @@ CALCTYPES = ("asymptotics", "toybased")
 
 
 def _check_common(cl: float, calctype: str) -> None:
-    if not (0.0 < cl < 1.0):
-        raise EmissError(f"confidence level cl={cl!r} is invalid; valid: 0 < cl < 1 (e.g. 0.95)")
+    from emiss import validate
+
+    validate.CL.check(cl, "cl")
     if calctype not in CALCTYPES:
         raise EmissError(f"calctype {calctype!r} is unknown; valid: {', '.join(CALCTYPES)}")
 

@@ -136,6 +136,21 @@ def _draws_br(run: PosteriorRun, ref_br: float) -> np.ndarray:
     return run.poi() * ref_br
 
 
+def _count_parameters(spec: Mapping[str, Any]) -> int:
+    """Parameters of a workspace's model (per-bin modifiers count once per bin)."""
+    per_bin = ("staterror", "shapesys", "shapefactor")
+    pars: dict[tuple, int] = {}
+    for ch in spec.get("channels", []):
+        n_bins = len(ch["samples"][0]["data"]) if ch.get("samples") else 0
+        for sample in ch.get("samples", []):
+            for mod in sample.get("modifiers", []):
+                if mod.get("type") in per_bin:
+                    pars[(mod.get("name"), ch.get("name"))] = n_bins
+                else:
+                    pars[(mod.get("name"),)] = 1
+    return sum(pars.values())
+
+
 class PosteriorGrid:
     """Posteriors and evidences of the patches of one or more patchsets on one workspace.
 
@@ -168,6 +183,14 @@ class PosteriorGrid:
             self.bkg = FastBackground(dict(workspace_spec), poi=poi)
         except UnsupportedSpec as exc:
             raise EmissError(f"the fast engine cannot handle this workspace: {exc}") from None
+        n_pars = _count_parameters(workspace_spec) + 1  # the nuisances and mu
+        size = 8 * chains * (draws + tune) * n_pars  # the chains of one hypothesis, float64
+        if size > validate.MAX_CHAIN_BYTES:
+            raise EmissError(
+                f"--chains {chains} x (--draws {draws} + --tune {tune}) x {n_pars} parameters "
+                f"would hold about {size / 1e9:.1f} GB of draws per hypothesis; at most "
+                f"{validate.MAX_CHAIN_BYTES / 1e9:.1f} GB: use fewer draws or chains (1000 "
+                "draws x 4 chains already give R-hat and ESS), or run seeds separately")
         self.br_max = float(br_max)
         self.mass_prior = mass_prior
         self.settings = {"sampler": sampler, "draws": int(draws), "tune": int(tune),

@@ -141,6 +141,15 @@ def make_row(patch_meta: Mapping[str, Any], labels: Sequence[str],
         "p0": _round(a.get("p0")),
         "Z": _round(a.get("Z")),
     })
+    p_inv = (block.get("P_inv") or {}).get(block.get("process") or "")
+    if p_inv is not None:  # a partly invisible X: the limits on B * P_inv too
+        f = float(p_inv)
+        row["P_inv"] = _round(f)
+        row["br_pinv_hat"] = None if row["br_hat"] is None else _round(row["br_hat"] * f)
+        row["br_pinv_limit_obs"] = None if row["br_limit_obs"] is None \
+            else _round(row["br_limit_obs"] * f)
+        row["br_pinv_limit_exp"] = [None if v is None else _round(v * f)
+                                    for v in row["br_limit_exp"]]
     if a.get("toy_errors"):  # toy-based rows: the Monte-Carlo errors of p0 and CLs
         row["toy_errors"] = {k: _round(v) if isinstance(v, float) else v
                              for k, v in a["toy_errors"].items()}

@@ -253,7 +253,8 @@ def scan(
         patchsets: PatchSet JSON dicts (or file paths) made for that workspace.
         output: RESULTS.json (None: return only, no journal).
         names: restrict to these patch names.
-        jobs: local worker processes (default all cores; 1 = in this process).
+        jobs: local worker processes (default and at most: the cores this process may use;
+            1 = in this process).
         executor: "local" or "dask".
         scheduler: Dask scheduler address (or a ``distributed.Client``) for executor "dask".
         resume: continue from the journal next to ``output``.
@@ -272,6 +273,12 @@ def scan(
 
     Returns:
         The results document (also written to ``output``).
+
+    Raises:
+        EmissError: bad inputs; ``output`` locked by another running scan (``<output>.lock``);
+            a write that failed (the journal keeps the finished hypotheses).
+        emiss.errors.Interrupted: SIGINT (or SIGTERM in the CLI) stopped the scan; its message
+            names the journal that ``resume=True`` continues from.
     """
     _check_scan_options(cl=cl, jobs=jobs, chunk_size=chunk_size, ntoys=ntoys,
                         toy_seed=toy_seed, calctype=calctype, engine=engine, executor=executor)
@@ -316,7 +323,10 @@ def scan(
     jpath = journal_path(output) if output is not None else None
     lock = None
     if jpath is not None:
-        check_output_file(jpath, "scan journal")  # a folder, link or device there: one line
+        if jpath.is_dir():
+            raise EmissError(f"the scan journal {str(jpath)!r} of {str(output)!r} is a folder; "
+                             "move it away or give another -o")
+        check_output_file(jpath, "scan journal")  # a link or device there: one line
         lock = OutputLock(output, "results file").acquire()  # a second scan on it refuses
     try:
         prefix = None
@@ -360,7 +370,7 @@ def scan(
             try:
                 journal.start(header, resume_prefix=prefix if resume else None)
             except OSError as exc:
-                journal.close(remove=not resume)
+                journal.close(remove=not resume or prefix is None)  # a fresh one goes
                 if ex is not None:
                     ex.close()
                 raise write_error(jpath, exc, "scan journal") from None
@@ -407,7 +417,14 @@ def scan(
         doc = results_document(ws_digest, ps_digests, labels, options, rows,
                                workspace=ws_record)
         if output is not None:
-            write_results(output, doc, with_csv=write_csv)
+            try:
+                write_results(output, doc, with_csv=write_csv)
+            except EmissError as exc:  # e.g. disk full: the journal still holds every row
+                if journal is None:
+                    raise
+                raise EmissError(f"{exc}; the journal {str(jpath)!r} keeps all {len(rows)} "
+                                 "hypotheses: rerun the same command with --resume once it can "
+                                 "be written") from None
             if journal is not None:
                 journal.close(remove=True)
             log.info("wrote %s (%d hypotheses)", output, len(rows))

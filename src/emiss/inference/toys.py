@@ -60,8 +60,10 @@ class FastToyCalculator:
 
     def __init__(self, fm: FastModel, ntoys: int = DEFAULT_NTOYS, seed: int = 0,
                  batch: int = 500) -> None:
-        if ntoys < 1:
-            raise EmissError(f"ntoys={ntoys}: need at least 1 toy")
+        from emiss import validate
+
+        ntoys = validate.NTOYS.check(ntoys, "ntoys")
+        seed = validate.SEED.check(seed, "seed")
         if fm.bounds[fm.poi_index, 0] != 0.0:
             raise EmissError("toy-based q~_mu needs the POI lower bound at 0 "
                              f"(have {fm.bounds[fm.poi_index, 0]})")

@@ -152,6 +152,7 @@ def generate(
     response: str | os.PathLike | None = None,
     hepdata: str | None = None,
     progress: Callable[[str], None] | None = None,
+    ctau_m: float | None = None,
 ) -> dict[str, dict]:
     """PatchSets for several grid entries on one workspace (shared caches).
 
@@ -163,6 +164,8 @@ def generate(
         response: response file overriding the sidecar's.
         hepdata: INSPIRE reference overriding the sidecar's.
         progress: called with each entry name when it is done.
+        ctau_m: proper decay length of a two-body X in m (None: invisible); the signal is
+            B * P_inv (``TemplateBuilder``).
 
     Returns:
         entry name -> PatchSet.
@@ -183,7 +186,7 @@ def generate(
             f"{target.name} (about {estimate_patch_bytes(target.spec) / 1e3:.0f} kB each); at "
             f"most {validate.MAX_PATCHSET_BYTES / 1e9:.1f} GB are written by one command: "
             f"{split}, or split --masses/--param into ranges")
-    builder = TemplateBuilder(target, n_samples=n_samples, seed=seed)
+    builder = TemplateBuilder(target, n_samples=n_samples, seed=seed, ctau_m=ctau_m)
     resolved = [resolve_entry(e) for e in entries]  # fail early, before any work
     for r in resolved:
         if r.entry.masses is not None:

@@ -240,9 +240,15 @@ class TemplateBuilder:
     """
 
     def __init__(self, target: Target, n_samples: int = DEFAULT_FF_SAMPLES,
-                 seed: int = DEFAULT_FF_SEED, cache: dict | None = None) -> None:
+                 seed: int = DEFAULT_FF_SEED, cache: dict | None = None,
+                 ctau_m: float | None = None) -> None:
         from emiss import validate
 
+        if ctau_m is not None and not (ctau_m > 0):  # nan and <= 0 refused; inf = stable
+            raise EmissError(f"--ctau {ctau_m!r} m: valid: a proper decay length > 0 (inf: "
+                             "X never decays)")
+        #: proper decay length c tau of a two-body X in m (None: X is invisible, P_inv = 1)
+        self.ctau_m = ctau_m
         self.target = target
         self.n_samples = validate.FF_SAMPLES.check(n_samples, "n_samples")
         self.seed = validate.SEED.check(seed, "seed")
@@ -481,7 +487,37 @@ class TemplateBuilder:
         else:
             samples = self._folded(raw, scale, ref, mult, hyp, published)
         emiss = emiss_block(scen, hyp, params, self.processes, ref, br0, scale, raw.br)
+        if self.ctau_m is not None and mult == 2:
+            self._make_partly_invisible(samples, emiss, float(hyp.mass))
         return PatchTemplate(name=hyp.name, values=hyp.values, samples=samples, emiss=emiss)
+
+    def _make_partly_invisible(self, samples: list[SampleTemplate], emiss: dict,
+                               mass: float) -> None:
+        """Scale the signal by P_inv, the probability that X escapes Belle II undecayed.
+
+        mu = 1 still stands for B(B -> K X) = the reference; the yields are those of
+        B * P_inv (``emiss.models.escape``: lifetime, boost at the Upsilon(4S), detector radius).
+        """
+        from emiss.models.escape import BELLE2_RADIUS_M, escape_probability
+
+        resp = self.target.response.channels
+        p_inv = {}
+        for p in self.processes:
+            proc = hypotheses.process(p)
+            p_inv[p] = float(escape_probability(proc.m_B, proc.m_M, max(mass, 1e-9),
+                                                self.ctau_m))
+        for s in samples:
+            if s.name != SIGNAL:
+                continue
+            for c in list(s.nominal):
+                f = p_inv[resp[c].process]
+                s.nominal[c] = s.nominal[c] * f
+                for per in s.histosys.values():
+                    if c in per:
+                        per[c] = (per[c][0] * f, per[c][1] * f)
+        emiss["P_inv"] = {p: float(f"{v:.8g}") for p, v in p_inv.items()}
+        emiss["ctau_m"] = self.ctau_m
+        emiss["detector_radius_m"] = BELLE2_RADIUS_M
 
     def _folded(self, raw: _Raw, scale: float, ref: float, mult: int, hyp: Hypothesis,
                 published: Mapping[str, dict]) -> list[SampleTemplate]:

@@ -4,7 +4,7 @@ Conventions (see docs/interfaces.md):
 
 * ``multiplicity``: 1 = SM / heavy-NP rescaling of the nu nubar spectrum, 2 = two-body B -> K(*) X
   (exact line at q^2 = m_X^2), 3 = three-body B -> K(*) X X̄ (continuum from 4 m_X^2).
-* ``spin`` of the invisible particle(s) (0, 0.5, 1; 0.5 for SM neutrinos).
+* ``spin`` of the invisible particle(s) (0, 0.5, 1, 1.5; 0.5 for SM neutrinos).
 * ``parameters``: name -> (default, unit, description). The mass is not a parameter: it is the
   separate ``mass`` argument (``needs_mass``), defaulting to ``default_mass``.
 * ``coupling``: the parameter whose square the rate is proportional to (None for sm / heavy-np).
@@ -21,6 +21,16 @@ Chirality: c_L, c_R weight s̄ Γ P_{L,R} b. 2503.19025 writes b̄ Γ P_X s; for
 hermitian conjugate keeps the label, for scalar densities it swaps L <-> R. Rates depend only on
 |c_L + c_R| (parity-even part) and |c_R - c_L| (parity-odd part), so they are unchanged.
 Mass validation and "vanishing by parity" checks raise EmissError (never a silent zero).
+
+Pairs come in every field type: complex scalars and vectors, Dirac spin-1/2 and spin-3/2
+(Rarita-Schwinger) fermions, and their self-conjugate versions, named with the suffix
+``-majorana`` (Majorana psi, Psi) or ``-real`` (real phi, V). Self-conjugate operators are
+normalised as L = (K/2) J X X (the Feynman vertex of the Dirac/complex operator), so that
+B(self-conjugate) = B(Dirac/complex)/2 (two identical particles; ``threebody``). Operators that
+vanish identically for self-conjugate fields (psī gamma^mu psi, psī sigma^{mu nu} psi, Psī_nu
+gamma^mu Psi^nu, phi d<->phi, V_nu d<->V^nu, sigma^{mu nu} V_mu V_nu) are not registered: their
+names (``VANISHING``) give an EmissError that says why and which scenario to use instead.
+Derivations and checks of the pair rates: docs/spin32.md.
 """
 
 from __future__ import annotations
@@ -115,6 +125,11 @@ class Scenario:
                 raise EmissError(f"parameter Lambda={x:g} must be > 0 (GeV)")
             out[key] = x
         return out
+
+    @property
+    def massless_allowed(self) -> bool:
+        """Whether m_X = 0 is physical: not for spin >= 1 (rates grow as 1/m^2 or 1/m^4)."""
+        return self.spin < 1
 
     def resolve_mass(self, mass: float | None) -> float | None:
         """The mass to use (default_mass when None); error if given to a massless scenario."""
@@ -234,20 +249,103 @@ def _tv(proc, ff, m, p):
     return twobody.vector_line(proc, ff, m, p["g"], p["c_L"], p["c_R"])
 
 
-def _pair(kind: str, d_L: float | None = None, d_R: float | None = None):
+def _pair(kind: str, d_L: float | None = None, d_R: float | None = None,
+          self_conjugate: bool = False):
     def build(proc, ff, m, p):
         dl = p.get("d_L", d_L if d_L is not None else 1.0)
         dr = p.get("d_R", d_R if d_R is not None else 1.0)
         return threebody.pair_spectrum(proc, ff, kind, m, p["g"], p["Lambda"], p["c_L"],
-                                       p["c_R"], dl, dr)
+                                       p["c_R"], dl, dr, self_conjugate=self_conjugate)
     return build
 
 
 _J = "s̄ γ^μ (c_L P_L + c_R P_R) b"
 _S = "s̄ (c_L P_L + c_R P_R) b"
 _REF2 = "arXiv:2503.19025 eq. (2.1); arXiv:1111.6402 eqs. (5), (7); emiss.physics.twobody"
+_T = "s̄ σ^μν (c_L P_L + c_R P_R) b"
 _REF3 = "arXiv:2503.19025 eq. (2.1); arXiv:1111.6402; emiss.physics.threebody (derived, tested)"
+_REF32 = ("arXiv:1111.6402 (spin-3/2 pairs); arXiv:2403.13887 (spin 0 up to 3/2); "
+          "emiss.physics.threebody, docs/spin32.md (derived, tested)")
+_REFT = ("arXiv:2312.12507 (tensor-current pairs); emiss.physics.threebody, docs/spin32.md "
+         "(derived, tested)")
+_REFSC = "emiss.physics.threebody (self-conjugate pairs: B = B(Dirac/complex)/2), docs/spin32.md"
+_DLR = {"d_L": (1.0, "", "weight of the left-handed invisible current X̄ γ P_L X"),
+        "d_R": (0.0, "", "weight of the right-handed invisible current X̄ γ P_R X")}
 M2, M3 = 2.1, 0.6
+
+
+def _sc(name: str, spin: float, operator: str, lam: float, reference: str, build,
+        extra: dict[str, ParamSpec] | None = None) -> Scenario:
+    """A pair scenario with parameters g, Lambda, c_L, c_R (+ extra) at the pair default mass."""
+    return Scenario(name, spin, 3, operator, {**_g(1.0), **_lam(lam), **_CHIRAL_Q, **(extra or {})},
+                    True, "g", default_mass=M3, reference=reference, _build=build)
+
+
+def _more_pairs() -> list[Scenario]:
+    """Spin-3/2 pairs, tensor-current pairs and the self-conjugate versions of every pair."""
+    rs, maj, mrs = "(Dirac Rarita-Schwinger Ψ)", "(Majorana χ)", "(Majorana Rarita-Schwinger Ψ)"
+    k2 = "(g/(2Λ²))"
+    kv2 = "(g v/(2√2 Λ²))"
+    return [
+        # spin 3/2 (Dirac)
+        _sc("threebody-spin32", 1.5, f"(g/Λ²) {_J} Ψ̄_ν γ_μ (d_L P_L + d_R P_R) Ψ^ν {rs}", 2e4,
+            _REF32, _pair("rs-vector"), _DLR),
+        _sc("threebody-spin32-vector", 1.5, f"(g/Λ²) {_J} Ψ̄_ν γ_μ Ψ^ν {rs}", 2e4, _REF32,
+            _pair("rs-vector", 1.0, 1.0)),
+        _sc("threebody-spin32-axial", 1.5, f"(g/Λ²) {_J} Ψ̄_ν γ_μ γ5 Ψ^ν {rs}", 2e4, _REF32,
+            _pair("rs-vector", -1.0, 1.0)),
+        _sc("threebody-spin32-scalar", 1.5, f"(g/Λ²) {_S} Ψ̄_ν Ψ^ν {rs}", 3e4, _REF32,
+            _pair("rs-scalar")),
+        _sc("threebody-spin32-pseudoscalar", 1.5, f"(g/Λ²) {_S} Ψ̄_ν iγ5 Ψ^ν {rs}", 3e4, _REF32,
+            _pair("rs-pseudoscalar")),
+        # tensor quark current
+        _sc("threebody-fermion-tensor", 0.5, f"(g/Λ²) {_T} ψ̄ σ_μν ψ (Dirac ψ)", 7e3, _REFT,
+            _pair("fermion-tensor")),
+        _sc("threebody-vector-t", 1, f"(g v/(√2 Λ²)) {_T} V_μ† V_ν (complex V)", 1e5, _REFT,
+            _pair("vector-tensor")),
+        # self-conjugate versions (B = B(Dirac/complex)/2; the vanishing ones: VANISHING)
+        _sc("threebody-scalar-s-real", 0, f"{kv2} {_S} φ² (real φ)", 5e4, _REFSC,
+            _pair("scalar-scalar", self_conjugate=True)),
+        _sc("threebody-fermion-majorana", 0.5,
+            f"{k2} {_J} χ̄ γ_μ (d_L P_L + d_R P_R) χ {maj}: only (d_R - d_L)/2 χ̄ γ_μ γ5 χ survives",
+            7e3, _REFSC, _pair("fermion-vector", self_conjugate=True), _DLR),
+        _sc("threebody-fermion-axial-majorana", 0.5, f"{k2} {_J} χ̄ γ_μ γ5 χ {maj}", 7e3, _REFSC,
+            _pair("fermion-vector", -1.0, 1.0, self_conjugate=True)),
+        _sc("threebody-fermion-scalar-majorana", 0.5, f"{k2} {_S} χ̄ χ {maj}", 7e3, _REFSC,
+            _pair("fermion-scalar", self_conjugate=True)),
+        _sc("threebody-fermion-pseudoscalar-majorana", 0.5, f"{k2} {_S} χ̄ iγ5 χ {maj}", 7e3,
+            _REFSC, _pair("fermion-pseudoscalar", self_conjugate=True)),
+        _sc("threebody-vector-s-real", 1, f"{kv2} {_S} V_μ V^μ (real V)", 2e5, _REFSC,
+            _pair("vector-scalar", self_conjugate=True)),
+        _sc("threebody-spin32-majorana", 1.5,
+            f"{k2} {_J} Ψ̄_ν γ_μ (d_L P_L + d_R P_R) Ψ^ν {mrs}: only the axial part survives",
+            2e4, _REFSC, _pair("rs-vector", self_conjugate=True), _DLR),
+        _sc("threebody-spin32-axial-majorana", 1.5, f"{k2} {_J} Ψ̄_ν γ_μ γ5 Ψ^ν {mrs}", 2e4,
+            _REFSC, _pair("rs-vector", -1.0, 1.0, self_conjugate=True)),
+        _sc("threebody-spin32-scalar-majorana", 1.5, f"{k2} {_S} Ψ̄_ν Ψ^ν {mrs}", 3e4, _REFSC,
+            _pair("rs-scalar", self_conjugate=True)),
+        _sc("threebody-spin32-pseudoscalar-majorana", 1.5, f"{k2} {_S} Ψ̄_ν iγ5 Ψ^ν {mrs}", 3e4,
+            _REFSC, _pair("rs-pseudoscalar", self_conjugate=True)),
+    ]
+
+
+#: Self-conjugate versions that vanish identically: name -> (why, what to use instead). Asking
+#: for one is an EmissError (``get_scenario``), never a silent zero rate.
+VANISHING: dict[str, tuple[str, str]] = {
+    "threebody-scalar-real": (threebody.VANISHING_SELF_CONJUGATE["scalar-vector"],
+                              "threebody-scalar-s-real"),
+    "threebody-vector-real": (threebody.VANISHING_SELF_CONJUGATE["vector-vector"],
+                              "threebody-vector-s-real"),
+    "threebody-vector-t-real": (threebody.VANISHING_SELF_CONJUGATE["vector-tensor"],
+                                "threebody-vector-s-real"),
+    "threebody-fermion-vector-majorana": (threebody.MAJORANA_VECTOR_ZERO,
+                                          "threebody-fermion-axial-majorana"),
+    "threebody-fermion-tensor-majorana": (threebody.VANISHING_SELF_CONJUGATE["fermion-tensor"],
+                                          "threebody-fermion-axial-majorana"),
+    "threebody-spin32-vector-majorana": ("a Majorana vector current vanishes: C gamma^{mu T} "
+                                         "C^-1 = -gamma^mu, so Ψ̄_ν gamma^mu Ψ^ν = 0 and only the "
+                                         "axial part survives", "threebody-spin32-axial-majorana"),
+}
 
 
 def _registry() -> dict[str, Scenario]:
@@ -307,6 +405,7 @@ def _registry() -> dict[str, Scenario]:
         Scenario("threebody-vector-s", 1, 3, f"(g v/(√2 Λ²)) {_S} V_μ† V^μ (complex V)",
                  {**_g(1.0), **_lam(2e5), **q}, True, "g", default_mass=M3, reference=_REF3,
                  _build=_pair("vector-scalar")),
+        *_more_pairs(),
     ]
     # Light-X operators with a vector-type quark current also predict the related modes
     # (B -> pi, rho; B_s -> phi; K -> pi; emiss.physics.processes.RELATED_PROCESSES) with g the
@@ -314,7 +413,32 @@ def _registry() -> dict[str, Scenario]:
     # stay b -> s (their quark masses are m_b -/+ m_s).
     items = [dataclasses.replace(s, processes=ALL_PROCESSES)
              if s.multiplicity > 1 and _J in s.operator else s for s in items]
+    # every two-body X may have a total width (a Breit-Wigner in q^2, emiss.physics.twobody)
+    items = [_with_width(s) if s.multiplicity == 2 else s for s in items]
     return {s.name: s for s in items}
+
+
+#: The width parameter of two-body scenarios.
+_WIDTH: dict[str, ParamSpec] = {"width": (0.0, "GeV", "total width of X: a relativistic "
+                                          "Breit-Wigner in q^2 (0: an exact line)")}
+
+
+def _with_width(scen: Scenario) -> Scenario:
+    """The two-body scenario with a ``width`` parameter (``twobody.broadened`` when > 0)."""
+    narrow = scen._build
+    allow_zero = scen.spin != 1
+
+    def build(proc, ff, m, p):
+        rest = {k: v for k, v in p.items() if k != "width"}
+        width = float(p.get("width", 0.0))
+        if width < 0:
+            raise EmissError(f"width {width:g} GeV of X: valid: >= 0 (0 = an exact line)")
+        if width == 0.0:
+            return narrow(proc, ff, m, rest)
+        return twobody.broadened(proc, lambda mu: narrow(proc, ff, mu, rest), m, width,
+                                 allow_zero=allow_zero)
+
+    return dataclasses.replace(scen, parameters={**scen.parameters, **_WIDTH}, _build=build)
 
 
 _REGISTRY: dict[str, Scenario] | None = None
@@ -362,6 +486,10 @@ def get_scenario(name: str | Scenario) -> Scenario:
     if isinstance(name, Scenario):
         return name
     reg = _reg()
+    if name in VANISHING:
+        why, instead = VANISHING[name]
+        raise EmissError(f"scenario {name!r} vanishes identically and is not registered: {why}; "
+                         f"use {instead!r} (or the Dirac/complex version without the suffix)")
     if name not in reg:
         raise EmissError(f"unknown scenario {name!r}; valid: {', '.join(reg)}")
     return reg[name]

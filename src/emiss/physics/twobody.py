@@ -146,3 +146,82 @@ def vector_line(process, ff, mass: float, g: float, c_L: float = 1.0,
     msq = msq_long + g**2 * float(h.HT[0])
     meta = {"mass": m, "spin": 1}
     return _line(process, m2, msq, msq_long, f"B->{process.meson} V (m={m:g} GeV)", meta)
+
+
+#: The Breit-Wigner of a broad X is kept within this many widths of its mass (a truncated
+#: line shape: the tails of a spin-1 X would otherwise reach q^2 -> 0, where its longitudinal
+#: rate grows as 1/m^2).
+BW_WINDOW = 10.0
+#: Points of the mass grid on which the narrow-width rate is tabulated across the window.
+BW_POINTS = 201
+
+
+def broadened(process, line_at, mass: float, width: float, allow_zero: bool = True) -> Spectrum:
+    """A two-body X of finite width: a relativistic Breit-Wigner in q^2 instead of a line.
+
+    dB/dq^2 = N B_line(sqrt(q^2)) (1/pi) m Gamma / ((q^2 - m^2)^2 + m^2 Gamma^2), with
+    B_line(mu) the narrow-width rate of the same hypothesis at mass mu (its matrix element and
+    two-body phase space evaluated at the invariant mass of the invisible system; PDG review
+    "Resonances", eq. (50.5) for the relativistic Breit-Wigner), truncated to
+    |sqrt(q^2) - m| < BW_WINDOW Gamma and the kinematic range, and normalised (N) so that the
+    total branching ratio is the narrow-width B_line(m): the width moves rate across q^2, not in
+    or out of the decay. Gamma -> 0 gives back the line (tested).
+
+    Args:
+        process: ``Process``.
+        line_at: function mass -> the narrow-width line Spectrum of the hypothesis.
+        mass: the pole mass m in GeV.
+        width: the total width Gamma in GeV (> 0).
+        allow_zero: whether the rate is finite at zero mass (not for spin-1 X).
+
+    Returns:
+        Spectrum with a continuum (and its K*-longitudinal part) and no line.
+    """
+    from scipy.interpolate import PchipInterpolator
+
+    if not (math.isfinite(width) and width > 0):
+        raise EmissError(f"width {width!r} GeV of X: valid: a finite width > 0 (0 = a line)")
+    m_top = math.sqrt(process.q2_max)
+    lo = max(mass - BW_WINDOW * width, 0.0 if allow_zero else 0.05 * mass)
+    hi = min(mass + BW_WINDOW * width, m_top * (1.0 - 1e-9))
+    masses = np.linspace(lo, hi, BW_POINTS)
+    lines = [line_at(float(mu)) for mu in masses]
+    br = np.array([s.lines[0][1] for s in lines])
+    br_long = np.array([s.lines_long[0] if s.lines_long else 0.0 for s in lines])
+    q2_grid = masses**2
+    rate = PchipInterpolator(q2_grid, br)
+    rate_long = PchipInterpolator(q2_grid, br_long)
+    m2, mg = mass * mass, mass * width
+
+    def bw(q2: np.ndarray) -> np.ndarray:
+        return mg / math.pi / ((q2 - m2) ** 2 + mg * mg)
+
+    # normalisation on a fine grid (Gauss-Legendre panels resolve the peak: panel size << Gamma)
+    n_pan = max(200, int(40 * (hi - lo) / width))
+    x, w = np.polynomial.legendre.leggauss(8)
+    edges = np.linspace(lo * lo, hi * hi, n_pan + 1)
+    half, mid = 0.5 * np.diff(edges), 0.5 * (edges[1:] + edges[:-1])
+    q2 = (mid[:, None] + half[:, None] * x[None, :]).ravel()
+    weights = (half[:, None] * w[None, :]).ravel()
+    total = float(np.sum(weights * bw(q2) * rate(q2)))
+    target = float(line_at(mass).lines[0][1])
+    norm = target / total if total > 0 else 0.0
+    q2_lo, q2_hi = lo * lo, hi * hi
+
+    def inside(q2: np.ndarray) -> np.ndarray:
+        q2 = np.asarray(q2, dtype=float)
+        return (q2 >= q2_lo) & (q2 <= q2_hi)
+
+    def cont(q2: np.ndarray) -> np.ndarray:
+        q2 = np.asarray(q2, dtype=float)
+        return np.where(inside(q2), norm * bw(q2) * rate(np.clip(q2, q2_lo, q2_hi)), 0.0)
+
+    def cont_long(q2: np.ndarray) -> np.ndarray:
+        q2 = np.asarray(q2, dtype=float)
+        return np.where(inside(q2), norm * bw(q2) * rate_long(np.clip(q2, q2_lo, q2_hi)), 0.0)
+
+    ref = line_at(mass)
+    return Spectrum(process=process.name, q2_min=q2_lo, q2_max=q2_hi, continuum=cont,
+                    continuum_long=cont_long if process.is_vector else None,
+                    label=f"{ref.label}, width {width:g} GeV",
+                    meta={**ref.meta, "width": width})
