@@ -347,12 +347,7 @@ CASES = TABLE + _number_cases() + _file_cases()
 
 #: cases that fail today in code another change owns (reported; strict: fixing them flips the
 #: test, then delete the entry)
-KNOWN: dict[tuple[str, str], str] = {
-    ("measure", "response not JSON"): "response loader: JSONDecodeError traceback",
-    ("compare", "results nan-inside"): "results loader accepts NaN rows",
-    ("publish", "patchset nan-inside"): "publish does not check the patch yields",
-    ("publish", "patchset negative-inside"): "publish does not check the patch yields",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _params() -> list:

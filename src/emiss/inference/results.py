@@ -356,6 +356,13 @@ def load_results(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(doc, dict) or "results" not in doc or "workspace_digest" not in doc:
         raise EmissError(f"{str(path)!r} is not an emiss scan results file "
                          "(needs 'workspace_digest' and 'results')")
+    for row in doc["results"] if isinstance(doc["results"], list) else []:
+        bad = [k for k, v in (row.items() if isinstance(row, dict) else [])
+               if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise EmissError(f"results file {str(path)!r}, row {row.get('name')!r}: {bad[0]} is "
+                             f"{row[bad[0]]!r}; emiss writes strict JSON (a failed number is "
+                             "null), so the file is damaged or not emiss's: rerun the scan")
     return doc
 
 

@@ -259,6 +259,9 @@ def load_patchset(path: str | Path, workspace: WorkspaceInput) -> PatchSetInput:
         ps.verify(pyhf.Workspace(workspace.spec))
     except Exception as exc:
         raise EmissError(f"patchset {str(path)!r} fails pyhf verification: {exc}") from exc
+    from emiss.patches.assemble import check_patch_numbers
+
+    check_patch_numbers(spec, f"patchset {path.name}")  # no NaN or negative yield published
     return PatchSetInput(
         name=_patchset_name(path),
         path=path,

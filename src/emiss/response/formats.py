@@ -105,7 +105,15 @@ def read_response_file(path: str | os.PathLike) -> tuple[dict[str, ChannelRespon
     path = Path(path)
     if not path.is_file():
         raise EmissError(f"response file {str(path)!r} does not exist")
-    return channels_from_dict(read_json(path))
+    try:
+        doc = read_json(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EmissError(f"response file {str(path)!r} is not valid JSON ({exc}); give a "
+                         "response file written by emiss (Response.save)") from None
+    if not isinstance(doc, dict):
+        raise EmissError(f"response file {str(path)!r} holds a {type(doc).__name__}, not an "
+                         "emiss response (a JSON object with 'channels')")
+    return channels_from_dict(doc)
 
 
 # ----------------------------------------------------------------------------- HEPData
