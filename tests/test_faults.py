@@ -286,3 +286,19 @@ def test_plot_limits_on_a_malformed_band(band, toy, tmp_path, capsys):
     _one_line(capsys, ["plot", "limits", str(res), "-o", str(tmp_path / "plots")],
               "results row 'mX_1p500'", "br_limit_exp", "list of 5 numbers", "rerun the scan")
     assert not (tmp_path / "plots").exists() or not any((tmp_path / "plots").iterdir())
+
+
+def test_a_damaged_journal_is_never_resumed_from(tmp_path, capsys):
+    """A complete line that is not JSON is damage (a kill only cuts the last line short)."""
+    from cli_run import run
+
+    ps = tmp_path / "ps.json"
+    code, _, err = run(capsys, "patchset", "belle2_hta_bkgonly", "--scenario", "twobody-scalar",
+                       "--masses", "1,2", "--ff-samples", "0", "-o", str(ps))
+    assert code == 0, err
+    journal = tmp_path / "r.json.journal.jsonl"
+    journal.write_text("garbage, not json\n")
+    code, _, err = run(capsys, "scan", "belle2_hta_bkgonly", str(ps), "-o",
+                       str(tmp_path / "r.json"), "--resume")
+    assert code == 2 and "line 1 is not JSON" in err and "without --resume" in err
+    assert journal.read_text() == "garbage, not json\n" and not (tmp_path / "r.json").exists()

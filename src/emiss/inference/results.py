@@ -414,8 +414,11 @@ class Journal:
             try:
                 rec = json.loads(line)
             except ValueError:  # JSONDecodeError, UnicodeDecodeError
-                log.warning("journal %s: ignoring an unreadable line at byte %d", path, pos)
-                break
+                # a kill can only cut the last line short (no newline, above); a complete line
+                # that is not JSON means the journal was damaged: never resume from it
+                raise EmissError(f"journal {str(path)!r} line {n} is not JSON (byte {pos}): the "
+                                 "journal is damaged; rerun without --resume to start the scan "
+                                 "afresh") from None
             _check_journal_record(rec, path, n)
             if rec.get("kind") == "header" and header is None:
                 header = rec
