@@ -3,7 +3,10 @@ formalism used in emiss.physics.currents/threebody).
 
 Everything here is built from four-vectors, explicit polarisation vectors and numerical Dirac
 matrices; hadronic matrix elements from their covariant definitions (HPQCD 2207.12468 eqs. (1)-(3),
-BSZ 1503.05534 eqs. (3)-(6)). Metric (+,-,-,-), epsilon^{0123} = +1.
+BSZ 1503.05534 eqs. (3)-(6); tensor currents: ``hadronic_tensor``). Explicit spinors: Dirac
+spinors, their charge conjugates (Majorana pairs) and Rarita-Schwinger vector-spinors built by
+Clebsch-Gordan coupling (``rs_spinors``), never the closed-form spin sums of the code.
+Metric (+,-,-,-), epsilon^{0123} = +1.
 """
 
 from __future__ import annotations
@@ -260,9 +263,127 @@ def dual(F):
 
 def tensor_from_parts(E, B, n):
     """The antisymmetric F^{mu nu} with F^{mu nu} n_nu = E^mu and F~^{mu nu} n_nu = B^mu (n unit
-    time-like, E.n = B.n = 0): F = E n - n E + eps^{mu nu rho sigma} B_rho n_sigma (checked)."""
+    time-like, E.n = B.n = 0): F = E n - n E - eps^{mu nu rho sigma} B_rho n_sigma (checked)."""
     F = (np.einsum("na,nb->nab", E, n) - np.einsum("na,nb->nab", n, E)
-         + np.einsum("abcd,nc,nd->nab", _EPS, lower(B), lower(n)))
+         - np.einsum("abcd,nc,nd->nab", _EPS, lower(B), lower(n)))
     np.testing.assert_allclose(np.einsum("nab,nb->na", F, lower(n)), E, atol=1e-9)
     np.testing.assert_allclose(np.einsum("nab,nb->na", dual(F), lower(n)), B, atol=1e-9)
     return F
+
+
+def hadronic_tensor(process, ff, pB, pM):
+    """<M|s̄ sigma^{mu nu} b|B> and <M|s̄ sigma^{mu nu} gamma5 b|B> (upper indices) from the
+    covariant definitions: B -> K, F = i f_T (P^mu q^nu - P^nu q^mu)/(m_B + m_K) (HPQCD
+    2207.12468 eq. (3)); B -> K*, <s̄ i sigma^{mu nu} q_nu b> = 2 T1 eps^{mu nu rho sigma}
+    eta*_nu p_rho k_sigma and <s̄ i sigma^{mu nu} q_nu gamma5 b> = i T2 [(m_B^2 - m_V^2) eta*^mu
+    - (eta*.q) P^mu] + i T3 (eta*.q) [q^mu - q^2 P^mu/(m_B^2 - m_V^2)] (BSZ 1503.05534 sec. 2),
+    T3 from T23 = [(m_B^2 - m_V^2)(m_B^2 + 3 m_V^2 - q^2) T2 - lambda T3]/(8 m_B m_V^2 (m_B - m_V)).
+    The full tensors follow from their q-contractions (``tensor_from_parts``) and
+    sigma gamma5 = (i/2) eps sigma (F5 = i F~; tested in test_pair_operators).
+
+    Returns:
+        list over meson polarisations of (helicity, F, F5), complex arrays (N, 4, 4).
+    """
+    mB, mM = process.m_B, process.m_M
+    q = pB - pM
+    q2 = dot(q, q)
+    n = q / np.sqrt(q2)[:, None]
+    Pm = pB + pM
+    if not process.is_vector:
+        fT = ff.fT(q2)
+        F = (1j * fT / (mB + mM))[:, None, None] * (np.einsum("na,nb->nab", Pm, q)
+                                                    - np.einsum("na,nb->nab", q, Pm))
+        return [(0, F.astype(complex), 1j * dual(F))]
+    T1, T2, T23 = ff.T1(q2), ff.T2(q2), ff.T23(q2)
+    lam = mB**4 + mM**4 + q2**2 - 2 * (mB**2 * mM**2 + mB**2 * q2 + mM**2 * q2)
+    T3 = ((mB**2 - mM**2) * (mB**2 + 3 * mM**2 - q2) * T2
+          - 8 * mB * mM**2 * (mB - mM) * T23) / lam
+    out = []
+    for hel, eta in kstar_polarisations(pM, mM).items():
+        etas = eta.conj()
+        eq = dot(etas, q)
+        sq_def = -2j * T1[:, None] * np.einsum("abcd,nb,nc,nd->na", _EPS, lower(etas),
+                                               lower(pB), lower(pM))  # sigma^{mu nu} q_nu
+        s5_def = (T2[:, None] * ((mB**2 - mM**2) * etas - eq[:, None] * Pm)
+                  + (T3 * eq)[:, None] * (q - (q2 / (mB**2 - mM**2))[:, None] * Pm))
+        E = sq_def / np.sqrt(q2)[:, None]
+        E5 = s5_def / np.sqrt(q2)[:, None]
+        F = tensor_from_parts(E, -1j * E5, n)
+        F5 = 1j * dual(F)
+        np.testing.assert_allclose(np.einsum("nab,nb->na", F5, lower(q)), s5_def,
+                                   atol=1e-9 * np.abs(s5_def).max())
+        out.append((hel, F, F5))
+    return out
+
+
+def numeric_dgamma(process, q2, m, msq, n_points=12):
+    """dGamma/dq^2 = int dm12^2 |M|^2 / (256 pi^3 m_B^3) (PDG kinematics review eq. (49.22))
+    by Gauss-Legendre in the pair's polar angle (m12^2 is linear in cos theta).
+
+    Args:
+        process: Process.
+        q2: pair invariant mass squared (GeV^2).
+        m: mass of each invisible particle.
+        msq: function (pB, pM, p1, p2) -> (total, K*-longitudinal) spin-summed |M|^2 arrays.
+        n_points: Gauss-Legendre order.
+
+    Returns:
+        (total, longitudinal) dGamma/dq^2 in GeV^-1.
+    """
+    mB, mM = process.m_B, process.m_M
+    x, w = np.polynomial.legendre.leggauss(n_points)
+    pB, pM, p1, p2, _ = pair_frame_momenta(np.full(n_points, q2), x, mB, mM, m)
+    ends = pair_frame_momenta(np.full(2, q2), np.array([-1.0, 1.0]), mB, mM, m)
+    e12 = dot(ends[1] + ends[2], ends[1] + ends[2])
+    jac = abs(e12[1] - e12[0]) / 2.0
+    tot, lng = msq(pB, pM, p1, p2)
+    norm = 256 * np.pi**3 * mB**3
+    return jac * np.sum(w * tot) / norm, jac * np.sum(w * lng) / norm
+
+
+def gamma_lower(Gam):
+    """Gamma_mu (lower index) from a list of four Gamma^mu."""
+    return [G[a, a] * Gam[a] for a in range(4)]
+
+
+def pair_amplitudes_dirac(p1, p2, m, Gam, majorana=False):
+    """Explicit amplitudes ū(p1, s1) Gam v(p2, s2) (Gam one 4x4 matrix or an (N, 4, 4) array).
+
+    majorana: the antisymmetrised matrix element of a self-conjugate field,
+    <chi chi|chī Gam chi|0> = ū1 Gam v2 - ū2 Gam v1 (v = C ū^T), times 1/2 for the
+    normalisation L = (K/2) J chī Gam chi.
+
+    Returns:
+        complex (N, 2, 2) [point, s1, s2].
+    """
+    u1, u2 = dirac_spinors(p1, m), dirac_spinors(p2, m)
+    v1, v2 = charge_conjugate(u1), charge_conjugate(u2)
+    Gm = np.broadcast_to(Gam, (len(p1), 4, 4))
+
+    def amp(ua, vb):
+        ubar = np.einsum("nsi,ij->nsj", ua.conj(), GAMMA[0])
+        return np.einsum("nsi,nij,ntj->nst", ubar, Gm, vb)
+
+    if not majorana:
+        return amp(u1, v2)
+    return 0.5 * (amp(u1, v2) - np.swapaxes(amp(u2, v1), 1, 2))
+
+
+def pair_amplitudes_rs(p1, p2, m, Gam, majorana=False):
+    """Explicit amplitudes ū_nu(p1, s1) Gam v^nu(p2, s2) of a Rarita-Schwinger pair (``rs_spinors``,
+    v^nu = C ū^{nu T}); majorana as in ``pair_amplitudes_dirac``.
+
+    Returns:
+        complex (N, 4, 4) [point, s1, s2].
+    """
+    u1, u2 = rs_spinors(p1, m), rs_spinors(p2, m)
+    v1, v2 = charge_conjugate(u1), charge_conjugate(u2)
+    Gm = np.broadcast_to(Gam, (len(p1), 4, 4))
+
+    def amp(ua, vb):
+        ubar = np.einsum("nsai,ij->nsaj", ua.conj(), GAMMA[0])
+        return np.einsum("nsai,nij,ntaj,a->nst", ubar, Gm, vb, np.diag(G))
+
+    if not majorana:
+        return amp(u1, v2)
+    return 0.5 * (amp(u1, v2) - np.swapaxes(amp(u2, v1), 1, 2))

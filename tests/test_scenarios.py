@@ -16,13 +16,17 @@ LIGHT = [s.name for s in list_scenarios() if s.needs_mass]
 def test_required_names_and_fields():
     names = [s.name for s in list_scenarios()]
     for required in ("sm", "heavy-np", "twobody-scalar", "twobody-vector", "threebody-scalar",
-                     "threebody-fermion", "threebody-vector"):
+                     "threebody-fermion", "threebody-vector", "threebody-spin32",
+                     "threebody-spin32-scalar", "threebody-fermion-tensor", "threebody-vector-t",
+                     "threebody-fermion-axial-majorana", "threebody-scalar-s-real",
+                     "threebody-vector-s-real", "threebody-spin32-axial-majorana"):
         assert required in names
     assert len(set(names)) == len(names)
     for s in list_scenarios():
         assert isinstance(s, Scenario)
         assert s.multiplicity in (1, 2, 3)
-        assert s.spin in (0, 0.5, 1)
+        assert s.spin in (0, 0.5, 1, 1.5)
+        assert s.massless_allowed == (s.spin < 1)
         # the K(*) modes always; vector-current light-X scenarios also the related modes
         assert set(PROCESSES) <= set(s.processes) <= set(ALL_PROCESSES)
         for default, unit, desc in s.parameters.values():
@@ -148,3 +152,46 @@ def test_spectrum_band_matches_central_and_has_width():
     np.testing.assert_allclose(b["central"], spec.dBdq2(q2), rtol=1e-14)
     assert np.all(b["sigma"] > 0) and np.all(b["sigma"] < 0.5 * b["central"])
     assert np.all((b["FL"] > 0) & (b["FL"] < 1)) and np.all(b["FL_sigma"] > 0)
+
+
+# pairs of identical (self-conjugate) particles: the registry's defaults use the Lambda of the
+# Dirac/complex scenario, so B = B(Dirac/complex)/2 where the operator is C-even
+HALF = [("threebody-fermion-axial-majorana", "threebody-fermion-axial"),
+        ("threebody-fermion-scalar-majorana", "threebody-fermion-scalar"),
+        ("threebody-fermion-pseudoscalar-majorana", "threebody-fermion-pseudoscalar"),
+        ("threebody-scalar-s-real", "threebody-scalar-s"),
+        ("threebody-vector-s-real", "threebody-vector-s"),
+        ("threebody-spin32-axial-majorana", "threebody-spin32-axial"),
+        ("threebody-spin32-scalar-majorana", "threebody-spin32-scalar"),
+        ("threebody-spin32-pseudoscalar-majorana", "threebody-spin32-pseudoscalar")]
+
+
+@pytest.mark.parametrize("sc,dirac", HALF)
+def test_self_conjugate_scenarios_are_half_their_dirac_or_complex_partner(sc, dirac):
+    for proc in ("B+->K+", "B0->K*0"):
+        a, al = integrate(get_scenario(sc).spectrum(proc, mass=0.7, params={"c_R": 0.3}))
+        b, bl = integrate(get_scenario(dirac).spectrum(proc, mass=0.7, params={"c_R": 0.3}))
+        assert a == pytest.approx(0.5 * b, rel=1e-12) and al == pytest.approx(0.5 * bl, rel=1e-12)
+
+
+def test_majorana_chiral_current_keeps_its_axial_part():
+    """chī gamma (d_L P_L + d_R P_R) chi = (d_R - d_L)/2 chī gamma gamma5 chi (the vector part
+    vanishes): the V - A Majorana pair is 1/4 of the axial one; d_L = d_R is an error."""
+    for spin in ("fermion", "spin32"):
+        va = integrate(get_scenario(f"threebody-{spin}-majorana").spectrum("B+->K+"))[0]
+        ax = integrate(get_scenario(f"threebody-{spin}-axial-majorana").spectrum("B+->K+"))[0]
+        assert va == pytest.approx(ax / 4, rel=1e-12)
+        with pytest.raises(EmissError, match="Majorana vector current vanishes"):
+            get_scenario(f"threebody-{spin}-majorana").spectrum("B+->K+",
+                                                                params={"d_L": 1, "d_R": 1})
+
+
+def test_new_pair_scenarios_masses_and_processes():
+    for name in ("threebody-spin32", "threebody-spin32-scalar-majorana", "threebody-vector-t"):
+        with pytest.raises(EmissError, match="0 < m_X"):
+            get_scenario(name).spectrum("B+->K+", mass=0.0)
+    assert integrate(get_scenario("threebody-fermion-tensor").spectrum("B+->K+", mass=0.0))[0] > 0
+    # tensor quark currents: B -> K(*) only (f_T, T_i); vector currents: also the related modes
+    assert set(get_scenario("threebody-fermion-tensor").processes) == set(PROCESSES)
+    assert set(get_scenario("threebody-spin32").processes) == set(ALL_PROCESSES)
+    assert set(get_scenario("threebody-spin32-scalar").processes) == set(PROCESSES)

@@ -128,9 +128,10 @@ def test_closed_form_matches_dalitz_integration(proc, kind, m, cL, cR, dL, dR):
         assert long_cf[i] == pytest.approx(long_num, rel=1e-6, abs=1e-12 * tot_num), (kind, q2)
 
 
+@pytest.mark.parametrize("proc", ["B+->K+", "B0->K*0"])
 @pytest.mark.parametrize("kind", list(threebody.PAIR_KINDS))
-def test_support_threshold_and_endpoint(kind):
-    p = get_process("B+->K+")
+def test_support_threshold_and_endpoint(kind, proc):
+    p = get_process(proc)
     ff = F.central(p.ff_kind)
     m = 0.5
     s = threebody.pair_spectrum(p, ff, kind, m, 1.0, 1e3)

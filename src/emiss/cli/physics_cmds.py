@@ -105,12 +105,13 @@ def register(cli: click.Group, plot: click.Group) -> None:
         if as_json:
             click.echo(dumps_json(items), nl=False)
             return
-        click.echo(f"{'name':32s} {'spin':>4s} {'mult':>4s}  parameters (default)  operator")
+        w = max(len(s["name"]) for s in items) + 1  # the longest name sets the column
+        click.echo(f"{'name':{w}s} {'spin':>4s} {'mult':>4s}  parameters (default)  operator")
         for s in items:
             pars = ", ".join(f"{k}={v['default']:g}" for k, v in s["parameters"].items())
             if s["needs_mass"]:
                 pars = f"mass={s['default_mass']:g} GeV" + (", " + pars if pars else "")
-            click.echo(f"{s['name']:32s} {s['spin']:>4g} {s['multiplicity']:>4d}  "
+            click.echo(f"{s['name']:{w}s} {s['spin']:>4g} {s['multiplicity']:>4d}  "
                        f"[{pars}]  {s['operator']}")
 
     @cli.command("rate")

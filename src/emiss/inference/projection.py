@@ -474,7 +474,7 @@ def _endpoint(scenario: Any) -> tuple[float, bool]:
 
     n = 1 if scenario.multiplicity == 2 else 2
     lim = min((get_process(p).m_B - get_process(p).m_M) / n for p in ("B0->K*0", "B+->K*+"))
-    return lim, float(scenario.spin) != 1.0
+    return lim, bool(scenario.massless_allowed)
 
 
 def check_request(lumis: Sequence[float], scenarios: Sequence[str],

@@ -66,8 +66,8 @@ def check_masses(scenario: Any, masses: Sequence[float], processes: Sequence[str
     n = {2: 1, 3: 2}.get(int(getattr(scenario, "multiplicity", 1)))
     if n is None:
         return
-    # m_X = 0 is unphysical for spin-1 X (longitudinal rate ~ 1/m^2), as in the physics stage
-    allow_zero = float(getattr(scenario, "spin", 0)) != 1.0
+    # m_X = 0 is unphysical for spin >= 1 (rates grow as 1/m^2 or 1/m^4), as in the physics stage
+    allow_zero = bool(getattr(scenario, "massless_allowed", True))
     for proc in processes:
         p = process(proc)
         limit = (p.m_B - p.m_M) / n
