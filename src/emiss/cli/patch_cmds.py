@@ -267,9 +267,11 @@ def standard_grid_differences(key: str, entries: list) -> list[str]:
                              if e.params.get(k) != b.params.get(k))
             lines.append(head + f"{name} {diff}: "
                          f"{reasons.get(name, reasons.get('params', fallback))}")
-    for name, e in mine.items():
-        if name not in base:
-            lines.append(head + f"{name} ({e.scenario}) added: {reasons.get(name, fallback)}")
+    added = [name for name in mine if name not in base]
+    if added:  # one line for all of them
+        lines.append(head + f"{len(added)} entries added ({', '.join(added[:3])}"
+                     + (", ..." if len(added) > 3 else "") + "): "
+                     + str(reasons.get("added", fallback)))
     return lines
 
 

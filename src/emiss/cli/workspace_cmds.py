@@ -116,6 +116,52 @@ def register(cli: click.Group, plot: click.Group) -> None:
         for p in [*build_shipped(target), *build_all(target)]:
             click.echo(str(p))
 
+    @workspace.command("combine")
+    @click.argument("names", nargs=-1, required=True)
+    @click.option("-o", "--outdir", "out_dir", type=OUT_DIR, required=True,
+                  help="Output folder (created if missing) for the combined bundle (3 files).")
+    @click.option("--stem", default=None,
+                  help="Stem of the combined workspace (default: "
+                       "combined_<name>_<name>..._bkgonly).")
+    def combine_cmd(names: tuple[str, ...], out_dir: str, stem: str | None) -> None:
+        """Combine workspaces of several experiments into one bundle in -o.
+
+        NAMES: belle2 (Belle II's released likelihood), babar2013 (BaBar, arXiv:1303.7465),
+        belle2017 (Belle, arXiv:1702.03224), bs-invisible (B_s -> invisible, ALEPH recast
+        arXiv:2310.13043), a bundled stem or a workspace file with its sidecar. Experimental
+        nuisances are kept apart (prefixed by part); mu and the form-factor components
+        ff_<family>_pc<i> are shared. Writes <stem>.json, <stem>.meta.json and the response.
+        """
+        import re
+
+        from emiss.bundles.global_likelihood import (
+            ALIASES,
+            SOURCES,
+            default_stem,
+            write_combination,
+        )
+        from emiss.bundles.simplified import response_name
+        from emiss.cli._common import output_dir, workspace_inputs
+
+        if len(names) < 2:
+            raise EmissError("workspace combine needs at least two NAMES (e.g. belle2 "
+                             "babar2013 bs-invisible)")
+        stem = stem or default_stem(names)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", stem):
+            raise EmissError(f"--stem {stem!r}: use letters, digits, '_', '-' and '.' only")
+        inputs = []
+        for n in names:
+            if ALIASES.get(n.lower(), n.lower()) in SOURCES and not Path(n).is_file():
+                continue
+            try:
+                inputs += workspace_inputs(n)
+            except EmissError:  # reported by the combination, after the output check
+                pass
+        output_dir(out_dir, inputs=inputs,
+                   writes=[f"{stem}.json", f"{stem}.meta.json", response_name(stem)])
+        for p in write_combination(list(names), out_dir, stem):
+            click.echo(str(p))
+
     @cli.command("measure")
     @click.argument("workspace")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (stdout).")
