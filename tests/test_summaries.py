@@ -181,3 +181,17 @@ def test_cli_scan_prints_summary_and_records_its_workspace(tmp_path, capsys):
                         T.ENGINE, "-q")
     w = json.loads(out.read_text())["workspace"]
     assert w["emulated_data"] is None and w["sidecar"] is None and "unknown" in w["label"]
+
+
+def test_best_fit_at_a_grid_edge_is_flagged():
+    """A profile still falling at the last mass: the best point is the edge, and compare says
+    so; one with its minimum inside the grid is not flagged."""
+    x = np.array([0.5, 1.0, 1.5, 2.0])
+    falling = {"workspace_digest": "e" * 64, "results": _rows(x, 10.0 - 3.0 * x)}
+    inside = {"workspace_digest": "f" * 64, "results": _rows(x, (x - 1.2) ** 2 * 40)}
+    cmp = compare([falling, inside])
+    by = {w["workspace_digest"][0]: w["scenarios"][0] for w in cmp["workspaces"]}
+    assert by["e"]["best_at_edge"] is True and by["e"]["best"]["m_X"] == 2.0
+    assert by["f"]["best_at_edge"] is False
+    table = format_table(cmp)
+    assert "2 |" in table and "|: the best point is the first or last mass" in table

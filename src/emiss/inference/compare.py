@@ -186,6 +186,7 @@ def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X",
                          "at_bound": bool(b.get("at_bound")),
                          "br_hat": _r(b.get("br_hat")), "twice_nll": _r(b["twice_nll"]),
                          "Z": _r(b.get("Z"))},
+                "best_at_edge": bool(iv["index"] in (0, len(x) - 1)),
                 "interval_68": [_r(iv["lower"]), _r(iv["upper"])],
                 "interval_open": [iv["lower_open"], iv["upper_open"]],
                 "interval_resolved": [iv["lower_resolved"], iv["upper_resolved"]],
@@ -265,6 +266,7 @@ def format_table(cmp: Mapping[str, Any]) -> str:
     lines = []
     unresolved = False
     any_capped = False
+    any_edge = False
     for w in cmp["workspaces"]:
         ref = w["reference"]
         name = f"{w['workspace']} " if w.get("workspace") else ""
@@ -273,13 +275,14 @@ def format_table(cmp: Mapping[str, Any]) -> str:
         if ref:
             lines.append(f"  reference: {ref['scenario']} rescaled, mu_hat={ref['mu_hat']}, "
                          f"B_hat={ref['br_hat']}, -2lnL={ref['twice_nll']}")
-        hdr = (f"  {'scenario':<22} {'best ' + label:>10} {'68% interval':>28} {'B_hat':>10} "
+        sw = max([22, *(len(str(e["scenario"])) for e in w["scenarios"])])
+        hdr = (f"  {'scenario':<{sw}} {'best ' + label:>12} {'68% interval':>28} {'B_hat':>10} "
                f"{'Z_loc vs SM':>11} {'D(-2lnL) vs SMxmu':>17} {'Z_loc vs SMxmu':>14} "
                f"{'Z(LR,2dof)':>10} {'Z_global(toys)':>18} {'Z_global(GV)':>12}")
         lines.append(hdr)
         for e in w["scenarios"]:
             if not e.get("n_points"):
-                lines.append(f"  {e['scenario']:<22} (no successful points)")
+                lines.append(f"  {e['scenario']:<{sw}} (no successful points)")
                 continue
             lo, hi = e["interval_68"]
             res = e.get("interval_resolved", [True, True])
@@ -299,8 +302,10 @@ def format_table(cmp: Mapping[str, Any]) -> str:
             ivs = "[" + sides[0] + ", " + sides[1] + "]"
             capped = b.get("at_bound")
             any_capped = any_capped or bool(capped)
-            best = f"{b[label]:g}" + ("^" if capped else "")
-            lines.append(f"  {e['scenario']:<22} {best:>10} {ivs:>28}"
+            edge = e.get("best_at_edge")
+            any_edge = any_edge or bool(edge)
+            best = f"{b[label]:g}" + ("^" if capped else "") + (" |" if edge else "")
+            lines.append(f"  {e['scenario']:<{sw}} {best:>12} {ivs:>28}"
                          f" {_fmt(b['br_hat'], '10.3g')} {_fmt(b['Z'], '11.2f')}"
                          f" {_fmt(d, '17.2f')} {_fmt(z, '14.2f')}"
                          f" {_z2(e.get('global', {})):>10}"
@@ -318,6 +323,9 @@ def format_table(cmp: Mapping[str, Any]) -> str:
            for e in w["scenarios"]):
         lines.append("!: the Gross-Vitells extrapolation is unreliable here (see the lines "
                      "above): run --global-toys N for the global significance.")
+    if any_edge:
+        lines.append("|: the best point is the first or last mass of the grid: the best fit may "
+                     "lie beyond it (extend the grid there; at m_X = 0 the edge is physical).")
     if any_capped:
         lines.append("^: the best point's mu_hat is at the upper bound of mu: a capped fit (B_hat, "
                      "Z and -2 ln L are those of the capped fit); widen the bound of mu.")
