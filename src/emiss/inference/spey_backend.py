@@ -51,6 +51,8 @@ import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,6 @@ import numpy as np
 from spey import BackendBase, ExpectationType
 from spey.base import ModelConfig
 
-import emiss
 from emiss.errors import EmissError
 from emiss.inference.fastlimits import FitFailure, Fitter
 from emiss.inference.fastmodel import FastBackground, FastModel, FitData, UnsupportedSpec
@@ -164,6 +165,14 @@ def resolve_patch(patch: Any, patch_name: str | None, spec: Mapping) -> tuple[li
                      f"or a PatchSet file; got {type(patch).__name__}")
 
 
+def _emiss_version() -> str:
+    """emiss's installed version (the package metadata; the API module is a later stage)."""
+    try:
+        return _dist_version("emiss")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 class EmissBackend(BackendBase):
     """spey backend: an emiss workspace and one hypothesis on the fast likelihood.
 
@@ -184,7 +193,7 @@ class EmissBackend(BackendBase):
     """
 
     name: str = "emiss"
-    version: str = emiss.__version__
+    version: str = _emiss_version()
     author: str = "The emiss developers"
     spey_requires: str = ">=0.2.0,<0.3.0"
     #: Belle II's measurement and released likelihood, which ``belle2`` is (cite them).
