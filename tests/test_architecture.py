@@ -34,9 +34,6 @@ STAGES: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     # the public API at the top of the package (emiss/__init__.py) calls every stage
     (8, "api", ("emiss",)),
     (9, "cli", ("emiss.cli", "emiss.__main__")),
-    # deprecated aliases of moved modules: importable by users, by nothing in src
-    (10, "deprecated alias", ("emiss.workspace", "emiss.workspace_build", "emiss.measure",
-                             "emiss.projection")),
 )
 
 
@@ -241,7 +238,7 @@ def test_checker_reports_cycles_and_modules_outside_the_flow(tmp_path):
     ("emiss", "api"), ("emiss.io", "base"), ("emiss.physics.observables", "physics"),
     ("emiss.response.formats", "response"), ("emiss.bundles.kstar_emulation", "bundles"),
     ("emiss.inference.projection", "inference"), ("emiss.cli.workspace_cmds", "cli"),
-    ("emiss.measure", "deprecated alias"), ("emiss.gadgets", None),
+    ("emiss.gadgets", None),
 ])
 def test_stage_of(module, stage):
     got = stage_of(module)

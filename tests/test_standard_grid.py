@@ -22,17 +22,21 @@ def test_belle2_grid_differences_are_listed_with_their_reasons():
     base = {e.name: e for e in load_grid("standard", key="patchsets")}
     lines = standard_grid_differences("belle2_patchsets", b2)
     # two-body lines on Belle II's likelihood stay below q^2 = 22 GeV^2; the emulation's do not
-    for e in b2:
+    shared = [e for e in b2 if e.name in base]  # the seed's entries, in both grids
+    for e in shared:
         if e.scenario.startswith("twobody"):
             assert max(e.masses) ** 2 < 22.0 < max(base[e.name].masses) ** 2
-    changed = [e.name for e in b2 if e.masses != base[e.name].masses]
+    changed = [e.name for e in shared if e.masses != base[e.name].masses]
     assert changed  # the mass ranges differ ...
     for name in changed:  # ... and each difference is one line with its reason
         (line,) = [x for x in lines if f" {name} m_X " in x]
         assert "22 GeV^2" in line and "instead of" in line
     (hnp,) = [x for x in lines if "heavy_np" in x]
     assert "not written" in hnp and "sm" in hnp
-    assert len(lines) == len(changed) + 1
+    added = [e.name for e in b2 if e.name not in base]  # every other scenario: one line
+    (more,) = [x for x in lines if "entries added" in x]
+    assert f"{len(added)} entries added" in more and "registry" in more
+    assert len(lines) == len(changed) + 2
     assert standard_grid_differences("patchsets", list(base.values())) == []
 
 
