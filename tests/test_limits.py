@@ -23,9 +23,10 @@ PATCHES = [toy_signal_patch(SMALL, p, total_yield=12.0, with_systematics=s)
            for p, s in ((0.2, False), (0.8, True))]
 
 
-@pytest.fixture(scope="module")
-def fast_rows():
-    ga = GridAnalyzer(SMALL)
+@pytest.fixture(scope="module", params=["fast", "reference"])
+def fast_rows(request):
+    """Rows of both compiled engines: the fast one and the previous (dense) one."""
+    ga = GridAnalyzer(SMALL, engine=request.param)
     rows, warm = [], None
     for p in PATCHES:
         r = ga.analyse(p, warm_start=warm)
@@ -119,6 +120,23 @@ def test_counting_experiment_closed_forms():
     assert row["mu_limit_exp"][2] == pytest.approx(med, rel=1e-5)
     # ordering of the band: -2 sigma ... +2 sigma
     assert np.all(np.diff(row["mu_limit_exp"]) > 0)
+
+
+def test_engines_agree_on_a_realistic_layout():
+    """The fast engine (structured Newton steps, Newton root finding) and the previous engine
+    (dense steps, secant root finding) give the same limits, p0 and best fit to 1e-5."""
+    ws = toy_workspace(seed=3)
+    rows = {}
+    for engine in ("fast", "reference"):
+        ga = GridAnalyzer(ws, engine=engine)
+        rows[engine] = [ga.analyse(toy_signal_patch(ws, p)) for p in (0.2, 0.5)]
+    for a, b in zip(rows["fast"], rows["reference"], strict=True):
+        assert a["status"] == b["status"] == "ok"
+        lim_a = np.array([a["mu_limit_obs"], *a["mu_limit_exp"]])
+        lim_b = np.array([b["mu_limit_obs"], *b["mu_limit_exp"]])
+        np.testing.assert_allclose(lim_a, lim_b, rtol=1e-5)
+        assert a["p0"] == pytest.approx(b["p0"], rel=1e-5, abs=1e-8)
+        assert a["twice_nll"] == pytest.approx(b["twice_nll"], abs=1e-6)
 
 
 def test_warm_start_does_not_change_results():

@@ -49,6 +49,38 @@ def test_toy_p0_of_a_counting_excess_is_the_poisson_tail():
     assert d["Z"] == pytest.approx(norm.isf(d["p0"]))
 
 
+def test_background_toy_teststats_equal_the_closed_forms():
+    """One bin, known background b, signal s (arXiv:1007.1727): for n toys from Poisson(b),
+    mu_hat = max((n - b) / s, 0), q0 = 2 [n ln(n / b) - (n - b)] when n > b, and
+    q~_mu = 2 [mu s + b - n + n ln(n / (mu s + b))] - (the same at mu_hat) when mu_hat <= mu:
+    the batched fits (mu = 0, free where needed, mu) give them toy by toy."""
+    from emiss.inference.batch import BatchModel
+    from emiss.inference.toys import background_teststats
+
+    b, s, mu = 40.0, 12.0, 1.5
+    fm = model_from_workspace(counting_workspace([45], [b], signal=[s]))
+    res = background_teststats(fm, mu, ntoys=3000, seed=3, batch=700)
+    # the toys' counts, drawn again from the same seed, batches and generating point (mu = 0)
+    gen = fm.init.copy()
+    gen[fm.poi_index] = 0.0
+    rng = np.random.default_rng(3)
+    counts = np.concatenate([BatchModel(fm).sample_data(np.tile(gen, (k, 1)), rng).main[:, 0]
+                             for k in (700, 700, 700, 700, 200)])
+    mh = np.maximum((counts - b) / s, 0.0)
+
+    def t(m, k):
+        lam = m * s + b
+        return 2.0 * (lam - k + np.where(k > 0, k * np.log(np.where(k > 0, k, 1.0) / lam), 0.0))
+
+    q0 = np.where(counts > b, t(0.0, counts) - t(mh, counts), 0.0)
+    qm = np.where(mh <= mu, t(mu, counts) - t(mh, counts), 0.0)
+    np.testing.assert_allclose(res["mu_hat"], mh, atol=2e-3)
+    np.testing.assert_allclose(res["q0"], q0, atol=2e-4)
+    np.testing.assert_allclose(res["qmu"], qm, atol=2e-4)
+    assert res["n_failed"] == 0
+    assert res["n_free_fits"] == int(np.sum(counts > b))  # mu_hat = 0 toys need no free fit
+
+
 def test_toy_cls_agrees_with_pyhf_toy_calculator(monkeypatch):
     import pyhf
     from pyhf.tensor.numpy_backend import numpy_backend

@@ -73,8 +73,10 @@ def register(cli: click.Group, plot: click.Group) -> None:
     @click.option("--resume", is_flag=True, help="Continue from the journal next to RESULTS.")
     @click.option("--calctype", type=click.Choice(["asymptotics", "toybased"]),
                   default="asymptotics", show_default=True)
-    @click.option("--engine", type=click.Choice(["fast", "pyhf"]), default="fast",
-                  show_default=True, help="fast: one compiled background model; pyhf: plain pyhf.")
+    @click.option("--engine", type=click.Choice(["fast", "reference", "pyhf"]), default="fast",
+                  show_default=True,
+                  help="fast: one compiled background model; reference: the previous fast "
+                       "engine (dense Newton steps); pyhf: plain pyhf.")
     @click.option("--cl", type=A.CL, default=0.95, show_default=True,
                   help="Confidence level of the upper limits (0 < CL < 1).")
     @click.option("--ntoys", type=A.NTOYS, default=2000, show_default=True,

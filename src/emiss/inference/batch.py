@@ -32,7 +32,12 @@ log = logging.getLogger(__name__)
 
 #: Newton decrement (predicted decrease of -2 ln L) below which a batched fit has converged.
 BATCH_TOL = 1e-8
-BATCH_MAXITER = 40
+BATCH_MAXITER = 30
+#: From this iteration on, a row whose decrement falls by less than BATCH_SLOW_RATIO per step
+#: (slow linear convergence of Gauss-Newton, large residuals) goes to the scalar fitter,
+#: whose exact-Hessian steps converge quadratically.
+BATCH_SLOW_AFTER = 10
+BATCH_SLOW_RATIO = 0.6
 BATCH_BACKTRACK = 10
 
 
@@ -265,6 +270,203 @@ class BatchModel:
         J[bad] = 0.0
         return nll, g, J, curv, dcon
 
+    # ---------------------------------------------------------------- block Jacobian
+    def _prepare_blocks(self) -> None:
+        """Index maps of :meth:`blocks`: the Jacobian in the groups of
+        :class:`emiss.inference.structured.HessianStructure` (G: kg then u, as (N, B, n_G);
+        L: the per-bin parameters, one value each)."""
+        from emiss.inference.structured import structure_of
+
+        fm = self.fm
+        hs = structure_of(fm)
+        E, B, P = self.E, self.B, self.P
+        hp = self._hp
+        kg_h = hs.kg[np.isin(hs.kg, hp)]  # histosys first: their Jacobian is one column slice
+        G = np.concatenate([kg_h, hs.kg[~np.isin(hs.kg, hp)], hs.u]).astype(int)
+        L = hs.kl
+        nG, nL = G.size, L.size
+        gcol = np.full(P, -1)
+        gcol[G] = np.arange(nG)
+        lcol = np.full(P, -1)
+        lcol[L] = np.arange(nL)
+        self._bG, self._bL, self._bLbin, self._bnkg = G, L, hs.kl_bin, hs.kg.size
+        self._bgcol, self._blcol = gcol, lcol
+        mpos, mp = fm._mult_pos, fm._mult_p
+        mb = fm.el_bin[mpos % E]
+        isg = gcol[mp] >= 0
+        self._bmg_pos = mpos[isg]
+        ng = int(isg.sum())
+        self._bQg = sparse.csr_matrix((np.ones(ng), (mb[isg] * nG + gcol[mp[isg]],
+                                                     np.arange(ng))), shape=(B * nG, ng))
+        self._bml_pos = mpos[~isg]
+        nl = int((~isg).sum())
+        self._bQl = sparse.csr_matrix((np.ones(nl), (lcol[mp[~isg]], np.arange(nl))),
+                                      shape=(nL, nl))
+        self._bLfold = np.zeros((nL, B))
+        self._bLfold[np.arange(nL), hs.kl_bin] = 1.0
+        nh = self._hp.size
+        if nh:
+            # elements grouped by bin, padded to the largest group (index E: a zero column):
+            # d lambda_b / d alpha_h = sum over the group of F_e (S, A, U, D)[h, e] x coefficient
+            order = np.argsort(fm.el_bin, kind="stable")
+            counts = np.bincount(fm.el_bin, minlength=B)
+            width = int(counts.max())
+            pad = np.full((B, width), E)
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            for b in range(B):
+                pad[b, :counts[b]] = order[starts[b]:starts[b] + counts[b]]
+            self._bpad = pad
+            X = np.concatenate([self._hS, self._hA, self._hU, self._hD], axis=0)  # (4 nh, E)
+            Xe = np.concatenate([X, np.zeros((4 * nh, 1))], axis=1)
+            self._bXpad = np.ascontiguousarray(np.transpose(Xe[:, pad], (1, 2, 0)))  # B, W, 4nh
+            self._bh_g = np.flatnonzero(gcol[self._hp] >= 0)
+            self._bh_gcol = gcol[self._hp[self._bh_g]]
+            self._bh_slice = bool(np.array_equal(self._bh_gcol, np.arange(nh)))
+            self._bh_l = np.flatnonzero(gcol[self._hp] < 0)
+            self._bh_lcol = lcol[self._hp[self._bh_l]]
+        self._bn_g = gcol[fm.n_idx]
+        self._bp_g = gcol[fm.p_idx]
+        self._bn_l = lcol[fm.n_idx]
+        self._bp_l = lcol[fm.p_idx]
+        self._blocks_ready = True
+
+    def blocks(self, pars: np.ndarray, data: BatchData, need_jac: bool = True,
+               jac: tuple | None = None):
+        """-ln L, gradient and the Gauss-Newton pieces in the structured solver's groups.
+
+        Args:
+            pars: (N, P) parameter rows.
+            data: N datasets.
+            need_jac: also the Jacobian and curvatures (else only nll).
+            jac: :meth:`jacobian_blocks` at ``pars`` if already known (e.g. one row shared by
+                all datasets, broadcast).
+
+        Returns:
+            dict with ``nll`` (N,) and, with need_jac, ``gG`` (N, n_G), ``gL`` (N, n_L),
+            ``JG`` (N, B, n_G), ``JL`` (N, n_L), ``c`` (N, B), ``dG``, ``dL`` (constraint
+            curvatures); rows with invalid rates have nll = +inf.
+        """
+        if not getattr(self, "_blocks_ready", False):
+            self._prepare_blocks()
+        fm = self.fm
+        pars = np.atleast_2d(np.asarray(pars, float))
+        N = pars.shape[0]
+        if not need_jac:
+            return {"nll": self.nll(pars, data)}
+        lam, JG, JL = self.jacobian_blocks(pars) if jac is None else jac
+        nll = self._nll_from_lam(pars, data, lam)
+        n = data.main
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(n > 0, 1.0 - n / lam, 1.0)
+            c = np.where(n > 0, n / lam**2, 0.0)
+        gG = np.einsum("nbk,nb->nk", JG, w)
+        gL = JL * w[:, self._bLbin]
+        nG, nL = self._bG.size, self._bL.size
+        dG = np.zeros((N, nG))
+        dL = np.zeros((N, nL))
+        tn = (pars[:, fm.n_idx] - data.n_aux) / fm.n_sig**2
+        cn = np.broadcast_to(1.0 / fm.n_sig**2, tn.shape)
+        for col, gg, dd in ((self._bn_g, gG, dG), (self._bn_l, gL, dL)):
+            m = col >= 0
+            gg[:, col[m]] += tn[:, m]
+            dd[:, col[m]] += cn[:, m]
+        if fm.p_idx.size:
+            gp = pars[:, fm.p_idx]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tp = fm.p_fac - data.p_aux / gp
+                cp = data.p_aux / gp**2
+            for col, gg, dd in ((self._bp_g, gG, dG), (self._bp_l, gL, dL)):
+                m = col >= 0
+                gg[:, col[m]] += tp[:, m]
+                dd[:, col[m]] += cp[:, m]
+        bad = ~np.isfinite(nll)
+        if bad.any():
+            for arr in (gG, gL, c):
+                arr[bad] = 0.0
+        return {"nll": nll, "gG": gG, "gL": gL, "JG": JG, "JL": JL, "c": c, "dG": dG, "dL": dL}
+
+    def jacobian_blocks(self, pars: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Expected counts and the Jacobian in the structured solver's groups.
+
+        Args:
+            pars: (N, P) parameter rows.
+
+        Returns:
+            (lambda (N, B), JG (N, B, n_G), JL (N, n_L)); G: ``HessianStructure.kg`` then
+            ``.u``, L: ``.kl`` (each per-bin parameter's derivative in its bin).
+        """
+        if not getattr(self, "_blocks_ready", False):
+            self._prepare_blocks()
+        fm = self.fm
+        pars = np.atleast_2d(np.asarray(pars, float))
+        N, K, E, B = pars.shape[0], self.K, self.E, self.B
+        vals = np.ones((N, K * E))
+        vals[:, fm._lin_pos] = pars[:, fm._lin_p]
+        d1 = np.zeros((N, K * E))
+        d1[:, fm._lin_pos] = 1.0
+        if fm._c4_pos.size:
+            a = pars[:, fm._c4_p]
+            c = fm._c4_coef
+            f = 1.0 + a * (c[0] + a * (c[1] + a * (c[2] + a * (c[3] + a * (c[4] + a * c[5])))))
+            dc = fm._c4_dcoef
+            df = dc[0] + a * (dc[1] + a * (dc[2] + a * (dc[3] + a * (dc[4] + a * dc[5]))))
+            for mask, lg, sign in ((a >= 1.0, fm._c4_lhi, 1.0), (a <= -1.0, fm._c4_llo, -1.0)):
+                if mask.any():
+                    r, k = np.nonzero(mask)
+                    f[r, k] = np.exp(sign * a[r, k] * lg[k])
+                    df[r, k] = sign * lg[k] * f[r, k]
+            vals[:, fm._c4_pos] = f
+            d1[:, fm._c4_pos] = df
+        vals3 = vals.reshape(N, K, E)
+        A = np.broadcast_to(fm.nom, (N, E))
+        nh = self._hp.size
+        if nh:
+            a = pars[:, self._hp]
+            inside = np.abs(a) <= 1.0
+            all_in = bool(inside.all())
+            ai = a if all_in else np.where(inside, a, 0.0)
+            a2 = ai * ai
+            A = A + ai @ self._hS + (a2 * (15.0 + a2 * (-10.0 + 3.0 * a2))) @ self._hA
+            if not all_in:
+                A = A + np.where(a > 1.0, a, 0.0) @ self._hU + np.where(a < -1.0, a, 0.0) @ \
+                    self._hD
+        # products of the other slots (prefix x suffix, exact with zero factors), times A
+        Fk = np.empty_like(vals3)
+        acc = A.copy()
+        for k in range(K):
+            Fk[:, k] = acc
+            acc = acc * vals3[:, k]
+        lam = acc @ self._M  # acc = A x all slots
+        acc = np.ones((N, E))
+        for k in range(K - 1, -1, -1):
+            Fk[:, k] *= acc
+            acc = acc * vals3[:, k]
+        F = acc
+        ent = Fk.reshape(N, K * E) * d1  # A * (other slots) * d slot
+        nG = self._bG.size
+        JG = np.asarray(self._bQg @ ent[:, self._bmg_pos].T).T.reshape(N, B, nG)
+        JL = np.asarray(self._bQl @ ent[:, self._bml_pos].T).T
+        if nh:
+            dh = ai * (30.0 + a2 * (-40.0 + 18.0 * a2))
+            Fe = np.concatenate([F, np.zeros((N, 1))], axis=1)
+            # (B, N, W) @ (B, W, 4 nh): the bin sums of F_e X[h, e] for X in (S, A, U, D)
+            T = (np.transpose(Fe[:, self._bpad], (1, 0, 2)) @ self._bXpad).reshape(B, N, 4, nh)
+            Jh = dh * T[:, :, 1]  # 0 outside |alpha| <= 1 (ai = 0 there)
+            Jh += T[:, :, 0]
+            if not all_in:  # outside: the linear extrapolation's slope (hi or lo delta)
+                n_o, h_o = np.nonzero(~inside)
+                k_o = np.where(a[n_o, h_o] > 1.0, 2, 3)
+                Jh[:, n_o, h_o] = T[:, n_o, k_o, h_o]
+            Jh = np.transpose(Jh, (1, 0, 2))  # (N, B, nh)
+            if self._bh_slice:
+                JG[:, :, :nh] += Jh
+            elif self._bh_g.size:
+                JG[:, :, self._bh_gcol] += Jh[:, :, self._bh_g]
+            if self._bh_l.size:
+                Lb = self._bLbin[self._bh_lcol]
+                JL[:, self._bh_lcol] += Jh[np.arange(N)[:, None], Lb, self._bh_l]
+        return lam, JG, JL
+
     def sample_data(self, pars: np.ndarray, rng: np.random.Generator) -> BatchData:
         """Pseudo-experiments at parameter rows pars (N, P): main counts and auxdata.
 
@@ -288,7 +490,215 @@ class BatchModel:
 
 
 class BatchFitter:
-    """Minimise -ln L for N datasets at once (Gauss-Newton with a Woodbury solve).
+    """Minimise -ln L for N datasets at once: structured Gauss-Newton, vectorised over rows.
+
+    Each row takes the damped, projected Gauss-Newton steps of the scalar fitter
+    (:class:`emiss.inference.fastlimits.Fitter`, Armijo backtracking, Levenberg damping after a
+    failed line search), solved by :func:`emiss.inference.structured.solve_blocks_batch` in
+    O(B^2 n_kg + B n_kl + B^3) per row (module doc of :mod:`emiss.inference.structured`) on
+    the block Jacobian of :meth:`BatchModel.blocks`; converged rows leave the iteration. Rows
+    that do not converge are refitted one by one with the scalar fitter (counted in
+    ``n_fallback``). After a fit ``poi_grad`` holds d(-ln L)/d mu at each row's optimum.
+
+    Args:
+        fm: compiled model.
+        bounds: (P, 2) parameter bounds (default the model's).
+        chunk: rows fitted together (memory ~ chunk * B * n_G doubles).
+    """
+
+    def __init__(self, fm: FastModel, bounds: np.ndarray | None = None,
+                 chunk: int = 250) -> None:
+        self.fm = fm
+        self.bm = BatchModel(fm)
+        self.bounds = fm.bounds.copy() if bounds is None else np.asarray(bounds, float)
+        self.n_fallback = 0
+        self.chunk = int(chunk)
+        self.poi_grad: np.ndarray | None = None
+        self.niter = 0
+
+    def fit(self, data: BatchData, x0: np.ndarray, poi_value: float | np.ndarray | None = None,
+            tol: float = BATCH_TOL) -> tuple[np.ndarray, np.ndarray]:
+        """Fit every dataset; the POI free (``poi_value=None``) or fixed (scalar or per row).
+
+        Args:
+            data: N datasets.
+            x0: (N, P) or (P,) start points.
+            poi_value: fixed POI value(s) or None.
+            tol: Newton decrement (predicted decrease of -2 ln L) at which a row stops.
+
+        Returns:
+            (best-fit parameters (N, P), minimum -2 ln L (N,)); rows whose fit failed with
+            every strategy have -2 ln L = nan.
+        """
+        from emiss.inference.blas import single_thread_blas
+
+        fm = self.fm
+        N = data.n
+        x = np.array(np.broadcast_to(np.asarray(x0, float), (N, fm.npars)))
+        fixed = fm.fixed.copy()
+        x[:, fixed] = fm.init[fixed]
+        if poi_value is not None:
+            fixed[fm.poi_index] = True
+            x[:, fm.poi_index] = poi_value
+        lo, hi = self.bounds[:, 0].copy(), self.bounds[:, 1].copy()
+        lo[fixed] = -np.inf
+        hi[fixed] = np.inf
+        free = ~fixed
+        x[:, free] = np.clip(x[:, free], lo[free], hi[free])
+        tnll = np.full(N, np.nan)
+        ok = np.zeros(N, bool)
+        gpoi = np.full(N, np.nan)
+        with single_thread_blas():
+            for a in range(0, N, self.chunk):
+                sl = slice(a, min(N, a + self.chunk))
+                rows = np.arange(sl.start, sl.stop)
+                x[sl], tnll[sl], ok[sl], gpoi[sl] = self._newton(
+                    data if N <= self.chunk else data.take(rows), x[sl], free, lo, hi, tol)
+        for i in np.flatnonzero(~ok):
+            pv = poi_value if poi_value is None or np.ndim(poi_value) == 0 else poi_value[i]
+            x[i], tnll[i] = self._scalar_fit(data.row(i), x[i], pv)
+            if math.isfinite(tnll[i]):
+                gpoi[i] = fm.nll_grad(x[i], data.row(i))[1][fm.poi_index]
+        self.poi_grad = gpoi
+        return x, tnll
+
+    def _scalar_fit(self, data: FitData, x0: np.ndarray, poi_value: float | None):
+        return ReferenceBatchFitter._scalar_fit(self, data, x0, poi_value)
+
+    def _newton(self, data: BatchData, x: np.ndarray, free: np.ndarray, lo: np.ndarray,
+                hi: np.ndarray, tol: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Damped projected Gauss-Newton on all rows; finished rows leave the arrays.
+
+        Returns:
+            (x, -2 ln L, converged, d(-ln L)/d mu) per row.
+        """
+        from emiss.inference.structured import solve_blocks_batch
+
+        bm = self.bm
+        if not getattr(bm, "_blocks_ready", False):
+            bm._prepare_blocks()
+        hs_ = _structure(self.fm)
+        G, L = bm._bG, bm._bL
+        N = x.shape[0]
+        out_x, out_t = x.copy(), np.full(N, np.nan)
+        out_ok, out_g = np.zeros(N, bool), np.full(N, np.nan)
+        gcol = bm._bgcol[self.fm.poi_index]
+        freeG, freeL = free[G], free[L]
+        loG, hiG, loL, hiL = lo[G], hi[G], lo[L], hi[L]
+        rows = np.arange(N)
+        xa = x.copy()
+        shared = None
+        if N > 1 and np.all(xa == xa[0]):  # one start for all datasets: one Jacobian
+            lam1, JG1, JL1 = bm.jacobian_blocks(xa[:1])
+            shared = (np.broadcast_to(lam1, (N,) + lam1.shape[1:]),
+                      np.broadcast_to(JG1, (N,) + JG1.shape[1:]),
+                      np.broadcast_to(JL1, (N,) + JL1.shape[1:]))
+        st = bm.blocks(xa, data, jac=shared)
+        da = data
+        damp = np.zeros(N)
+        keys = ("nll", "gG", "gL", "JG", "JL", "c", "dG", "dL")
+
+        def finish(mask: np.ndarray, ok: bool) -> None:
+            r = rows[mask]
+            out_x[r] = xa[mask]
+            out_t[r] = 2.0 * st["nll"][mask]
+            out_ok[r] = ok
+            if gcol >= 0:
+                out_g[r] = st["gG"][mask, gcol]
+
+        def keep(mask: np.ndarray) -> None:
+            nonlocal rows, xa, da, damp, st
+            if mask.all():
+                return
+            rows, xa, damp = rows[mask], xa[mask], damp[mask]
+            da = da.take(np.flatnonzero(mask))
+            st = {k: st[k][mask] for k in keys}
+
+        bad0 = ~np.isfinite(st["nll"])
+        if bad0.any():
+            finish(bad0, False)
+            keep(~bad0)
+        prev_dec = np.full(rows.size, np.inf)
+        for it in range(BATCH_MAXITER):
+            if rows.size == 0:
+                break
+            self.niter += 1
+            xG, xL = xa[:, G], xa[:, L]
+            gG, gL = st["gG"], st["gL"]
+            useG = freeG & ~(((xG <= loG) & (gG > 0)) | ((xG >= hiG) & (gG < 0)))
+            useL = freeL & ~(((xL <= loL) & (gL > 0)) | ((xL >= hiL) & (gL < 0)))
+            sG, sL = solve_blocks_batch(hs_, st["JG"], st["JL"], st["c"], st["dG"], st["dL"],
+                                        gG, gL, useG, useL, 1e-12 + damp)
+            dec = np.sum(gG * sG, axis=1) + np.sum(gL * sL, axis=1)
+            bad = ~np.isfinite(dec) | (dec < 0)
+            conv = (dec < tol) & (damp == 0.0) & ~bad
+            if it >= BATCH_SLOW_AFTER:  # slow linear convergence: the scalar fitter's exact
+                slow = ~conv & ~bad & (dec > BATCH_SLOW_RATIO * prev_dec)  # Newton steps
+                bad |= slow
+            prev_dec = dec
+            if conv.any() or bad.any():
+                finish(conv, True)
+                finish(bad, False)
+                move = ~conv & ~bad
+                sG, sL, dec, prev_dec = sG[move], sL[move], dec[move], prev_dec[move]
+                keep(move)
+                if rows.size == 0:
+                    break
+            step = np.zeros_like(xa)
+            step[:, G] = -sG
+            step[:, L] = -sL
+            n = rows.size
+            t = np.ones(n)
+            accepted = np.zeros(n, bool)
+            new_x = xa.copy()
+            new_st = None
+            for _ in range(BATCH_BACKTRACK):
+                pend = np.flatnonzero(~accepted)
+                if pend.size == 0:
+                    break
+                cand = np.clip(xa[pend] + t[pend, None] * step[pend], lo, hi)
+                trial = bm.blocks(cand, da if pend.size == n else da.take(pend))
+                good = np.isfinite(trial["nll"]) & (
+                    trial["nll"] <= st["nll"][pend] - 1e-4 * t[pend] * dec[pend])
+                if good.all() and pend.size == n:
+                    new_x, new_st = cand, trial
+                    accepted[:] = True
+                    break
+                if new_st is None:
+                    new_st = {k: st[k].copy() for k in keys}
+                acc = pend[good]
+                new_x[acc] = cand[good]
+                for k in keys:
+                    new_st[k][acc] = trial[k][good]
+                accepted[acc] = True
+                t[pend[~good]] *= 0.25
+            rej = ~accepted
+            floor = rej & (dec < 1e-7)
+            xa = new_x
+            st = new_st if new_st is not None else st
+            damp = np.where(accepted, np.where(damp > 1e-3, damp * 0.1, 0.0),
+                            np.where(damp == 0.0, 1.0, damp * 10.0))
+            dead = rej & ~floor & (damp > 1e6)
+            if floor.any() or dead.any():
+                finish(floor, True)
+                finish(dead, False)
+                prev_dec = prev_dec[~floor & ~dead]
+                keep(~floor & ~dead)
+        if rows.size:
+            finish(np.ones(rows.size, bool), False)
+        return out_x, out_t, out_ok, out_g
+
+
+def _structure(fm: FastModel):
+    from emiss.inference.structured import structure_of
+
+    return structure_of(fm)
+
+
+class ReferenceBatchFitter:
+    """The previous batched fitter (kept as the reference of ``scripts/bench_toys.py``):
+    Gauss-Newton with a Woodbury solve over the dense (N, B, P) Jacobian.
 
     Args:
         fm: compiled model.

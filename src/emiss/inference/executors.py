@@ -7,7 +7,8 @@ cold, so its numbers do not depend on which worker ran it or in which order (tha
 resumed scan byte-identical to an uninterrupted one).
 
 Each hypothesis is retried with other strategies when its fit fails: a cold start (no warm
-start), then the plain pyhf engine; if all fail, the failure is reported, never dropped.
+start), the previous fast engine (``reference``: dense Newton steps, secant root finding), then
+the plain pyhf engine; if all fail, the failure is reported, never dropped.
 """
 
 from __future__ import annotations
@@ -155,6 +156,8 @@ def _attempts(options: Mapping[str, Any]) -> list[tuple[str, str | None, bool]]:
     engine = options["engine"]
     out: list[tuple[str, str | None, bool]] = [("primary", engine, True),
                                                ("cold start", engine, False)]
+    if engine == "fast" and options.get("calctype") != "toybased":
+        out.append(("reference engine", "reference", False))
     if engine != "pyhf":
         out.append(("pyhf engine", "pyhf", False))
     out.append(("pyhf bracket from mu>0", None, False))

@@ -19,6 +19,7 @@ pyhf/interpolators/code4.py and code4p.py, pyhf/constraints.py):
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import math
 import re
@@ -207,12 +208,14 @@ class FastModel:
         # staterror: per global bin; sigma from all samples carrying it (pyhf staterror.py)
         stat_mask: dict[str, np.ndarray] = {}
         stat_samples: dict[str, set] = {}
+        stat_mods: dict[str, list] = {}
         for c, s, _ in samples:
             for m in s.get("modifiers", []):
                 if m["type"] == "staterror":
                     mk = stat_mask.setdefault(m["name"], np.zeros(B, bool))
                     mk[choff[c]:choff[c] + nbins[c]] = True
                     stat_samples.setdefault(m["name"], set()).add(s["name"])
+                    stat_mods.setdefault(m["name"], []).append((c, m))
         stat_sigma: dict[str, np.ndarray] = {}
         for name in stat_mask:
             nomsall = np.zeros(B)
@@ -220,15 +223,13 @@ class FastModel:
             for c, s, _ in samples:
                 if s["name"] in stat_samples[name]:
                     nomsall[choff[c]:choff[c] + nbins[c]] += np.asarray(s["data"], float)
-            for c, s, _ in samples:
-                for m in s.get("modifiers", []):
-                    if m["type"] == "staterror" and m["name"] == name:
-                        u = np.asarray(m["data"], float)
-                        if u.size != nbins[c]:
-                            raise UnsupportedSpec(f"staterror {name}: wrong length")
-                        sl = slice(choff[c], choff[c] + nbins[c])
-                        with np.errstate(divide="ignore", invalid="ignore"):
-                            err2[sl] += np.where(nomsall[sl] > 0, (u / nomsall[sl]) ** 2, 0.0)
+            for c, m in stat_mods[name]:
+                u = np.asarray(m["data"], float)
+                if u.size != nbins[c]:
+                    raise UnsupportedSpec(f"staterror {name}: wrong length")
+                sl = slice(choff[c], choff[c] + nbins[c])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    err2[sl] += np.where(nomsall[sl] > 0, (u / nomsall[sl]) ** 2, 0.0)
             stat_sigma[name] = np.sqrt(err2)
 
         def add_pset(name: str, t: str, c: str, s: dict, m: dict) -> None:
@@ -326,11 +327,10 @@ class FastModel:
 
         # multiplicative entries (slot k, element e) and additive (histosys) entries
         mult: list[list[tuple]] = [[] for _ in range(E)]  # per element: (kind, p, extra)
-        add_e, add_p, add_up, add_dn = [], [], [], []
+        add_start, add_n, add_off, add_hi, add_lo = [], [], [], [], []
         for c, s, e_start in samples:
             nb = nbins[c]
-            els = np.arange(e_start, e_start + nb)
-            nomd = np.asarray(s["data"], float)
+            els = range(e_start, e_start + nb)
             for m in s.get("modifiers", []):
                 t, ps = m["type"], psets[m["name"]]
                 if t in ("normfactor", "lumi"):
@@ -343,14 +343,14 @@ class FastModel:
                     for e in els:
                         mult[e].append(("c4", ps.offset, (hi, lo)))
                 elif t == "histosys":
-                    hi = np.asarray(m["data"]["hi_data"], float)
-                    lo = np.asarray(m["data"]["lo_data"], float)
-                    if hi.size != nb or lo.size != nb:
+                    hi, lo = m["data"]["hi_data"], m["data"]["lo_data"]
+                    if len(hi) != nb or len(lo) != nb:
                         raise UnsupportedSpec(f"histosys {m['name']}: wrong length")
-                    add_e.append(els)
-                    add_p.append(np.full(nb, ps.offset))
-                    add_up.append(hi - nomd)
-                    add_dn.append(nomd - lo)
+                    add_start.append(e_start)
+                    add_n.append(nb)
+                    add_off.append(ps.offset)
+                    add_hi.append(hi)
+                    add_lo.append(lo)
                 elif t == "staterror":
                     # parameter index: position of the global bin inside the modifier mask
                     mk = stat_mask[m["name"]]
@@ -374,6 +374,7 @@ class FastModel:
                 else:
                     kind[k, e] = 2
                     c4hi[k, e], c4lo[k, e] = extra
+        self._slot_kind, self._slot_p = kind, pmat
         self._lin_pos = np.flatnonzero(kind.ravel() == 1)
         self._lin_p = pmat.ravel()[self._lin_pos]
         self._c4_pos = np.flatnonzero(kind.ravel() == 2)
@@ -383,41 +384,156 @@ class FastModel:
         self._c4_coef = code4_coefficients(self._c4_hi, self._c4_lo)
         self._mult_pos = np.concatenate([self._lin_pos, self._c4_pos])
         self._mult_p = np.concatenate([self._lin_p, self._c4_p])
-        def cat_i(xs: list) -> np.ndarray:
-            return np.concatenate(xs).astype(int) if xs else np.zeros(0, int)
-
-        self._add_e = cat_i(add_e)
-        self._add_p = cat_i(add_p)
-        self._add_up = cat(add_up)
-        self._add_dn = cat(add_dn)
+        # histosys entries (one per modifier and bin): element, parameter, hi - nom, nom - lo
+        n_add = np.asarray(add_n, int)
+        first = np.repeat(np.cumsum(n_add) - n_add, n_add)
+        self._add_e = (np.repeat(np.asarray(add_start, int), n_add)
+                       + np.arange(int(n_add.sum())) - first)
+        self._add_p = np.repeat(np.asarray(add_off, int), n_add)
+        nom_e = self.nom[self._add_e]
+        self._add_up = np.fromiter(itertools.chain.from_iterable(add_hi), float,
+                                   self._add_e.size) - nom_e
+        self._add_dn = nom_e - np.fromiter(itertools.chain.from_iterable(add_lo), float,
+                                           self._add_e.size)
         self._grad_p = np.concatenate([self._mult_p, self._add_p])
         ent_e = np.concatenate([self._mult_pos % E, self._add_e]).astype(int)
         self._jac_idx = self.el_bin[ent_e] * P + self._grad_p
         self._main_const = float(np.sum(gammaln(self.main_data + 1.0)))
+        self._prepare_evaluation()
+
+    def _prepare_evaluation(self) -> None:
+        """Arrays of the evaluation: histosys per parameter, code-4 powers, bin folding.
+
+        histosys (code 4p) is evaluated per parameter alpha_p on (n_histosys x E) matrices
+        (inside |alpha| <= 1 the delta of element e is alpha S_pe + A_pe h(alpha) with
+        h = alpha^2 (15 - 10 alpha^2 + 3 alpha^4); outside alpha dup_pe or alpha ddn_pe; pyhf
+        /interpolators/code4p.py) when these matrices are small (at most 500 000 numbers or 8
+        times the number of histosys entries); otherwise entry by entry (:func:`code4p`).
+        """
+        E, B, P = self.E, self.nbins_total, self.npars
+        self._hp = np.unique(self._add_p)
+        nh = self._hp.size
+        self._hdense = bool(nh) and nh * E <= max(8 * self._add_e.size, 500_000)
+        if self._hdense:
+            col = np.searchsorted(self._hp, self._add_p)
+            up, dn = self._add_up, self._add_dn
+            m = np.zeros((4, nh, E))
+            for k, w in enumerate((0.5 * (up + dn), 0.0625 * (up - dn), up, dn)):
+                np.add.at(m[k], (col, self._add_e), w)
+            self._hmat = m
+            if E * B <= 2_000_000:
+                fold = np.zeros((E, B))
+                fold[np.arange(E), self.el_bin] = 1.0
+            else:
+                from scipy import sparse
+
+                fold = sparse.csr_matrix((np.ones(E), (np.arange(E), self.el_bin)), shape=(E, B))
+            self._fold = fold
+        n_mult = self._mult_pos.size
+        self._jac_idx_mult = self._jac_idx[:n_mult]
+        self._c4_dcoef = self._c4_coef * np.arange(1.0, 7.0)[:, None]
+        # second derivative of the code-4 polynomial: sum_k k (k - 1) c_k alpha^(k - 2)
+        self._c4_d2coef = self._c4_coef[1:] * (np.arange(2.0, 7.0) * np.arange(1.0, 6.0))[:, None]
+        self._c4_lhi = np.log(self._c4_hi)
+        self._c4_llo = np.log(self._c4_lo)
+        self._unit = np.ones(self.K * E)
+        self._lin_ones = np.ones(self._lin_pos.size)
+        self._P = P
+
+    def layout_key(self) -> str:
+        """Digest of which parameter acts on which element how (not of the numbers): models
+        with equal keys share a :class:`emiss.inference.structured.HessianStructure`."""
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=16)
+        h.update(np.array([self.npars, self.E, self.K, self.nbins_total, int(self._hdense)],
+                          np.int64).tobytes())
+        for a in (self._jac_idx, self._slot_kind, self._slot_p, self.n_idx, self.p_idx,
+                  self._add_e, self._add_p, self.el_bin):
+            h.update(np.ascontiguousarray(a, np.int64).tobytes())
+        return h.hexdigest()
+
+    def _code4(self, a: np.ndarray, need_d: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """:func:`code4` on the model's normsys entries (the exponential branch only where
+        |alpha| >= 1)."""
+        c = self._c4_coef
+        f = 1.0 + a * (c[0] + a * (c[1] + a * (c[2] + a * (c[3] + a * (c[4] + a * c[5])))))
+        df = None
+        if need_d:
+            dc = self._c4_dcoef
+            df = dc[0] + a * (dc[1] + a * (dc[2] + a * (dc[3] + a * (dc[4] + a * dc[5]))))
+        up, dn = a >= 1.0, a <= -1.0
+        if up.any() or dn.any():
+            for mask, lg, sign in ((up, self._c4_lhi, 1.0), (dn, self._c4_llo, -1.0)):
+                i = np.flatnonzero(mask)
+                f[i] = np.exp(sign * a[i] * lg[i])
+                if need_d:
+                    df[i] = sign * lg[i] * f[i]
+        return f, df
+
+    def _pieces(self, pars: np.ndarray, need_d: bool):
+        """A (nominal + histosys deltas, per element), the slot factors (K, E), their
+        derivatives (K * E) and the histosys state for derivatives (:meth:`_hist_dA`)."""
+        K, E = self.K, self.E
+        vals = self._unit.copy()
+        vals[self._lin_pos] = pars[self._lin_p]
+        d1 = None
+        if need_d:
+            d1 = np.zeros(K * E)
+            d1[self._lin_pos] = self._lin_ones
+        if self._c4_pos.size:
+            f, df = self._code4(pars[self._c4_p], need_d)
+            vals[self._c4_pos] = f
+            if need_d:
+                d1[self._c4_pos] = df
+        vals = vals.reshape(K, E)
+        hist: Any = None
+        if self._hdense:
+            a = pars[self._hp]
+            S, Aq, U, D = self._hmat
+            inside = np.abs(a) <= 1.0
+            if inside.all():
+                a2 = a * a
+                A = self.nom + a @ S + (a2 * (15.0 + a2 * (-10.0 + 3.0 * a2))) @ Aq
+                hist = (a, None)
+            else:
+                ai = np.where(inside, a, 0.0)
+                a2 = ai * ai
+                A = (self.nom + ai @ S + (a2 * (15.0 + a2 * (-10.0 + 3.0 * a2))) @ Aq
+                     + np.where(a > 1.0, a, 0.0) @ U + np.where(a < -1.0, a, 0.0) @ D)
+                hist = (a, inside)
+        elif self._add_e.size:
+            d, hist = code4p(pars[self._add_p], self._add_up, self._add_dn)
+            A = self.nom + np.bincount(self._add_e, weights=d, minlength=E)
+        else:
+            A = self.nom
+        return A, vals, d1, hist
+
+    def _hist_dA(self, hist: tuple) -> np.ndarray:
+        """d A_e / d alpha_p (n_histosys x E) of the dense histosys path."""
+        a, inside = hist
+        S, Aq, U, D = self._hmat
+        if inside is None:
+            a2 = a * a
+            return S + (a * (30.0 + a2 * (-40.0 + 18.0 * a2)))[:, None] * Aq
+        ai = np.where(inside, a, 0.0)
+        a2 = ai * ai
+        return (inside[:, None] * S + (ai * (30.0 + a2 * (-40.0 + 18.0 * a2)))[:, None] * Aq
+                + (a > 1.0)[:, None] * U + (a < -1.0)[:, None] * D)
 
     # -- evaluation
     def _rates(self, pars: np.ndarray):
-        """Per-element pieces: A (nominal + deltas), F (product of factors), slot values."""
-        K, E = self.K, self.E
-        vals = np.ones(K * E)
-        d1 = np.zeros(K * E)
-        vals[self._lin_pos] = pars[self._lin_p]
-        d1[self._lin_pos] = 1.0
-        if self._c4_pos.size:
-            f, df = code4(pars[self._c4_p], self._c4_hi, self._c4_lo, self._c4_coef)
-            vals[self._c4_pos] = f
-            d1[self._c4_pos] = df
-        vals = vals.reshape(K, E)
-        A = self.nom.copy()
+        """Per-element pieces: A (nominal + deltas), slot values (K, E), their derivatives and
+        the entry-wise histosys derivatives (None without histosys)."""
+        A, vals, d1, hist = self._pieces(pars, True)
         dd = None
         if self._add_e.size:
-            d, dd = code4p(pars[self._add_p], self._add_up, self._add_dn)
-            A += np.bincount(self._add_e, weights=d, minlength=E)
+            dd = code4p(pars[self._add_p], self._add_up, self._add_dn)[1]
         return A, vals, d1, dd
 
     def expected_main(self, pars: np.ndarray) -> np.ndarray:
         """Expected counts per bin (pyhf ``expected_actualdata``)."""
-        A, vals, _, _ = self._rates(np.asarray(pars, float))
+        A, vals, _, _ = self._pieces(np.asarray(pars, float), False)
         return np.bincount(self.el_bin, weights=A * np.prod(vals, axis=0),
                            minlength=self.nbins_total)
 
@@ -454,20 +570,36 @@ class FastModel:
         Returns:
             (nll, grad, J, c, d); nll = +inf (the others None) where a rate is not positive.
         """
-        A, vals, d1, dd = self._rates(pars)
+        return self.evaluate_jac(pars, data)[:5]
+
+    def evaluate_jac(self, pars: np.ndarray, data: FitData):
+        """:meth:`nll_grad_jac` plus the pieces the exact Hessian needs.
+
+        Returns:
+            (nll, grad, J, c, d, pieces); pieces = (pars, A, slot factors (K, E), their
+            derivatives (K * E), products of the other slots (K, E), F, w = 1 - n / lambda,
+            d A / d alpha (n_histosys x E) or None), or None with nll = +inf.
+        """
+        A, vals, d1, hist = self._pieces(pars, True)
         F = np.prod(vals, axis=0)
         lam = np.bincount(self.el_bin, weights=A * F, minlength=self.nbins_total)
         n = data.main
         if np.any((lam <= 0) & (n > 0)) or np.any(lam < 0) or not np.all(np.isfinite(lam)):
-            return math.inf, None, None, None, None
+            return math.inf, None, None, None, None, None
         nll = self._nll_value(pars, data, lam)
         Fk = _others_product(vals, F)
-        parts = [(A * Fk).ravel()[self._mult_pos] * d1[self._mult_pos]]
-        if dd is not None:
-            parts.append(F[self._add_e] * dd)
         P, B = self.npars, self.nbins_total
-        J = np.bincount(self._jac_idx, weights=np.concatenate(parts),
-                        minlength=B * P).reshape(B, P)
+        mult = (A * Fk).ravel()[self._mult_pos] * d1[self._mult_pos]
+        dA = None
+        if self._hdense:
+            dA = self._hist_dA(hist)
+            J = np.bincount(self._jac_idx_mult, weights=mult, minlength=B * P).reshape(B, P)
+            J[:, self._hp] += (self._fold.T @ (dA * F).T)
+        elif hist is not None:
+            J = np.bincount(self._jac_idx, weights=np.concatenate([mult, F[self._add_e] * hist]),
+                            minlength=B * P).reshape(B, P)
+        else:
+            J = np.bincount(self._jac_idx_mult, weights=mult, minlength=B * P).reshape(B, P)
         with np.errstate(divide="ignore", invalid="ignore"):
             w = np.where(n > 0, 1.0 - n / lam, 1.0)
             curv = np.where(n > 0, n / lam**2, 0.0)
@@ -479,7 +611,7 @@ class FastModel:
             gp = pars[self.p_idx]
             g[self.p_idx] += self.p_fac - data.p_aux / gp
             dcon[self.p_idx] = data.p_aux / gp**2
-        return nll, g, J, curv, dcon
+        return nll, g, J, curv, dcon, (pars, A, vals, d1, Fk, F, w, dA, hist)
 
     def nll_grad_hess(self, pars: np.ndarray, data: FitData):
         """NLL, gradient and the Gauss-Newton (expected-information) Hessian.
@@ -523,7 +655,7 @@ class FastModel:
         Returns:
             (nll, grad or None); nll = +inf if a rate is not positive where data are.
         """
-        A, vals, d1, dd = self._rates(pars)
+        A, vals, d1, hist = self._pieces(pars, need_grad)
         F = np.prod(vals, axis=0)
         r = A * F
         lam = np.bincount(self.el_bin, weights=r, minlength=self.nbins_total)
@@ -538,10 +670,14 @@ class FastModel:
         we = w[self.el_bin]
         Fk = _others_product(vals, F)
         gm = (we * A * Fk).ravel()[self._mult_pos] * d1[self._mult_pos]
-        parts = [gm]
-        if dd is not None:
-            parts.append((we * F)[self._add_e] * dd)
-        g = np.bincount(self._grad_p, weights=np.concatenate(parts), minlength=self.npars)
+        if self._hdense:
+            g = np.bincount(self._mult_p, weights=gm, minlength=self.npars)
+            g[self._hp] += self._hist_dA(hist) @ (we * F)
+        else:
+            parts = [gm]
+            if hist is not None:
+                parts.append((we * F)[self._add_e] * hist)
+            g = np.bincount(self._grad_p, weights=np.concatenate(parts), minlength=self.npars)
         g[self.n_idx] += (pars[self.n_idx] - data.n_aux) / self.n_sig**2
         if self.p_idx.size:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -599,6 +735,7 @@ class FastBackground:
         self.poi = poi
         self.spec = spec
         self.obs = {o["name"]: o["data"] for o in spec["observations"]}
+        self._structures: dict[str, Any] = {}
         for ch in spec["channels"]:
             for s in ch["samples"]:
                 for mod in s.get("modifiers", []):
@@ -642,7 +779,9 @@ class FastBackground:
             FastModel.
         """
         chans, obs = self.patched_channels(patch_ops)
-        return FastModel(chans, obs, self.config, self.poi)
+        fm = FastModel(chans, obs, self.config, self.poi)
+        fm.structure_cache = self._structures  # shared by the hypotheses of this background
+        return fm
 
 
 def model_from_workspace(spec: dict, patch_ops: list | None = None, poi: str = "mu") -> FastModel:

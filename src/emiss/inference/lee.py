@@ -8,7 +8,9 @@ sample fixed at its prediction: SM-only).
 * Toys: pseudo-experiments generated from the null fitted to the observed data (mu = 0,
   nuisances at their conditional maximum-likelihood values, auxiliary data fluctuated, as
   pyhf's ToyCalculator does), each refitted at every mass of the grid with the vectorised
-  Gauss-Newton fitter (:mod:`emiss.inference.batch`), warm-started from the generating point.
+  Gauss-Newton fitter (:mod:`emiss.inference.batch`), warm-started from the generating point;
+  the free fit only where -ln L falls into mu > 0 at the mu = 0 optimum (elsewhere that
+  optimum is the bounded free fit: mu_hat = 0, q0 = 0).
   p_global = fraction of toys with max_m q0 >= the observed max; its Monte-Carlo error is the
   binomial sqrt(p (1 - p) / N_toys).
 * Gross & Vitells, arXiv:1005.1891, Eq. (2) (Davies' bound) with the chi^2_1 scaling of the
@@ -274,7 +276,13 @@ class MassScan:
             x0 = _map(prev_fm, fm, prev_x)
             x0[:, fm.poi_index] = 0.0
             x_c, t_c = fitter.fit(data, x0, poi_value=0.0)
-            x_f, t_f = fitter.fit(data, x_c)
+            # the free fit only where -ln L falls into mu > 0 at the mu = 0 optimum; elsewhere
+            # that optimum satisfies the bounded free fit's optimality conditions (mu_hat = 0)
+            need = fitter.poi_grad < 0.0
+            x_f, t_f = x_c.copy(), t_c.copy()
+            if need.any():
+                idx = np.flatnonzero(need)
+                x_f[idx], t_f[idx] = fitter.fit(data.take(idx), x_c[idx])
             mh = x_f[:, fm.poi_index]
             qk = np.where(mh > 0, np.maximum(t_c - t_f, 0.0), 0.0)
             q[:, k] = np.where(np.isfinite(t_c) & np.isfinite(t_f), qk, np.nan)

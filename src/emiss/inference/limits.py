@@ -10,7 +10,14 @@ Two engines compute the same row (keys of docs/interfaces.md):
 * ``"fast"`` (default): :mod:`emiss.inference.fastmodel` compiles the background model
   once and only swaps the signal arrays per hypothesis; the asymptotic formulae are those of
   Cowan, Cranmer, Gross, Vitells, arXiv:1007.1727 (Eqs. 16, 52-66) as implemented by
-  ``pyhf.infer.calculators.AsymptoticCalculator`` (pyhf 0.7.6).
+  ``pyhf.infer.calculators.AsymptoticCalculator`` (pyhf 0.7.6). Newton steps cost time linear
+  in the number of nuisance parameters (:mod:`emiss.inference.structured`), each limit is a
+  Newton root on the profile likelihood's exact derivative
+  (:class:`emiss.inference.fastlimits.ProfileLimits`).
+* ``"reference"``: the previous fast engine, kept for comparison and as a fallback: the same
+  compiled model, dense P x P Newton steps and secant root finding
+  (:class:`emiss.inference.fastlimits.AsymptoticLimits`); limits equal the fast engine's to
+  fit tolerance.
 
 Toy-based limits (``calctype="toybased"``): the fast engine runs its own vectorised toys
 (:mod:`emiss.inference.toys`, pyhf's ToyCalculator procedure); engine ``"pyhf"`` uses
@@ -31,7 +38,7 @@ from emiss.inference.rows import ROW_KEYS, failed_row  # noqa: F401 (ROW_KEYS re
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("fast", "pyhf")
+ENGINES = ("fast", "reference", "pyhf")
 CALCTYPES = ("asymptotics", "toybased")
 
 
@@ -239,7 +246,8 @@ class GridAnalyzer:
         poi: parameter of interest.
         cl: confidence level.
         calctype: ``"asymptotics"`` or ``"toybased"``.
-        engine: ``"fast"`` (default) or ``"pyhf"``.
+        engine: ``"fast"`` (default), ``"reference"`` (the previous fast engine) or
+            ``"pyhf"``.
         **hypotest_kwargs: extra arguments for pyhf (engine ``"pyhf"`` only); ``ntoys`` and
             ``toy_seed`` set the toys of either engine.
     """
@@ -274,7 +282,7 @@ class GridAnalyzer:
             check_pyhf_toys()
             self.hypotest_kwargs["ntoys"] = self.ntoys
         self._fast = None
-        if engine == "fast":
+        if engine in ("fast", "reference"):
             from emiss.inference.fastmodel import FastBackground, UnsupportedSpec
 
             try:
@@ -303,7 +311,7 @@ class GridAnalyzer:
             cl = self.cl
         else:
             _check_common(cl, self.calctype)
-        if self.engine == "fast":
+        if self.engine in ("fast", "reference"):
             from emiss.inference.fastmodel import UnsupportedSpec
 
             try:
@@ -319,7 +327,7 @@ class GridAnalyzer:
                     return row
                 from emiss.inference.fastlimits import fast_analyse
 
-                return fast_analyse(fm, cl=cl, warm_start=warm_start)
+                return fast_analyse(fm, cl=cl, warm_start=warm_start, engine=self.engine)
         row = reference_analyse(
             self._workspace,
             patch_ops,

@@ -259,7 +259,7 @@ def scan(
         scheduler: Dask scheduler address (or a ``distributed.Client``) for executor "dask".
         resume: continue from the journal next to ``output``.
         calctype: "asymptotics" or "toybased".
-        engine: "fast" or "pyhf".
+        engine: "fast", "reference" (the previous fast engine) or "pyhf".
         cl: confidence level of the upper limits.
         poi: parameter of interest.
         chunk_size: hypotheses per chunk (on resume the journal's value is used).

@@ -27,9 +27,24 @@ P for a fixed number of bins and of unconstrained parameters), against O(P^3) fo
 of H (the reference solver, ``solver="dense"`` of :class:`emiss.inference.fastlimits.Fitter`).
 The Levenberg damping of the dense solver, H_ii += (1e-12 + damp) max(H_ii, 1e-12), is applied
 to the same diagonal, so both solvers compute the same step up to rounding.
+
+Gauss-Newton converges linearly, slowly where the residuals 1 - n / lambda are large (fits at a
+signal strength far from the data). :meth:`HessianStructure.exact_system` adds the omitted
+term R = sum_b (1 - n_b / lambda_b) d^2 lambda_b / d theta^2 (the exact Hessian of -ln L, so
+Newton's method converges quadratically). R couples only parameters acting on a common element
+(sample x bin); with the per-bin parameters L (each acting on one bin) and the others G,
+H_LL is diagonal plus one rank-one term per bin (inverted in O(n_L)), and the step is solved
+through the Schur complement S = H_GG - H_GL H_LL^-1 H_LG in
+
+    O(n_L n_G^2 + B n_G^2 + n_G^3 + E K^2 + n_entries)
+
+operations (E elements with K multiplicative slots): linear in the number of per-bin
+nuisance parameters, cubic in the number of the others (used up to ``EXACT_MAX_GLOBAL``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +52,31 @@ from emiss.inference.fastmodel import FastModel
 
 #: Floor of a diagonal entry of H in the Levenberg term (as the dense solver).
 DIAG_FLOOR = 1e-12
+#: Largest number of non-per-bin parameters for which the exact Hessian (dense n_G x n_G
+#: Schur complement) is used; beyond it the fits use Gauss-Newton steps only.
+EXACT_MAX_GLOBAL = 400
+
+
+def structure_of(fm: FastModel) -> HessianStructure:
+    """The :class:`HessianStructure` of a model, shared by the models of one background whose
+    parameters act on the same elements (the hypotheses of a grid).
+
+    Args:
+        fm: compiled model.
+
+    Returns:
+        The structure (built once per distinct layout).
+    """
+    cache = getattr(fm, "structure_cache", None)
+    if cache is None:
+        return HessianStructure(fm)
+    key = fm.layout_key()
+    hs = cache.get(key)
+    if hs is None:
+        if len(cache) >= 16:
+            cache.clear()
+        hs = cache[key] = HessianStructure(fm)
+    return hs
 
 
 class HessianStructure:
@@ -69,6 +109,209 @@ class HessianStructure:
         self.kl = np.flatnonzero(local)
         self.kl_bin = np.where(last[self.kl] >= 0, last[self.kl], 0)
         self.u = np.flatnonzero(~constrained)
+        self.lfold_t = np.zeros((self.kl.size, B))
+        self.lfold_t[np.arange(self.kl.size), self.kl_bin] = 1.0
+        self.exact_ok = False
+        try:
+            self._prepare_exact(fm)
+        except _NoExact as exc:
+            self.exact_reason = str(exc)
+
+    # ------------------------------------------------------------------ exact Hessian
+    def _prepare_exact(self, fm: FastModel) -> None:
+        """Static index arrays of the exact Hessian's extra term R (see module doc)."""
+        from scipy import sparse
+
+        P, E, K = fm.npars, fm.E, fm.K
+        G = np.sort(np.concatenate([self.kg, self.u]))
+        L = self.kl
+        if G.size > EXACT_MAX_GLOBAL:
+            raise _NoExact(f"{G.size} parameters act on several bins (> {EXACT_MAX_GLOBAL})")
+        if fm._add_e.size and not fm._hdense:
+            raise _NoExact("histosys evaluated entry by entry")
+        kind, pmat = fm._slot_kind, fm._slot_p
+        real = kind > 0
+        # a parameter twice in one element, or two per-bin parameters in one element: R would
+        # not have the block structure solved here
+        is_local = np.zeros(P, bool)
+        is_local[L] = True
+        flat = pmat * E + np.arange(E)[None, :]
+        if np.unique(flat[real]).size != int(real.sum()):
+            raise _NoExact("a parameter acts twice on one element")
+        n_loc = (real & is_local[pmat]).sum(axis=0)
+        if fm._add_e.size:
+            n_loc = n_loc + np.bincount(fm._add_e, weights=is_local[fm._add_p],
+                                        minlength=E).astype(int)
+        if np.any(n_loc > 1):
+            raise _NoExact("two per-bin parameters act on one element")
+        # G ordered: histosys parameters, then the other parameters on multiplicative slots,
+        # then the rest (contiguous column blocks for the histosys cross terms)
+        hp = fm._hp if fm._add_e.size else np.zeros(0, int)
+        gset = np.zeros(P, bool)
+        gset[G] = True
+        in_hp = np.zeros(P, bool)
+        in_hp[hp] = True
+        zrows = np.unique(pmat[real])
+        zg = zrows[gset[zrows] & ~in_hp[zrows]]
+        rest = G[~np.isin(G, np.concatenate([hp, zg]))]
+        G = np.concatenate([hp, zg, rest]).astype(int)
+        gcol = np.full(P, -1)
+        gcol[G] = np.arange(G.size)
+        self.G, self.L, self.gcol = G, L, gcol
+        self._nh, self._nz = hp.size, zg.size
+        self._zg = zg
+        self.L_bin = self.kl_bin
+        B = self.nbins
+        self._Lfold = np.zeros((B, L.size))
+        self._Lfold[self.L_bin, np.arange(L.size)] = 1.0
+        # ordered pairs of slots (k, l) of one element, column parameter in G:
+        # R[p_k, p_l] += w A F_(others) d1_k d1_l
+        pk, pl, pe, oth = [], [], [], []
+        for k in range(K):
+            for m in range(K):
+                if k == m:
+                    continue
+                es = np.flatnonzero(real[k] & real[m] & (gcol[pmat[m]] >= 0))
+                if not es.size:
+                    continue
+                rest = [r for r in range(K) if r not in (k, m)]
+                pk.append(np.full(es.size, k))
+                pl.append(np.full(es.size, m))
+                pe.append(es)
+                oth.append(np.array([[r * E + e for r in rest] for e in es], int).reshape(
+                    es.size, len(rest)))
+        if pe:
+            self._pair_k = np.concatenate(pk) * E + np.concatenate(pe)
+            self._pair_l = np.concatenate(pl) * E + np.concatenate(pe)
+            self._pair_e = np.concatenate(pe)
+            self._pair_oth = np.concatenate(oth) if K > 2 else np.zeros((self._pair_e.size, 0),
+                                                                        int)
+            rows = pmat.ravel()[self._pair_k]
+            cols = gcol[pmat.ravel()[self._pair_l]]
+            self._pair_idx = rows * G.size + cols
+        else:
+            self._pair_e = np.zeros(0, int)
+        self._c4_e = fm._c4_pos % E
+        # histosys x multiplicative slot: R[p_k(e), h] += sum_e w F_k d1_k dA_he (both orders)
+        if fm._add_e.size:
+            pos = np.flatnonzero(real.ravel())
+            rows_z = pmat.ravel()[pos]
+            cols_z = pos % E
+            order = np.arange(pos.size, dtype=float) + 1.0
+            Z = sparse.csr_matrix((order, (rows_z, cols_z)), shape=(P, E))
+            self._Z = Z
+            self._Z_pos = pos[(Z.data - 1.0).astype(int)]  # slot position of each stored entry
+            self._Z_e = self._Z_pos % E
+        self.exact_ok = True
+        self.exact_reason = ""
+
+    def exact_system(self, fm: FastModel, ev: tuple, use: np.ndarray, lam: float
+                     ) -> tuple[Any, Any] | None:
+        """The damped exact Hessian at an evaluation, factorised for solves.
+
+        Args:
+            fm: the model.
+            ev: :meth:`FastModel.evaluate_jac`'s result at the point.
+            use: (P,) bool, the parameters solved for.
+            lam: Levenberg factor (H_ii += lam max(H_ii, 1e-12)).
+
+        Returns:
+            (solve, column): ``solve(rhs)`` -> H_use^-1 rhs (zero outside ``use``) and
+            ``column(j)`` -> H[:, j] (undamped); None where H_use is not positive definite.
+        """
+        from scipy.linalg import lapack
+
+        _, _, J, c, d, (pars, A, vals, d1, Fk, F, w, dA, hist) = ev
+        G, L, lb = self.G, self.L, self.L_bin
+        nG, P = G.size, self.npars
+        we = w[fm.el_bin]
+        # R[:, G] (rows in parameter order, columns in G order) and the diagonal of R
+        if self._pair_e.size:
+            val = (we * A)[self._pair_e] * d1[self._pair_k] * d1[self._pair_l]
+            if self._pair_oth.shape[1]:
+                val = val * vals.ravel()[self._pair_oth].prod(axis=1)
+            RG = np.bincount(self._pair_idx, weights=val, minlength=P * nG).reshape(P, nG)
+        else:
+            RG = np.zeros((P, nG))
+        Rdiag = np.zeros(P)
+        if fm._c4_pos.size:
+            a = pars[fm._c4_p]
+            k2 = fm._c4_d2coef
+            d2 = k2[0] + a * (k2[1] + a * (k2[2] + a * (k2[3] + a * k2[4])))
+            up, dn = a >= 1.0, a <= -1.0
+            if up.any() or dn.any():
+                f = vals.ravel()[fm._c4_pos]
+                d2 = np.where(up, fm._c4_lhi**2 * f, np.where(dn, fm._c4_llo**2 * f, d2))
+            e = self._c4_e
+            Rdiag += np.bincount(fm._c4_p, weights=(we * A)[e] * Fk.ravel()[fm._c4_pos] * d2,
+                                 minlength=P)
+        if dA is not None:
+            a, inside = hist
+            ai = a if inside is None else np.where(inside, a, 0.0)
+            a2 = ai * ai
+            h2 = 30.0 + a2 * (-120.0 + 90.0 * a2)
+            if inside is not None:
+                h2 = np.where(inside, h2, 0.0)
+            Rdiag[fm._hp] += h2 * (fm._hmat[1] @ (we * F))
+            self._Z.data = (Fk.ravel() * d1)[self._Z_pos] * we[self._Z_e]
+            Y = self._Z @ dA.T  # (P, n_histosys): R[p, h] = sum_e w F_k d1_k dA_he
+            nh, nz = self._nh, self._nz
+            RG[:, :nh] += Y
+            RG[fm._hp, nh:nh + nz] += Y[self._zg].T
+        # blocks of H = J^T C J + diag(d) + R
+        JG = J[:, G]
+        cJG = JG * c[:, None]
+        HGG = JG.T @ cJG + RG[G]
+        HGG[np.diag_indices(nG)] += d[G] + Rdiag[G]
+        jl = J[lb, L]
+        cl = c[lb]
+        HLG = cJG[lb] * jl[:, None] + RG[L]
+        DL = d[L] + Rdiag[L]
+        DL = DL + lam * np.maximum(DL + cl * jl * jl, DIAG_FLOOR)
+        useL = use[L]
+        al = np.sqrt(cl) * jl
+        if not useL.all():
+            DL = np.where(useL, DL, 1.0)
+            al = np.where(useL, al, 0.0)
+            HLG = HLG * useL[:, None]
+        if not np.all(DL > 0):
+            return None
+        inv = 1.0 / DL
+        ai = al * inv
+        Lfold = self._Lfold
+        fac = 1.0 / (1.0 + Lfold @ (al * ai))
+        gu = np.flatnonzero(use[G])
+        HLGu = HLG[:, gu] if gu.size < nG else HLG
+        # S = H_GG - H_GL H_LL^-1 H_LG with H_LL^-1 = D^-1 - per-bin Sherman-Morrison terms
+        V = Lfold @ (HLGu * ai[:, None])
+        S = (HGG[np.ix_(gu, gu)] if gu.size < nG else HGG) - HLGu.T @ (HLGu * inv[:, None])
+        S += V.T @ (V * fac[:, None])
+        S[np.diag_indices(gu.size)] += lam * np.maximum(np.diag(HGG)[gu], DIAG_FLOOR)
+        if gu.size:
+            chol, info = lapack.dpotrf(S, lower=1, clean=0)
+            if info != 0:
+                return None
+        Gu = G[gu]
+
+        def apply_LL(r: np.ndarray) -> np.ndarray:
+            return r * inv - ai * (fac * (Lfold @ (ai * r)))[lb]
+
+        def solve(rhs: np.ndarray) -> np.ndarray:
+            rL = rhs[L] if useL.all() else np.where(useL, rhs[L], 0.0)
+            y = apply_LL(rL)
+            xg = lapack.dpotrs(chol, rhs[Gu] - y @ HLGu, lower=1)[0] if Gu.size else y[:0]
+            x = np.zeros(P)
+            x[Gu] = xg
+            x[L] = apply_LL(rL - HLGu @ xg)
+            return x
+
+        def column(j: int) -> np.ndarray:
+            """H[:, j] for a parameter j acting on several bins (the POI)."""
+            col = (c * J[:, j]) @ J + RG[:, self.gcol[j]]
+            col[j] += d[j] + Rdiag[j]
+            return col
+
+        return solve, column
 
     def solve(self, J: np.ndarray, c: np.ndarray, d: np.ndarray, g: np.ndarray,
               use: np.ndarray, lam: float = DIAG_FLOOR) -> np.ndarray:
@@ -187,6 +430,71 @@ class HessianStructure:
         x[:, kg] = invG * (gG - np.einsum("nbk,nb->nk", AG, r))
         x[:, kl] = invL * (gL - aL * r[:, klb])
         return x
+
+
+def solve_blocks_batch(hs: HessianStructure, JG: np.ndarray, JL: np.ndarray, c: np.ndarray,
+                       dG: np.ndarray, dL: np.ndarray, gG: np.ndarray, gL: np.ndarray,
+                       useG: np.ndarray, useL: np.ndarray, lam: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`HessianStructure.solve` for N systems given in blocks (the batched fitter's).
+
+    The columns of the G block are ``hs.kg`` then ``hs.u`` (``BatchModel.blocks``), the L
+    block ``hs.kl``; the cost per system is that of :meth:`HessianStructure.solve`.
+
+    Args:
+        hs: the structure.
+        JG: (N, B, n_G) Jacobian of the G parameters; JL: (N, n_L) of the per-bin ones.
+        c: (N, B) bin curvatures.
+        dG, dL: constraint curvatures.
+        gG, gL: right-hand sides.
+        useG, useL: the parameters solved for.
+        lam: (N,) Levenberg factors.
+
+    Returns:
+        (xG, xL), zero outside ``use``; rows with a singular system are nan.
+    """
+    N, B, nG = JG.shape
+    nk = hs.kg.size
+    lb = hs.kl_bin
+    lam = np.asarray(lam, float)[:, None]
+    s = np.sqrt(c)
+    Hd = np.einsum("nbk,nbk,nb->nk", JG, JG, c) + dG
+    with np.errstate(divide="ignore"):
+        invK = np.where(useG[:, :nk],
+                        1.0 / (dG[:, :nk] + lam * np.maximum(Hd[:, :nk], DIAG_FLOOR)), 0.0)
+    aL = JL * s[:, lb]
+    a2 = aL * aL
+    with np.errstate(divide="ignore"):
+        invL = np.where(useL, 1.0 / (dL + lam * np.maximum(a2 + dL, DIAG_FLOOR)), 0.0)
+    # A = C^1/2 J_K; M = I + A D^-1 A^T = I + diag(s) (J_K D^-1 J_K^T) diag(s)
+    JK = JG[:, :, :nk]
+    M = (JK * invK[:, None, :]) @ np.swapaxes(JK, 1, 2)
+    M *= s[:, :, None] * s[:, None, :]
+    fold = hs.lfold_t
+    M[:, np.arange(B), np.arange(B)] += 1.0 + (a2 * invL) @ fold
+    z = s * (JK @ (invK * gG[:, :nk])[:, :, None])[:, :, 0] + (aL * invL * gL) @ fold
+    nu = nG - nk
+    if nu and useG[:, nk:].any():
+        useU = useG[:, nk:]
+        Bu = JG[:, :, nk:] * s[:, :, None] * useU[:, None, :]
+        sol = _solve_rows(M, np.concatenate([z[:, :, None], Bu], axis=2))
+        p, Q = sol[:, :, 0], sol[:, :, 1:]
+        S = np.swapaxes(Bu, 1, 2) @ Q
+        S[:, np.arange(nu), np.arange(nu)] += np.where(
+            useU, lam * np.maximum(Hd[:, nk:], DIAG_FLOOR), 1.0)
+        rhs = np.where(useU, gG[:, nk:] - np.einsum("nbk,nb->nk", Bu, p), 0.0)
+        xu = _solve_rows(S, rhs[:, :, None])[:, :, 0]
+        r = p + np.einsum("nbk,nk->nb", Q, xu)
+    else:
+        xu = np.zeros((N, nu))
+        r = _solve_rows(M, z[:, :, None])[:, :, 0]
+    xK = invK * (gG[:, :nk] - ((s * r)[:, None, :] @ JK)[:, 0, :])
+    xL = invL * (gL - aL * r[:, lb])
+    return np.concatenate([xK, xu], axis=1), xL
+
+
+class _NoExact(Exception):
+    """The exact-Hessian solver does not apply to this model (the reason says why)."""
 
 
 def _solve_rows(M: np.ndarray, rhs: np.ndarray) -> np.ndarray:
