@@ -421,6 +421,7 @@ class FastModel:
             for k, w in enumerate((0.5 * (up + dn), 0.0625 * (up - dn), up, dn)):
                 np.add.at(m[k], (col, self._add_e), w)
             self._hmat = m
+            self._hstack = m.reshape(4 * nh, E)  # rows: S, A, U, D blocks
             if E * B <= 2_000_000:
                 fold = np.zeros((E, B))
                 fold[np.arange(E), self.el_bin] = 1.0
@@ -499,8 +500,9 @@ class FastModel:
             else:
                 ai = np.where(inside, a, 0.0)
                 a2 = ai * ai
-                A = (self.nom + ai @ S + (a2 * (15.0 + a2 * (-10.0 + 3.0 * a2))) @ Aq
-                     + np.where(a > 1.0, a, 0.0) @ U + np.where(a < -1.0, a, 0.0) @ D)
+                coef = np.concatenate([ai, a2 * (15.0 + a2 * (-10.0 + 3.0 * a2)),
+                                       np.where(a > 1.0, a, 0.0), np.where(a < -1.0, a, 0.0)])
+                A = self.nom + coef @ self._hstack
                 hist = (a, inside)
         elif self._add_e.size:
             d, hist = code4p(pars[self._add_p], self._add_up, self._add_dn)
@@ -672,7 +674,17 @@ class FastModel:
         gm = (we * A * Fk).ravel()[self._mult_pos] * d1[self._mult_pos]
         if self._hdense:
             g = np.bincount(self._mult_p, weights=gm, minlength=self.npars)
-            g[self._hp] += self._hist_dA(hist) @ (we * F)
+            # sum_e dA_he w_e F_e from the four blocks (S, A, U, D) contracted with w F first
+            t = (self._hstack @ (we * F)).reshape(4, -1)
+            a, inside = hist
+            if inside is None:
+                a2 = a * a
+                g[self._hp] += t[0] + a * (30.0 + a2 * (-40.0 + 18.0 * a2)) * t[1]
+            else:
+                ai = np.where(inside, a, 0.0)
+                a2 = ai * ai
+                g[self._hp] += np.where(inside, t[0] + ai * (30.0 + a2 * (-40.0 + 18.0 * a2))
+                                        * t[1], np.where(a > 1.0, t[2], t[3]))
         else:
             parts = [gm]
             if hist is not None:
