@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -534,17 +535,7 @@ class BatchFitter:
 
         fm = self.fm
         N = data.n
-        x = np.array(np.broadcast_to(np.asarray(x0, float), (N, fm.npars)))
-        fixed = fm.fixed.copy()
-        x[:, fixed] = fm.init[fixed]
-        if poi_value is not None:
-            fixed[fm.poi_index] = True
-            x[:, fm.poi_index] = poi_value
-        lo, hi = self.bounds[:, 0].copy(), self.bounds[:, 1].copy()
-        lo[fixed] = -np.inf
-        hi[fixed] = np.inf
-        free = ~fixed
-        x[:, free] = np.clip(x[:, free], lo[free], hi[free])
+        x, free, lo, hi = _start_points(fm, self.bounds, N, x0, poi_value)
         tnll = np.full(N, np.nan)
         ok = np.zeros(N, bool)
         gpoi = np.full(N, np.nan)
@@ -726,17 +717,7 @@ class ReferenceBatchFitter:
         """
         fm = self.fm
         N = data.n
-        x = np.array(np.broadcast_to(np.asarray(x0, float), (N, fm.npars)))
-        fixed = fm.fixed.copy()
-        x[:, fixed] = fm.init[fixed]
-        if poi_value is not None:
-            fixed[fm.poi_index] = True
-            x[:, fm.poi_index] = poi_value
-        lo, hi = self.bounds[:, 0].copy(), self.bounds[:, 1].copy()
-        lo[fixed] = -np.inf
-        hi[fixed] = np.inf
-        free = ~fixed
-        x[:, free] = np.clip(x[:, free], lo[free], hi[free])
+        x, free, lo, hi = _start_points(fm, self.bounds, N, x0, poi_value)
         xs, tnll, ok = self._newton(data, x, free, lo, hi)
         for i in np.flatnonzero(~ok):
             xs[i], tnll[i] = self._scalar_fit(data.row(i), xs[i], poi_value if poi_value is None
@@ -846,3 +827,33 @@ class ReferenceBatchFitter:
                 damp[acc] = np.where(damp[acc] > 1e-3, damp[acc] * 0.1, 0.0)
         ok = done & np.isfinite(nll)
         return x, 2.0 * nll, ok
+
+
+def _start_points(fm: FastModel, bounds: np.ndarray, n: int, x0: Any, poi_value: Any
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Start points of n batched fits: fixed parameters at their inits, the POI at poi_value
+    (when given), the free ones clipped into their bounds.
+
+    Args:
+        fm: the compiled model.
+        bounds: (P, 2) parameter bounds.
+        n: number of datasets.
+        x0: (n, P) or (P,) start points.
+        poi_value: fixed POI value(s) or None.
+
+    Returns:
+        (x (n, P), free mask, lower bounds, upper bounds); fixed parameters have infinite
+        bounds so that clipping never moves them.
+    """
+    x = np.array(np.broadcast_to(np.asarray(x0, float), (n, fm.npars)))
+    fixed = fm.fixed.copy()
+    x[:, fixed] = fm.init[fixed]
+    if poi_value is not None:
+        fixed[fm.poi_index] = True
+        x[:, fm.poi_index] = poi_value
+    lo, hi = bounds[:, 0].copy(), bounds[:, 1].copy()
+    lo[fixed] = -np.inf
+    hi[fixed] = np.inf
+    free = ~fixed
+    x[:, free] = np.clip(x[:, free], lo[free], hi[free])
+    return x, free, lo, hi
