@@ -95,14 +95,6 @@ def test_counting_example_has_the_closed_form_minimum():
         float(m_sm.logpdf(p_sm, d_sm)[0]), abs=1e-12)
 
 
-def test_counting_example_independent_errors_would_bias_the_comparison():
-    """What the rule prevents: the template's own MC error added in quadrature narrows the width
-    (sqrt(DS^2 + (RX X)^2) / (S + X) < DS / S) and shifts -2 ln L with nothing in the data."""
-    naive = math.hypot(DS, RX * X) / (S + X)
-    assert naive < DS / S
-    assert 2 * math.log((DS / S) / naive) > 0.1
-
-
 def test_family_declares_missing_nuisances_without_effect():
     sm, _ = _sample("signal", S, "mu", dn=DS)
     ops = sample_ops(_counting_spec(), [sm], family=["ff_BK_pc1", "stat_sig"])
