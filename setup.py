@@ -12,6 +12,6 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages("src"), "emiss.data.workspaces"],
     package_dir={"": "src", "emiss.data.workspaces": "workspaces"},
-    package_data={"emiss": ["py.typed", "data/*", "data/**/*"],
+    package_data={"emiss": ["py.typed", "data/*", "data/**/*", "contracts/schemas/*.json"],
                   "emiss.data.workspaces": ["*.json"]},
 )

@@ -515,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         data = None if args.belle2 == "shipped" else Path(args.belle2)
         return belle2(data, args.jobs, args.pyhf_patches, args.validate, args.memory,
                       args.skip_1000)
-    from emiss.inference.toy import toy_patchset, toy_workspace
+    sys.path.insert(0, str(ROOT / "tests"))  # the synthetic workspaces of the tests
+    from toy_model import toy_patchset, toy_workspace
 
     if args.toy or not args.workspace.exists():
         if not args.toy:

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check()
     if args.calibrate:
-        from emiss.inference.calibrate import calibrate, expected_ul_at_belle
+        from emiss.studies.calibrate import calibrate, expected_ul_at_belle
 
         scales = calibrate()
         print("background_scale per channel (put into src/emiss/data/belle2_kstar_emulation.yaml):")

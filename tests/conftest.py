@@ -31,3 +31,28 @@ def measured() -> Callable[[str], dict]:
         return cache[stem]
 
     return get
+
+
+def _pyhf_defaults() -> None:
+    import pyhf
+
+    pyhf.set_backend("numpy", "scipy")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _pyhf_defaults_at_start():
+    """pyhf's default backend (numpy, scipy) before any fixture: a package that switches the
+    backend when it is imported (spey-pyhf picks jax when jax is installed) must not decide the
+    backend of the session's fits."""
+    _pyhf_defaults()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _pyhf_defaults_around_each_test():
+    """Each test starts and ends with pyhf's defaults (numpy, scipy): pyhf's backend is
+    process-wide, so a test that picks an optimizer must not change the fits of another test
+    or of a fixture set up after it."""
+    _pyhf_defaults()
+    yield
+    _pyhf_defaults()

@@ -5,7 +5,8 @@ functions alike: a lazy import is still a dependency), mapped to its stage, and 
 
 1. a module imports only modules of its own stage or of earlier stages;
 2. no import cycle between modules (package ``__init__`` re-exports included);
-3. every module belongs to a stage (a new package must be placed in the flow first).
+3. every module belongs to a stage (a new package must be placed in the flow first);
+4. the inference engine imports neither physics nor models (``ENGINE_FORBIDDEN``).
 
 Failures name the file, line and import.
 """
@@ -22,19 +23,25 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Stages in flow order: (rank, name, module prefixes). Equal ranks may import each other.
 STAGES: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (0, "base", ("emiss.errors", "emiss.io", "emiss.validate", "emiss.data")),
+    (0, "base", ("emiss.errors", "emiss.io", "emiss.names", "emiss.validate", "emiss.data",
+                  "emiss.contracts")),
     (1, "physics", ("emiss.physics",)),
     (2, "models", ("emiss.models",)),
     (3, "response", ("emiss.response",)),
     (4, "bundles", ("emiss.bundles",)),
     (5, "patches", ("emiss.patches",)),
     (6, "inference", ("emiss.inference",)),
-    (7, "plotting", ("emiss.plotting",)),
-    (7, "publish", ("emiss.publish",)),
-    # the public API at the top of the package (emiss/__init__.py) calls every stage
-    (8, "api", ("emiss",)),
-    (9, "cli", ("emiss.cli", "emiss.__main__")),
+    (7, "studies", ("emiss.studies",)),
+    (8, "plotting", ("emiss.plotting",)),
+    (8, "publish", ("emiss.publish",)),
+    # the public API at the top of the package (emiss/__init__.py, emiss/api.py) calls every stage
+    (9, "api", ("emiss", "emiss.api")),
+    (10, "cli", ("emiss.cli", "emiss.__main__")),
 )
+
+#: Stages the inference engine must not import although they come earlier in the flow: the
+#: engine fits the patches it is given and recomputes no physics (that travels in the patch).
+ENGINE_FORBIDDEN = ("emiss.physics", "emiss.models")
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,21 @@ def test_each_stage_imports_only_earlier_stages_and_there_is_no_cycle():
     assert not problems, "\n".join(problems)
 
 
+def engine_violations(root: Path) -> list[str]:
+    """Every import of an ``ENGINE_FORBIDDEN`` stage by the inference engine, one line each."""
+    known = module_names(root)
+    return [f"{imp.where()}: the inference engine must not import {imp.imported}"
+            for mod, path in known.items() if (stage_of(mod) or (None, ""))[1] == "inference"
+            for imp in imports_of(mod, path, known)
+            if any(imp.imported == p or imp.imported.startswith(p + ".")
+                   for p in ENGINE_FORBIDDEN)]
+
+
+def test_the_inference_engine_imports_no_physics():
+    problems = engine_violations(SRC)
+    assert not problems, "\n".join(problems)
+
+
 def test_every_stage_of_the_flow_exists():
     known = module_names(SRC)
     missing = [name for _, name, prefixes in STAGES if name != "models"
@@ -234,10 +256,29 @@ def test_checker_reports_cycles_and_modules_outside_the_flow(tmp_path):
     assert any("emiss.gadgets belongs to no stage" in p for p in problems)
 
 
+def test_checker_reports_physics_in_the_engine_but_not_in_studies(tmp_path):
+    _write(tmp_path, {
+        "emiss/__init__.py": "",
+        "emiss/physics/__init__.py": "",
+        "emiss/physics/sm.py": "",
+        "emiss/inference/__init__.py": "",
+        "emiss/inference/fit.py": "def f():\n    from emiss.physics import sm\n",
+        "emiss/studies/__init__.py": "",
+        "emiss/studies/forecast.py": ("from emiss.physics import sm\n"
+                                      "from emiss.inference import fit\n"),
+    })
+    assert violations(tmp_path) == []
+    problems = engine_violations(tmp_path)
+    assert len(problems) == 1
+    assert "fit.py:2: emiss.inference.fit imports emiss.physics.sm" in problems[0]
+
+
 @pytest.mark.parametrize("module, stage", [
-    ("emiss", "api"), ("emiss.io", "base"), ("emiss.physics.observables", "physics"),
+    ("emiss", "api"), ("emiss.api", "api"), ("emiss.io", "base"),
+    ("emiss.physics.observables", "physics"),
     ("emiss.response.formats", "response"), ("emiss.bundles.kstar_emulation", "bundles"),
-    ("emiss.inference.projection", "inference"), ("emiss.cli.workspace_cmds", "cli"),
+    ("emiss.inference.asimov", "inference"), ("emiss.studies.projection", "studies"),
+    ("emiss.cli.workspace_cmds", "cli"),
     ("emiss.gadgets", None),
 ])
 def test_stage_of(module, stage):

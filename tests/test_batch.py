@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from toy_model import toy_signal_patch, toy_workspace
 
 from emiss.inference.batch import BatchData, BatchFitter, BatchModel
 from emiss.inference.fastlimits import Fitter
 from emiss.inference.fastmodel import model_from_workspace
-from emiss.inference.toy import toy_signal_patch, toy_workspace
 
 
 @pytest.fixture(scope="module")

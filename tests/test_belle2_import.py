@@ -133,7 +133,7 @@ def test_sm_patch_restores_the_published_likelihood(bundle_dir, published):
 
 def test_measure_gives_the_published_numbers(bundle_dir, published):
     from emiss.bundles.bundle import Bundle
-    from emiss.inference.measure import measure
+    from emiss.studies.measure import measure
 
     r = measure(load_bundle(bundle_dir / f"{B2.STEM}.json"))
     # the same numbers as a measurement on the published file itself (signal already in it)

@@ -57,8 +57,8 @@ def _fits(bundle, patchset):
 
 
 def test_twobody_scan_matches_the_literature(bundle, target):
-    from emiss.inference.measure import measure
     from emiss.patches import build_patchset, make_entry
+    from emiss.studies.measure import measure
 
     ps = build_patchset(target, make_entry("twobody-scalar", masses="0.1:4.6:0.1"),
                         n_samples=20)
@@ -94,7 +94,7 @@ def test_wet_fit_matches_belle2(bundle):
     marginal credible upper bounds (profile vs marginal: the marginal posterior integrates the
     V-T trade-off and, with flat priors near the |C| >= 0 boundary, its upper bound is
     typically 10-20 % tighter); |C_S| best at 0 as in 2507.12393."""
-    from emiss.inference.wet import BELLE2_POSTERIOR, fit_wet
+    from emiss.studies.wet import BELLE2_POSTERIOR, fit_wet
 
     r = fit_wet(bundle, n_samples=40)
     for par in ("cv2", "ct2"):

@@ -7,12 +7,15 @@ this machine must give the same bytes.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from emiss.errors import EmissError
 from emiss.io import FLUSH_BELOW, STALE_RTOL, numeric_mismatches, round_sig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +45,23 @@ def test_rounding_flushes_tails_and_keeps_digits():
         [1.2345679, 0.0, float(f"{FLUSH_BELOW * 2:.8g}")]
     assert round_sig(-0.0, 8) == 0.0 and str(round_sig(-0.0, 8)) == "0.0"
     assert round_sig([[1.0, 2.0]], 3) == [[1.0, 2.0]]
+
+
+def test_rounding_options_of_the_one_helper():
+    # flush=False is plain "%.{n}g": the sign of zero and tiny numbers survive
+    assert math.copysign(1.0, round_sig(-0.0, 6, flush=False)) == -1.0
+    assert round_sig(3.3e-31, 6, flush=False) == 3.3e-31 and round_sig(3.3e-31, 6) == 0.0
+    assert round_sig(2.0 / 3.0, 6, flush=False) == 0.666667
+    assert round_sig(np.float64(1234567.0), 4) == 1235000.0
+    assert round_sig(None, 6) is None
+    assert round_sig([1.0, float("nan")], 3, nonfinite="none") == [1.0, None]
+    assert math.isinf(round_sig(float("inf"), 3))
+    with pytest.raises(EmissError, match="bad yields"):
+        round_sig([1.0, float("inf")], 3, nonfinite="raise", error="bad yields")
+    assert round_sig([[1.0, 2.0]], 3, flat=True) == [1.0, 2.0]
+    assert round_sig(5.0, 3, flat=True) == [5.0]
+    with pytest.raises(EmissError, match="nonfinite"):
+        round_sig(1.0, 3, nonfinite="drop")
 
 
 @pytest.mark.parametrize("script", ["build_workspaces.py", "build_kstar_workspaces.py"])

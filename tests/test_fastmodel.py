@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyhf
 import pytest
+from toy_model import toy_signal_patch, toy_workspace
 
 from emiss.inference.fastmodel import (
     FastBackground,
@@ -12,7 +13,6 @@ from emiss.inference.fastmodel import (
     model_from_workspace,
     to_pyhf_order,
 )
-from emiss.inference.toy import toy_signal_patch, toy_workspace
 
 
 def _random_point(fm, rng, spread=0.6):

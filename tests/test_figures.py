@@ -125,7 +125,7 @@ def _postfit_like(bundle) -> tuple[dict, dict]:
     samples carrying the POI (``poi_samples``) per channel."""
     import jsonpatch
 
-    from emiss.inference.measure import sm_signal_patch
+    from emiss.studies.measure import sm_signal_patch
 
     patch, _ = sm_signal_patch(bundle)
     spec = jsonpatch.apply_patch(bundle.spec, patch)

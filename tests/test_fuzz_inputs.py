@@ -29,6 +29,7 @@ import pytest
 from emiss.bundles import bundled_dir
 from emiss.cli import cli, main
 from emiss.cli._args import Number
+from emiss.cli.patch_cmds import DefaultGroup
 from emiss.errors import EmissError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,11 +37,13 @@ ERR, OK, ACCEPT = "error", "ok", "accepted"  # accepted: parsed and checked, not
 
 
 def _walk(group: click.Group, path: tuple[str, ...] = ()):
+    # the default command of a group is fuzzed the way it is typed: `emiss patchset WS ...`
+    default = group.default if isinstance(group, DefaultGroup) else None
     for name, cmd in sorted(group.commands.items()):
         if isinstance(cmd, click.Group):
             yield from _walk(cmd, (*path, name))
         else:
-            yield " ".join((*path, name)), cmd
+            yield " ".join(path if name == default else (*path, name)), cmd
 
 
 #: every leaf command of `emiss`, by its path ("plot limits")
@@ -59,6 +62,8 @@ BASE: dict[str, list[str]] = {
     "measure": ["{ws}"],
     "plot postfit": ["{ws}", "-o", "{outdir}"],
     "patchset": ["{ws}", "--scenario", "twobody-scalar", "--masses", "1", "-o", "{out}"],
+    "patchset inspect": ["{ps}"],
+    "patchset merge": ["{ps_lo}", "{ps_hi}", "-o", "{out}"],
     "verify-patchset": ["{ws}", "{ps}"],
     "plot templates": ["{ws}", "-o", "{outdir}"],
     "scan": ["{ws}", "{ps}", "-o", "{out}"],
@@ -66,6 +71,7 @@ BASE: dict[str, list[str]] = {
     "plot limits": ["{res}", "-o", "{outdir}"],
     "plot significance": ["{res}", "-o", "{outdir}"],
     "plot likelihood": ["{res}", "-o", "{outdir}"],
+    "plot cls": ["{res_curve}", "--name", "sm", "-o", "{outdir}"],
     "publish": ["{ws}", "{ps}", "-o", "{outdir}"],
     "project": [],
     "plot projection": ["{proj}", "-o", "{outdir}"],
@@ -86,6 +92,8 @@ FILE_ARGS: dict[str, list[tuple[str, str]]] = {
     "measure": [("{ws}", "workspace")],
     "plot postfit": [("{ws}", "workspace")],
     "patchset": [("{ws}", "workspace")],
+    "patchset inspect": [("{ps}", "patchset")],
+    "patchset merge": [("{ps_lo}", "patchset"), ("{ps_hi}", "patchset")],
     "verify-patchset": [("{ws}", "workspace"), ("{ps}", "patchset")],
     "plot templates": [("{ws}", "workspace")],
     "scan": [("{ws}", "workspace"), ("{ps}", "patchset")],
@@ -93,6 +101,7 @@ FILE_ARGS: dict[str, list[tuple[str, str]]] = {
     "plot limits": [("{res}", "results")],
     "plot significance": [("{res}", "results")],
     "plot likelihood": [("{res}", "results")],
+    "plot cls": [("{res_curve}", "results")],
     "publish": [("{ws}", "workspace"), ("{ps}", "patchset")],
     "plot projection": [("{proj}", "projection")],
     "model u1prime-scan": [("{res}", "results")],
@@ -244,6 +253,23 @@ TABLE: list[Case] = [
     C("patchset", "response wrong kind", "--response", "{ps}"),
     C("patchset", "output is the workspace", "{ws}", "--scenario", "twobody-scalar",
       "--masses", "1", "-o", "{ws}", base=False),
+    C("patchset inspect", "no file", base=False),
+    C("patchset inspect", "unknown option", "--bogus"),
+    C("patchset inspect", "results file", "{res}", base=False, match="not a valid pyhf PatchSet"),
+    C("patchset inspect", "json runs", "--json", expect=OK),
+    C("patchset merge", "one file", "{ps_lo}", "-o", "{out}", base=False, match="at least two"),
+    C("patchset merge", "no output", "{ps_lo}", "{ps_hi}", base=False),
+    C("patchset merge", "workspace digests differ", "{ps}", "{ps_other}", "-o", "{out}",
+      base=False, match="digests"),
+    C("patchset merge", "patch names collide", "{ps_lo}", "{ps_lo}", "-o", "{out}", base=False,
+      match="patch name"),
+    C("patchset merge", "labels differ", "{ps_lo}", "{ps}", "-o", "{out}", base=False,
+      match="labels differ"),
+    C("patchset merge", "output is an input", "{ps_lo}", "{ps_hi}", "-o", "{ps_hi}",
+      base=False),
+    C("patchset merge", "output is a folder", "{ps_lo}", "{ps_hi}", "-o", "{afolder}",
+      base=False),
+    C("patchset merge", "two ranges run", expect=OK),
     C("plot templates", "unknown scenario", "--scenario", "bogus", "--masses", "1"),
     C("plot templates", "masses without scenario", "--masses", "1"),
     C("plot templates", "bad masses", "--scenario", "twobody-scalar", "--masses", "abc"),
@@ -263,11 +289,40 @@ TABLE: list[Case] = [
     C("scan", "cl 1.5", "--cl", "1.5"),
     C("scan", "cl -0.5 (ran 990 s)", "--cl", "-0.5"),
     C("scan", "chunk size 0", "--chunk-size", "0"),
+    C("scan", "cls curve with toys", "--cls-curve", "--calctype", "toybased",
+      match="--cls-curve needs --calctype asymptotics"),
+    C("scan", "quiet and progress", "-q", "--progress", match="contradict"),
+    C("scan", "observed-only value", "--observed-only", "yes", match="yes"),
+    C("scan", "observed-only and cls curve run", "--observed-only", "--cls-curve", "-q",
+      "--jobs", "1", expect=OK),
+    C("plot cls", "no name", "{res_curve}", "-o", "{outdir}", base=False),
+    C("plot cls", "unknown name", "{res_curve}", "--name", "bogus", "-o", "{outdir}",
+      base=False, match="no results row named 'bogus'"),
+    C("plot cls", "scan without curves", "{res}", "--name", "sm", "-o", "{outdir}", base=False,
+      match="rerun the scan with --cls-curve"),
+    C("plot cls", "output is a file", "-o", "{ps}"),
+    C("plot cls", "curve runs", expect=OK),
     C("compare", "global toys without workspace", "--global-toys", "5"),
     C("compare", "output is the results", "{res}", "-o", "{res}", base=False),
     C("compare", "output is a folder", "-o", "{afolder}"),
     C("compare", "workspace of another scan", "--global-toys", "5", "--workspace", "{ws}",
       "--patchset", "{ps}", "--label", "bogus"),
+    C("compare", "save toys without toys", "--save-toys", "{out}",
+      match="--save-toys needs toys"),
+    C("compare", "save toys is the results", "--save-toys", "{res}"),
+    C("compare", "save toys is a folder", "--save-toys", "{afolder}"),
+    C("compare", "save toys is the comparison file", "-o", "{out}", "--save-toys", "{out}",
+      match="also the comparison file"),
+    C("compare", "toys without workspace", "--toys", "{ps}", match="--toys needs --workspace"),
+    *[C("compare", f"toys {label}", "--toys", repl, "--workspace", "{ws}", "--patchset",
+        "{ps}", match=match)
+      for label, repl, match in (("missing", "{missing}", "does not exist"),
+                                 ("not JSON", "{notjson}", "not valid JSON"),
+                                 ("empty", "{empty}", "toy file"),
+                                 ("of another kind", "{ps}", "toy file"),
+                                 ("a folder", "{afolder}", ""))],
+    C("compare", "toys given twice", "--toys", "{res}", "--toys", "{res}", "--workspace",
+      "{ws}", "--patchset", "{ps}", match="given twice"),
     C("plot limits", "output is a file", "-o", "{ps}"),
     C("publish", "results missing", "--results", "{missing}"),
     C("publish", "results wrong kind", "--results", "{ps}"),
@@ -379,6 +434,10 @@ def _write_inputs(d: Path) -> dict[str, str]:
         shutil.copy(wsdir / f, d / f)
     shutil.copy(ROOT / "patches" / "belle2_hta" / "sm.json", d / "ps.json")
     shutil.copy(ROOT / "patches" / "belle2_ita" / "sm.json", d / "ps_other.json")
+    ranges = json.loads((ROOT / "patches" / "belle2_hta" / "twobody_scalar.json").read_text())
+    for name, part in (("ps_lo", slice(0, 2)), ("ps_hi", slice(2, 4))):  # two mass ranges
+        (d / f"{name}.json").write_text(json.dumps({**ranges,
+                                                    "patches": ranges["patches"][part]}))
     ws = json.loads((d / "belle2_hta_bkgonly.json").read_text())
     ps = json.loads((d / "ps.json").read_text())
     (d / "empty.json").write_text("")
@@ -423,6 +482,8 @@ def inputs(tmp_path_factory) -> Path:
     code = 0
     try:
         main(["scan", names["ws"], names["ps"], "-o", names["res"], "--jobs", "1", "-q"])
+        main(["scan", names["ws"], names["ps"], "-o", str(d / "res_curve.json"), "--jobs", "1",
+              "-q", "--cls-curve"])
     except SystemExit as exc:
         code = exc.code
     assert code in (0, None)

@@ -145,9 +145,9 @@ def test_responses_flat_and_kstar_helicity_with_equal_efficiencies():
 
 def test_bs_invisible_one_bin_reproduces_the_recast_bound():
     spec, meta, resp = bs_invisible.build_bundle()
-    assert resp.channels == {}  # no emiss scenario predicts B_s rates yet
+    assert list(resp.channels) == ["bs_invisible"]  # pair scenarios predict B(B_s -> X X)
     info = meta["channels"]["bs_invisible"]
-    assert info["process"] is None and info["measures"] == "Bs->invisible"
+    assert info["process"] == "Bs->invisible"
     assert info["simplified"]["limit"] == 5.4e-4  # arXiv:2310.13043 abstract (ar5iv)
     # pyhf's own asymptotic CLs at the bound: CLs = 1 - 0.90
     ref = 1e-4
@@ -183,7 +183,9 @@ def test_combine_cli_belle2_babar_bs_patchset_and_scan(tmp_path, capsys):
             for m in s["modifiers"]:
                 assert m["name"].startswith(part["prefix"] + "_"), (ch["name"], m["name"])
     signal_channels = sorted(c for c, i in meta["channels"].items() if i.get("process"))
-    assert len(signal_channels) == 7 and "bs_invisible" not in signal_channels
+    assert len(signal_channels) == 8 and "bs_invisible" in signal_channels
+    # neither the SM nor a single X annihilates a B_s: no signal in the B_s bin
+    b_channels = [c for c in signal_channels if c != "bs_invisible"]
 
     ps_sm, ps_2b = tmp_path / "sm.json", tmp_path / "twobody.json"
     code, _, err = run(capsys, "patchset", str(ws_path), "--scenario", "sm", "-o", str(ps_sm))
@@ -198,7 +200,7 @@ def test_combine_cli_belle2_babar_bs_patchset_and_scan(tmp_path, capsys):
         patch = doc["patches"][0]["patch"]
         sig = {names[int(op["path"].split("/")[2])] for op in patch
                if op["value"]["name"] == "signal"}
-        assert sorted(sig) == signal_channels  # one patch covers every experiment
+        assert sorted(sig) == b_channels  # one patch covers every experiment
         ff = {}
         for op in patch:
             for m in op["value"]["modifiers"]:

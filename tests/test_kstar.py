@@ -170,11 +170,11 @@ def test_bundled_workspaces_are_valid_and_fresh():
 
 
 def test_expected_limits_at_belle_luminosity_match_belle():
-    """Calibration regression: the background levels were solved (inference/calibrate.py, rtol 2e-3,
+    """Calibration regression: the background levels were solved (studies/calibrate.py, rtol 2e-3,
     20 FF draws) so that the expected 90 % CL limits at Belle's 772e6 BB equal Belle's published
     ones (arXiv:1702.03224): B(B0->K*0 nu nu) < 1.8e-5, B(B+->K*+) < 6.1e-5. Recomputed here
     through scaling, patching and the inference engine; it fails if any of those drifts."""
-    from emiss.inference.calibrate import expected_ul_at_belle
+    from emiss.studies.calibrate import expected_ul_at_belle
 
     ul = expected_ul_at_belle(n_samples=20)
     assert ul["B0->K*0"] == pytest.approx(1.8e-5, rel=0.01)

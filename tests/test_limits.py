@@ -11,11 +11,11 @@ import pytest
 from scipy.optimize import brentq
 from scipy.special import gammaln
 from scipy.stats import norm
+from toy_model import toy_signal_patch, toy_workspace
 
 from emiss.errors import EmissError
 from emiss.inference import limits
 from emiss.inference.limits import GridAnalyzer, reference_analyse
-from emiss.inference.toy import toy_signal_patch, toy_workspace
 
 # small model: pyhf's reference limits take seconds per patch even here
 SMALL = toy_workspace({"sr": 3}, ("b1",), seed=4, scale=30.0)

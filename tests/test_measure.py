@@ -15,6 +15,7 @@ import numpy as np
 import pyhf
 import pytest
 from click.testing import CliRunner
+from sm_fold import plain_sm_patch
 
 from emiss.bundles import bundled_dir, load_bundle
 from emiss.cli import cli
@@ -41,11 +42,9 @@ def test_measure_reproduces_published(measured, stem):
 
 def test_plain_pyhf_agrees_with_published():
     """Plain pyhf fits on the combined workspace + the SM JSON patch (profile likelihood)."""
-    from emiss.inference.measure import _sm_signal_patch
-
     bundle = load_bundle(BUNDLED_DIR / "belle2_combined_bkgonly.json")
     ws = pyhf.Workspace(bundle.spec)
-    model = ws.model(patches=[_sm_signal_patch(bundle)])
+    model = ws.model(patches=[plain_sm_patch(bundle)])
     data = ws.data(model)
     pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(tolerance=1e-2))
     pars, best = pyhf.infer.mle.fit(data, model, return_fitted_val=True)
@@ -79,10 +78,10 @@ def test_measure_plot_and_errors(tmp_path):
     # a user's workspace without response: one clear error
     ws = tmp_path / "mine.json"
     ws.write_bytes((BUNDLED_DIR / "belle2_hta_bkgonly.json").read_bytes())
-    from emiss.inference.measure import _sm_signal_patch
+    from emiss.studies.measure import sm_signal_patch
 
     with pytest.raises(EmissError, match="no detector response"):
-        _sm_signal_patch(load_bundle(ws))
+        sm_signal_patch(load_bundle(ws))
     res = runner.invoke(cli, ["measure", str(tmp_path / "missing.json")])
     assert res.exit_code != 0 and isinstance(res.exception, EmissError)
 
@@ -95,16 +94,27 @@ def test_measure_on_kstar_bundle_recovers_the_injected_sm():
     Only the best fit is checked, so only the best fit is run (measure's own steps: its signal
     patch, its reference, its fit; the profile scan for the interval, 4 more fits of the
     100-parameter model, is exercised on the K workspaces)."""
-    from emiss.inference.measure import _reference_br, _twice_nll, patched_model, sm_signal_patch
+    from emiss.inference.measure import _twice_nll, patched_model
     from emiss.physics.sm import sm_spectrum
+    from emiss.studies.measure import reference_br, sm_signal_patch
 
     bundle = load_bundle(BUNDLED_DIR / "belle2_kstar_bkgonly.json")
     patch, _ = sm_signal_patch(bundle)
     fm = patched_model(bundle.spec, patch)
     _, pars = _twice_nll(fm, None)
     mu_hat = float(pars[fm.model.config.poi_index])
-    ref = _reference_br(bundle)
+    ref = reference_br(bundle)
     sm = sm_spectrum("B0->K*0").branching_ratio()
     assert ref == pytest.approx(sm, rel=1e-9)
     assert mu_hat == pytest.approx(1.0, abs=0.02)
     assert mu_hat * ref == pytest.approx(sm, rel=0.02)
+
+
+def test_measure_leaves_the_callers_pyhf_backend_alone():
+    """A library fit sets its own optimizer and gives the caller's choice back afterwards."""
+    import emiss
+
+    opt = pyhf.optimize.scipy_optimizer(tolerance=1e-7)
+    pyhf.set_backend("numpy", opt)
+    emiss.measure("belle2_hta_bkgonly")
+    assert pyhf.get_backend()[1] is opt

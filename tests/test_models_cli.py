@@ -149,7 +149,9 @@ def test_scan_bad_inputs_write_nothing(capsys, tmp_path):
                        "5,1")
     assert code == 2 and "--mT-range" in err and not out.exists()
     empty = tmp_path / "e.json"
-    empty.write_text(json.dumps({"workspace_digest": "w", "results": []}))
+    empty.write_text(json.dumps({"format": "emiss-scan-results/1", "workspace_digest": "w",
+                                 "patchset_digests": ["p"], "labels": ["m_X"], "options": {},
+                                 "results": []}))
     code, _, err = run(capsys, "model", "u1prime-scan", str(empty), "-o", str(out))
     assert code == 2 and "twobody-vector" in err and not out.exists()
 

@@ -31,7 +31,7 @@ def _copy(stem: str, dest, sidecar_of: str | None = None, response_of: str | Non
 
 # ------------------------------------------------------------------ capped fits
 def _row(mu_hat: float, upper: float) -> dict:
-    meta = {"name": "p", "values": [1.0], "emiss": {"scenario": "heavy-np",
+    meta = {"name": "p", "values": [1.0], "emiss": {"scenario": "heavy-np", "process": "B+->K+",
                                                       "reference_branching_ratio": 1e-7}}
     analysis = {"mu_hat": mu_hat, "mu_upper_bound": upper, "twice_nll": 3.0,
                 "mu_limit_obs": 60.0, "mu_limit_exp": [1.0] * 5, "p0": 0.1, "Z": 1.2}

@@ -27,6 +27,7 @@ def _inputs(tmp_path):
         sig[i] = S0
         patches.append({"metadata": {"name": f"m{i + 1}", "values": [float(i + 1)],
                                      "emiss": {"scenario": "twobody-scalar",
+                                               "process": "B+->K+",
                                                "reference_branching_ratio": REF}},
                         "patch": [{"op": "add", "path": "/channels/0/samples/0",
                                    "value": {"name": "sig", "data": sig, "modifiers": [
@@ -155,3 +156,17 @@ def test_compare_reports_global_significance(tmp_path, capsys):
     code, _, err = run(capsys, "compare", str(tmp_path / "r.json"), "--global-toys", "10",
                        "--workspace", "belle2_hta_bkgonly", "--patchset", str(pp))
     assert code == 2 and "does not exist" not in err and "given workspace has sha256" in err, err
+
+
+def test_mass_cells_never_reach_negative_masses():
+    """Cells end half-way between grid points; the lowest one stops at m = 0 (a mass is never
+    negative), so all the probability of the lowest point sits in [0, (m0 + m1)/2]."""
+    import numpy as np
+
+    from emiss.inference.posterior_grid import mass_summary
+
+    out = mass_summary(np.array([0.1, 0.5, 1.0]), np.array([0.9, 0.05, 0.05]),
+                       np.ones(3) / 3, "flat")
+    assert out["hpd_68"][0] == 0.0 and out["central_68"][0] >= 0.0
+    # density 0.9 / 0.3 on [0, 0.3]: the median is where 0.5 of the mass is reached
+    assert out["median"] == pytest.approx(0.5 / 0.9 * 0.3, rel=1e-12)

@@ -11,15 +11,13 @@ from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
 from emiss.errors import EmissError
-from emiss.inference.projection import (
+from emiss.inference.asimov import (
     delta_chi2,
     discovery_significance,
     expected_limits,
-    merge_bins,
-    scale_patch,
-    scale_spec,
     with_asimov,
 )
+from emiss.studies.projection import merge_bins, scale_patch, scale_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +111,7 @@ def test_delta_chi2_against_direct_minimisation():
 # ----------------------------------------------------------------------------- forecasts
 @pytest.fixture(scope="module")
 def forecast_inputs():
-    from emiss.inference.projection import _hypotheses, load_targets
+    from emiss.studies.projection import _hypotheses, load_targets
 
     targets = load_targets(ROOT / "workspaces")
     hyps, sm = _hypotheses(targets, ["twobody-scalar", "twobody-vector"], [2.1], 20)
@@ -124,7 +122,7 @@ def test_scalar_and_vector_separated_by_k_plus_kstar_at_50_ab(forecast_inputs):
     # A two-body scalar and a two-body vector at the same mass give the same line in B -> K
     # (Delta chi^2 ~ 0 from K alone), but different B -> K* rates and F_L (scalar: F_L = 1).
     # Threshold 25: the median Asimov likelihood-ratio Z = sqrt(Delta chi^2) >= 5 (1007.1727).
-    from emiss.inference.projection import _variant
+    from emiss.studies.projection import _variant
 
     targets, hyps, _ = forecast_inputs
     by = {h.scenario: h for h in hyps}
@@ -149,7 +147,7 @@ def test_adding_k_channels_never_lowers_separation():
     # Delta chi^2(K + K*) >= Delta chi^2(K*) and >= Delta chi^2(K) (Wilks / 1007.1727 sec. 3).
     # Regression: the builder's K*/K form-factor rates in additive histosys let the combined
     # K* part mimic shapes the K*-only model cannot (two-body scalar true: 32.8 < 45.8).
-    from emiss.inference.projection import run
+    from emiss.studies.projection import run
 
     said: list[str] = []
     out = run([50.0], ["twobody-scalar", "twobody-vector"], [2.1], ROOT / "workspaces",
@@ -171,7 +169,8 @@ def test_sm_kstar_precision_at_50_ab_near_belle2_projection(forecast_inputs):
     # Belle II physics book (arXiv:1808.10567, B -> K(*) nu nu table): ~10 % on B(B0 -> K*0 nu nu)
     # at 50 ab^-1 (tag-based extrapolation). Our ITA-like emulation must land within x2 of it,
     # and improve with luminosity.
-    from emiss.inference.projection import restrict, sm_precision
+    from emiss.inference.asimov import sm_precision
+    from emiss.studies.projection import restrict
 
     targets, _, sm = forecast_inputs
     prec = []

@@ -127,9 +127,11 @@ def _results(ws: dict, ps: dict) -> dict:
             }
         )
     return {
+        "format": "emiss-scan-results/1",
         "workspace_digest": pyhf.utils.digest(ws),
-        "patchset_digest": pyhf.utils.digest(ps),
+        "patchset_digests": [pyhf.utils.digest(ps)],
         "labels": ["m_X"],
+        "options": {"cl": 0.95, "calctype": "asymptotics"},
         "results": rows,
     }
 
@@ -350,8 +352,8 @@ def _multi_results(ws: dict, pss: list[dict]) -> dict:
             rows.append({**row, "patchset": i})
     digests = [pyhf.utils.digest(ps) for ps in pss]
     return {
+        "format": "emiss-scan-results/1",
         "workspace_digest": pyhf.utils.digest(ws),
-        "patchset_digest": digests,
         "patchset_digests": digests,
         "labels": ["m_X"],
         "options": {"cl": 0.9},
@@ -508,7 +510,7 @@ def test_results_of_another_patchset_are_refused(toy, tmp_path):
         publish(toy["ws"], [toy["ps"]], tmp_path / "o1", results=[bad])
     # right digest claimed but names from another grid
     res2 = copy.deepcopy(res)
-    res2["patchset_digest"] = pyhf.utils.digest(ps)
+    res2["patchset_digests"] = [pyhf.utils.digest(ps)]
     with pytest.raises(EmissError, match="threebody_scalar_mX_0p5"):
         publish(
             toy["ws"], [toy["ps"]], tmp_path / "o2", results=[_write(tmp_path / "r2.json", res2)]

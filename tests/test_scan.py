@@ -196,25 +196,83 @@ def test_kstar_rows_report_binned_fl():
     assert all(0 < v < 1 for v in sm["FL_binned"])
 
 
-def test_fl_fields_follow_the_chirality_of_heavy_np():
+def test_polarisation_follows_the_chirality_of_heavy_np():
     """B -> K* nu nubar with (C_L, C_R) (arXiv:1409.4557, eta parametrisation:
     F_L = F_L^SM (1 + 2 eta) / (1 + kappa_eta eta), eta = -Re(C_L C_R*) / (|C_L|^2 + |C_R|^2)):
     C_L = C_R (eta = -1/2, A_0 ~ C_L - C_R = 0) leaves no longitudinal rate, F_L = 0; C_R = 0
-    (eta = 0) gives the SM F_L in every bin; eta < 0 lowers F_L. The K + K* combination names
-    the K* process in reference_branching_ratios."""
+    (eta = 0) gives the SM F_L in every bin; eta < 0 lowers F_L. The K + K* combination's
+    patches carry the polarisation of its K* process, which the rows copy."""
     from emiss.inference.scan import fl_fields, kstar_process
+    from emiss.patches.metadata import polarisation
 
-    def block(**params):
-        return {"scenario": "heavy-np", "process": "B+->K+",
-                "reference_branching_ratios": {"B+->K+": 1e-5, "B0->K*0": 2e-5},
-                "parameters": params}
+    kk = ("B+->K+", "B0->K*0", "B+->K*+")
 
-    assert kstar_process(block()) == "B0->K*0"
-    assert kstar_process({"process": "B+->K+"}) is None and fl_fields({"process": "B+->K+"}) == {}
-    same = fl_fields(block(C_L=-4.0, C_R=-4.0))
-    assert same["FL"] == pytest.approx(0.0, abs=1e-9)
-    sm = fl_fields({"scenario": "sm", "process": "B0->K*0"})
-    only_l = fl_fields(block(C_L=-13.0, C_R=0.0))
+    def fl(**params):
+        return polarisation("heavy-np", kk, None, params).row_fields()
+
+    block = {"scenario": "heavy-np", "process": "B+->K+", "reference_branching_ratio": 1e-5,
+             "coupling": None, "reference_branching_ratios": {"B+->K+": 1e-5, "B0->K*0": 2e-5}}
+    assert kstar_process(block) == "B0->K*0" and fl_fields(block) == {}  # built without it
+    assert polarisation("heavy-np", ("B+->K+",), None, {"C_L": -6.0, "C_R": 0.0}) is None
+    same = fl(C_L=-4.0, C_R=-4.0)
+    assert same["FL_process"] == "B0->K*0" and same["FL"] == pytest.approx(0.0, abs=1e-9)
+    sm = polarisation("sm", ("B0->K*0",), None, {}).row_fields()
+    only_l = fl(C_L=-13.0, C_R=0.0)
     assert only_l["FL_binned"] == pytest.approx(sm["FL_binned"], rel=1e-8)
     # eta = -0.3: F_L = F_L^SM 0.4 / (1 - 0.3 kappa_eta) < F_L^SM for any kappa_eta < 2
-    assert fl_fields(block(C_L=-6.0, C_R=-2.0))["FL"] < sm["FL"] - 0.05
+    assert fl(C_L=-6.0, C_R=-2.0)["FL"] < sm["FL"] - 0.05
+    # the rows copy the block's polarisation unchanged
+    pol = polarisation("heavy-np", kk, None, {"C_L": -6.0, "C_R": -2.0})
+    assert fl_fields({**block, "polarisation": pol.to_dict()}) == pol.row_fields()
+
+
+# ------------------------------------------------------------- interrupts and progress (pyhf #2013)
+def test_interrupt_leaves_no_results_file_or_the_old_one_whole(toy, tmp_path, monkeypatch):
+    """Ctrl-C after the first chunk: no results file (the journal keeps the chunk); Ctrl-C
+    while the file is written: no file, no temporary left, an older file unchanged."""
+    from emiss.errors import Interrupted
+
+    ws, ps, _ = toy
+    out = tmp_path / "r.json"
+    real = executors.analyse_chunk
+    calls = []
+
+    def interrupted(spec, options, items):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(spec, options, items)
+
+    monkeypatch.setattr(executors, "analyse_chunk", interrupted)
+    with pytest.raises(Interrupted, match="--resume"):
+        scan(ws, [ps], out, jobs=1, chunk_size=1, progress=False)
+    assert not out.exists()
+    assert (tmp_path / "r.json.journal.jsonl").read_text().count('"kind": "chunk"') == 1
+    monkeypatch.setattr(executors, "analyse_chunk", real)
+
+    out.write_text("an older results file\n")
+    import emiss.io as io_mod
+
+    real_all = io_mod._write_all
+
+    def half(fd, blob):  # the atomic write of the results file, cut by Ctrl-C halfway
+        real_all(fd, blob[: len(blob) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(io_mod, "_write_all", half)
+    with pytest.raises(Interrupted):
+        scan(ws, [ps], out, jobs=1, chunk_size=1, progress=False, resume=True)
+    assert out.read_text() == "an older results file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.json.journal.jsonl"]
+
+
+def test_progress_on_stderr_only_when_asked_or_a_terminal(tmp_path, capsys):
+    from cli_run import run
+
+    wsf, psf, _ = T.write_inputs(tmp_path, [1.4])
+    base = ["scan", wsf, psf, "--jobs", "1", "--engine", ENGINE]
+    code, out, err = run(capsys, *base, "-o", str(tmp_path / "a.json"))
+    assert code == 0 and err == ""  # stderr is not a terminal here
+    code, out2, err = run(capsys, *base, "-o", str(tmp_path / "b.json"), "--progress")
+    assert code == 0 and "emiss scan" in err and "1/1" in err
+    assert "emiss scan" not in out2 and out2.splitlines()[1:] == out.splitlines()[1:]

@@ -64,7 +64,7 @@ def test_mass_rules():
     with pytest.raises(EmissError, match="process"):
         get_scenario("twobody-scalar").spectrum("B+->D+")
     with pytest.raises(EmissError, match="does not predict"):
-        get_scenario("sm").spectrum("B+->pi+")
+        get_scenario("sm").spectrum("Bs->phi")
     s = get_scenario("twobody-vector").spectrum("B+->K+")  # default mass 2.1 GeV
     assert s.lines[0][0] == pytest.approx(2.1**2)
 

@@ -13,7 +13,7 @@ import json
 import pytest
 from cli_run import run
 
-from emiss.cli.patch_cmds import standard_grid_differences
+from emiss.api import standard_grid_differences
 from emiss.patches.grid import load_grid
 
 

@@ -151,3 +151,27 @@ def test_mass_at_or_above_endpoint(proc):
     twobody.vector_line(p, ff, end - 1e-3, 1.0)  # just below: fine
     with pytest.raises(EmissError, match="mass"):
         twobody.vector_line(p, ff, 0.0, 1.0)  # longitudinal rate ~ 1/m_V^2
+
+
+def test_one_endpoint_rule_for_physics_and_patches():
+    """The physics stage and the patch grid refuse the same masses with the same words.
+
+    m(B+) - m(K+) = 5.27941 - 0.493677 = 4.785733 GeV (PDG 2024), half of it for a pair.
+    """
+    from emiss.patches.hypotheses import check_masses
+    from emiss.physics.scenarios import get_scenario
+
+    p = get_process("B+->K+")
+    assert p.mass_limit() == pytest.approx(4.785733, abs=2e-5)
+    assert p.mass_limit(2) == pytest.approx(4.785733 / 2, abs=1e-5)
+    assert p.q2_max == pytest.approx(4.785733**2, rel=1e-5)
+    pair = get_scenario("threebody-scalar")
+    check_masses(pair, [2.39], ["B+->K+"])  # below (m_B - m_K) / 2: fine
+    for m in (2.40, float("nan"), -1.0):
+        with pytest.raises(EmissError) as physics:
+            p.check_mass(m, 2, allow_zero=True)
+        with pytest.raises(EmissError) as grid:
+            check_masses(pair, [m], ["B+->K+"])
+        assert str(grid.value) == str(physics.value).replace(
+            " GeV ", " GeV of scenario 'threebody-scalar' ", 1)
+        assert "valid: 0 <= m_X (each of the pair) < 2.3929 GeV" in str(grid.value)

@@ -144,7 +144,7 @@ def test_generate_refuses_before_building(monkeypatch):
 
 
 def test_projection_checks_masses_lumis_and_size(monkeypatch):
-    from emiss.inference import projection
+    from emiss.studies import projection
 
     monkeypatch.setattr(projection, "load_targets", _fail)
     with pytest.raises(EmissError, match="mass 9 GeV is outside the B -> K\\* range"):

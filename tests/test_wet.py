@@ -151,13 +151,13 @@ def test_b_to_k_terms_equal_explicit_amplitudes(term):
 
 def test_flat_prior_in_the_magnitude_matches_quadrature():
     """A one-bin counting model with rate C² s + b and a flat prior on |C| in [0, 20]: the
-    sampled posterior of |C| (NUTS, the prior as emiss.inference.wet applies it) against the
+    sampled posterior of |C| (NUTS, the prior as emiss.studies.wet applies it) against the
     exact posterior p(C | n) ∝ Pois(n | C² s + b), integrated numerically."""
     from scipy import integrate, stats
 
     from emiss.inference.fastmodel import model_from_workspace
     from emiss.inference.posterior import PosteriorSetup, sample_posterior
-    from emiss.inference.wet import _flat_in_magnitude
+    from emiss.studies.wet import _flat_in_magnitude
 
     n, s, b = 18, 0.25, 12.0  # |C| ~ 4.5 with a wide posterior: the prior shape matters
     spec = {"channels": [{"name": "c", "samples": [

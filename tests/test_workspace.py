@@ -10,6 +10,7 @@ import pyhf
 import pytest
 from click.testing import CliRunner
 from pyhf.cli import cli as pyhf_cli
+from sm_fold import plain_sm_patch
 
 from emiss.bundles import BACKGROUNDS, BUNDLED_STEMS, K_STEMS, bundled_dir, load_bundle
 from emiss.bundles import belle2_hepdata as B2
@@ -56,9 +57,7 @@ def test_pyhf_schema_inspect_json2xml(stem, tmp_path):
     # with the SM patch applied, and check the bare one fails for that reason only.
     res = runner.invoke(pyhf_cli, ["inspect", str(path)])
     assert res.exit_code != 0 and "'mu' cannot be fit" in str(res.exception)
-    from emiss.inference.measure import _sm_signal_patch
-
-    patched = jsonpatch.apply_patch(spec, _sm_signal_patch(load_bundle(path)))
+    patched = jsonpatch.apply_patch(spec, plain_sm_patch(load_bundle(path)))
     write_json(tmp_path / "sm.json", patched)
     res = runner.invoke(pyhf_cli, ["inspect", str(tmp_path / "sm.json")])
     assert res.exit_code == 0, res.output
@@ -113,9 +112,7 @@ def test_sidecar_and_response():
         np.testing.assert_allclose(cr.true_edges, BELLE2_TRUE_EDGES)
         assert cr.matrix.sum(axis=0).max() <= 1.0
     # SM signal yields at mu = 1 (B = 4.97e-6): ITA ~ 160, HTA ~ 8 (belle2.md 1.8)
-    from emiss.inference.measure import _sm_signal_patch
-
-    yields = {op["path"]: sum(op["value"]["data"]) for op in _sm_signal_patch(b)}
+    yields = {op["path"]: sum(op["value"]["data"]) for op in plain_sm_patch(b)}
     assert yields["/channels/0/samples/0"] == pytest.approx(4.0e8 * 4.97e-6 * 0.08, rel=0.02)
     assert yields["/channels/2/samples/0"] == pytest.approx(4.0e8 * 4.97e-6 * 0.004, rel=0.02)
 

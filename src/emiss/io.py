@@ -58,7 +58,7 @@ _SPECIAL_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block 
                   (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
 
 
-def special_kind(path: str | os.PathLike) -> str | None:
+def special_kind(path: str | os.PathLike[str]) -> str | None:
     """What path is when it is not a regular file, a folder or absent (its own entry, links
     not followed): "a symbolic link to '...'", "a character device", "a FIFO (named pipe)", ...
 
@@ -425,30 +425,81 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, dumps_json(obj))
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file (a folder is an EmissError, a ValueError like invalid JSON)."""
-    if os.path.isdir(path):
-        raise EmissError(f"{str(path)!r} is a folder, not a JSON file")
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def round_sig(values: Any, digits: int) -> Any:
-    """Round to ``digits`` significant digits for deterministic JSON; |x| < FLUSH_BELOW -> 0.
+def read_json(path: str | os.PathLike, what: str | None = None) -> Any:
+    """Read a JSON file: the one JSON reader of emiss.
 
     Args:
-        values: a number or an array-like of finite numbers.
-        digits: significant digits kept.
+        path: the file.
+        what: what messages call the file ("workspace", "patchset", "results", ...). With it,
+            every failure (missing, a folder, unreadable, not JSON) is one EmissError naming
+            the file; without it a folder is an EmissError and the rest raise as ``open`` and
+            ``json.load`` do (OSError, ValueError).
 
     Returns:
-        A float for a scalar input, else a (nested) list of floats with the input's shape.
+        The parsed JSON.
     """
+    if os.path.isdir(path):
+        if what is None:
+            raise EmissError(f"{str(path)!r} is a folder, not a JSON file")
+        raise EmissError(f"{what} file {str(path)!r} is a folder; give the {what} JSON file")
+    if what is None:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise EmissError(f"{what} file {str(path)!r} does not exist") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise EmissError(f"{what} file {str(path)!r} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise EmissError(f"{what} file {str(path)!r} cannot be read "
+                         f"({exc.strerror or exc})") from None
+
+
+#: What ``round_sig`` does with NaN and infinities: keep them, write None, or refuse them.
+NONFINITE = ("keep", "none", "raise")
+
+
+def _round_one(v: float, digits: int, flush: bool, nonfinite: str) -> float | None:
+    if not math.isfinite(v):
+        return None if nonfinite == "none" else v
+    if flush:
+        return 0.0 if abs(v) < FLUSH_BELOW else float(f"{v:.{digits}g}") + 0.0
+    return float(f"{v:.{digits}g}")
+
+
+def round_sig(values: Any, digits: int, *, flat: bool = False, flush: bool = True,
+              nonfinite: str = "keep", error: str = "") -> Any:
+    """Round to ``digits`` significant digits for deterministic JSON (the project's one helper).
+
+    Args:
+        values: a number (numpy scalars included), None, or an array-like of numbers.
+        digits: significant digits kept.
+        flat: return a flat list whatever the input's shape (a number gives a 1-element list).
+        flush: |x| < FLUSH_BELOW becomes 0 and -0.0 becomes 0.0; False rounds exactly as
+            ``float(f"{x:.{digits}g}")`` (tiny numbers and the sign of zero kept).
+        nonfinite: what NaN and infinities become (``NONFINITE``): "keep" (themselves),
+            "none" (None), "raise" (EmissError ``error``).
+        error: message of that error.
+
+    Returns:
+        A float (None for None) for a scalar input, else a (nested) list with the input's
+        shape, or a flat list.
+    """
+    if nonfinite not in NONFINITE:
+        raise EmissError(f"nonfinite={nonfinite!r}; valid: {', '.join(NONFINITE)}")
+    if values is None:
+        return None
     arr = np.asarray(values, dtype=float)
-    flat = [0.0 if abs(v) < FLUSH_BELOW else float(f"{v:.{digits}g}") + 0.0
-            for v in arr.ravel().tolist()]
+    if flat:
+        arr = arr.ravel()
+    if nonfinite == "raise" and not np.all(np.isfinite(arr)):
+        raise EmissError(error or f"cannot round NaN or infinite numbers: {values!r}")
+    out = [_round_one(v, digits, flush, nonfinite) for v in arr.ravel().tolist()]
     if arr.ndim == 0:
-        return flat[0]
-    return np.asarray(flat).reshape(arr.shape).tolist()
+        return out[0]
+    return np.asarray(out).reshape(arr.shape).tolist()
 
 
 def _is_number(x: Any) -> bool:

@@ -263,3 +263,48 @@ def check_hypotheses(n: int, what: str, how_to_split: str,
     if n > limit:
         raise EmissError(f"{what} has {n} hypotheses; at most {limit} are built in one call "
                          f"(work and memory grow with each): {how_to_split}")
+
+
+# ------------------------------------------------------------------------ NAME=VALUE options
+def split_assignment(text: str, what: str = "--param", example: str = "--param g=0.5"
+                     ) -> tuple[str, str]:
+    """Name and value text of one ``NAME=VALUE`` option: the one parser of such options.
+
+    Args:
+        text: e.g. ``"g=0.5"`` or, for a grid, ``"C_L=-16:4:2"``.
+        what: how messages name the option.
+        example: a valid option, shown when text is not one.
+
+    Returns:
+        (name without surrounding blanks, value text as given).
+
+    Raises:
+        EmissError: no ``=`` or an empty name.
+    """
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise EmissError(f"bad {what} {text!r}; expected NAME=VALUE, e.g. {example}")
+    return name, value
+
+
+def parse_params(items: Iterable[str], what: str = "--param") -> dict[str, float]:
+    """Scenario parameters from repeated ``NAME=VALUE`` options, each value a ``PARAM``.
+
+    Args:
+        items: the option strings.
+        what: how messages name the option.
+
+    Returns:
+        name -> value.
+
+    Raises:
+        EmissError: a malformed option, a name given twice, a value that is not a finite number.
+    """
+    out: dict[str, float] = {}
+    for item in items:
+        name, value = split_assignment(item, what)
+        if name in out:
+            raise EmissError(f"{what} {name!r} given twice")
+        out[name] = PARAM.check(value, f"{what} {name}")
+    return out

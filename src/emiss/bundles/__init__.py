@@ -9,7 +9,7 @@ Modules:
   - ``k_emulation``: the Belle II-style B+ -> K+ emulation (ITA, HTA, combined;
     ``build_all``, ``emiss workspace build``),
   - ``kstar_emulation``: the Belle II-style B -> K* emulation (inputs, helicity response,
-    workspace; calibrated against Belle's limits by ``emiss.inference.calibrate``),
+    workspace; calibrated against Belle's limits by ``emiss.studies.calibrate``),
   - ``combine``: the combination of bundles (K + K*).
 
 Imports only ``emiss.response``, ``emiss.physics``, ``emiss.io`` and ``emiss.errors``; knows

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,12 @@ STEM = "babar2013_bkgonly"
 DATA_FILE = "babar2013_knunu.yaml"
 
 
-def load_config() -> dict[str, Any]:
+def load_config() -> Mapping[str, Any]:
     """The published inputs (``babar2013_knunu.yaml``)."""
     return simplified.load_data(DATA_FILE)
 
 
-def channels(cfg: dict[str, Any] | None = None) -> list[CountingChannel]:
+def channels(cfg: Mapping[str, Any] | None = None) -> list[CountingChannel]:
     """The four modes as counting channels.
 
     Args:
@@ -64,14 +65,14 @@ def channels(cfg: dict[str, Any] | None = None) -> list[CountingChannel]:
     return out
 
 
-def combined_limits(cfg: dict[str, Any] | None = None) -> dict[str, float]:
+def combined_limits(cfg: Mapping[str, Any] | None = None) -> dict[str, float]:
     """BaBar's combined limits (not used by the construction; they test it): {"K", "Kstar"}."""
     cfg = cfg or load_config()
     return {k: value(v, f"combined_limits.{k}")
             for k, v in (cfg.get("combined_limits") or {}).items()}
 
 
-def build_bundle(cfg: dict[str, Any] | None = None) -> tuple[dict, dict, Response]:
+def build_bundle(cfg: Mapping[str, Any] | None = None) -> tuple[dict, dict, Response]:
     """The BaBar 2013 bundle in memory.
 
     Args:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,12 @@ STEM = "belle2017_bkgonly"
 DATA_FILE = "belle2017_knunu.yaml"
 
 
-def load_config() -> dict[str, Any]:
+def load_config() -> Mapping[str, Any]:
     """The published inputs (``belle2017_knunu.yaml``)."""
     return simplified.load_data(DATA_FILE)
 
 
-def channels(cfg: dict[str, Any] | None = None) -> list[CountingChannel]:
+def channels(cfg: Mapping[str, Any] | None = None) -> list[CountingChannel]:
     """The K(*) modes as counting channels (flavio's effective counts).
 
     Args:
@@ -65,14 +66,14 @@ def channels(cfg: dict[str, Any] | None = None) -> list[CountingChannel]:
     return out
 
 
-def combined_limits(cfg: dict[str, Any] | None = None) -> dict[str, float]:
+def combined_limits(cfg: Mapping[str, Any] | None = None) -> dict[str, float]:
     """Belle's combined limits (not used by the construction; they test it): {"Kstar"}."""
     cfg = cfg or load_config()
     return {k: value(v, f"combined_limits.{k}")
             for k, v in (cfg.get("combined_limits") or {}).items()}
 
 
-def build_bundle(cfg: dict[str, Any] | None = None) -> tuple[dict, dict, Response]:
+def build_bundle(cfg: Mapping[str, Any] | None = None) -> tuple[dict, dict, Response]:
     """The Belle 2017 bundle in memory.
 
     Args:

@@ -40,8 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from emiss import contracts
 from emiss.errors import EmissError
-from emiss.io import dumps_json, read_json
+from emiss.io import dumps_json, read_json, round_sig
+from emiss.names import POI, SIGNAL_SAMPLE
 
 log = logging.getLogger(__name__)
 
@@ -237,12 +239,12 @@ def verify_inputs(files: dict[str, Path], allow_unverified: bool = False) -> dic
 def _signal_sample(channel: dict) -> tuple[int, dict] | None:
     """(index, sample) of the sample carrying normfactor mu, or None (signal-free channel)."""
     for i, s in enumerate(channel["samples"]):
-        if any(m["type"] == "normfactor" and m["name"] == "mu" for m in s["modifiers"]):
+        if any(m["type"] == "normfactor" and m["name"] == POI for m in s["modifiers"]):
             return i, s
     return None
 
 
-def relative_modifiers(sample: dict, drop: tuple[str, ...] = ("mu", *PUBLISHED_FF_MODIFIERS)
+def relative_modifiers(sample: dict, drop: tuple[str, ...] = (POI, *PUBLISHED_FF_MODIFIERS)
                        ) -> list[dict]:
     """The modifiers of a published signal sample as per-bin relative variations.
 
@@ -299,15 +301,47 @@ def build_bundle(files: dict[str, Path], digests: dict[str, str], verified: bool
     from emiss.physics.null import null_spectrum
     from emiss.response import BELLE2_N_BPLUS, Response
 
+    spec = _read_likelihood(files[LIKELIHOOD])
+    bkg, channels_meta, csvs, samples = _split_signal(spec, files)
+    null = null_spectrum()
+    response = Response.from_hepdata(spec, csvs, null_spectrum=null, n_b=BELLE2_N_BPLUS,
+                                     process=PROCESS, signal_samples=samples,
+                                     line_placement="interpolate")
+    pyhf.Workspace(bkg)  # still a valid workspace
+    meta = _sidecar(bkg, float(null.branching_ratio()), digests, verified, channels_meta)
+    return bkg, meta, response
+
+
+def _read_likelihood(path: Path) -> dict:
+    """The released likelihood, checked to be a valid pyhf workspace (names the file)."""
+    import pyhf
+
     try:
-        spec = read_json(files[LIKELIHOOD])
+        spec = read_json(path)
     except ValueError as exc:
-        raise EmissError(f"{str(files[LIKELIHOOD])!r} is not valid JSON: {exc}") from None
+        raise EmissError(f"{str(path)!r} is not valid JSON: {exc}") from None
     try:
         pyhf.schema.validate(spec, "workspace.json")
     except pyhf.exceptions.InvalidSpecification as exc:
-        raise EmissError(f"{str(files[LIKELIHOOD])!r} is not a valid pyhf workspace: "
+        raise EmissError(f"{str(path)!r} is not a valid pyhf workspace: "
                          f"{str(exc).splitlines()[0]}") from None
+    return spec
+
+
+def _split_signal(spec: dict, files: dict[str, Path]
+                  ) -> tuple[dict, dict[str, dict], dict[str, Path], dict[str, str]]:
+    """The likelihood without its signal samples, and what the sidecar and response need.
+
+    Args:
+        spec: the released likelihood.
+        files: record name -> path.
+
+    Returns:
+        (background-only spec, sidecar entry per channel, number-density table per signal
+        channel, signal sample name per signal channel).
+    """
+    from emiss.response import BELLE2_N_BPLUS
+
     roles = channel_roles(spec)
     bkg = copy.deepcopy(spec)
     channels_meta: dict[str, dict] = {}
@@ -325,7 +359,7 @@ def build_bundle(files: dict[str, Path], digests: dict[str, str], verified: bool
             channels_meta[name] = entry
             continue
         if found is None:
-            raise EmissError(f"channel {name!r} has no signal sample (normfactor 'mu')")
+            raise EmissError(f"channel {name!r} has no signal sample (normfactor {POI!r})")
         index, sig = found
         table = files[NUMBER_DENSITIES[role.table]]
         csvs[name] = table
@@ -339,13 +373,26 @@ def build_bundle(files: dict[str, Path], digests: dict[str, str], verified: bool
                                       if m["name"] in PUBLISHED_FF_MODIFIERS],
             sm_sample=copy.deepcopy(sig))
         channels_meta[name] = entry
-    null = null_spectrum()
-    response = Response.from_hepdata(spec, csvs, null_spectrum=null, n_b=BELLE2_N_BPLUS,
-                                     process=PROCESS, signal_samples=samples,
-                                     line_placement="interpolate")
-    pyhf.Workspace(bkg)  # still a valid workspace
-    ref = float(null.branching_ratio())
-    meta = {
+    return bkg, channels_meta, csvs, samples
+
+
+def _sidecar(bkg: dict, ref: float, digests: dict[str, str], verified: bool,
+             channels_meta: dict[str, dict]) -> dict[str, Any]:
+    """The sidecar of the imported bundle.
+
+    Args:
+        bkg: the background-only workspace.
+        ref: B(B+ -> K+ nu nubar) of the null spectrum (mu = 1).
+        digests: record name -> sha256.
+        verified: whether every digest is the record's.
+        channels_meta: sidecar entry per channel (:func:`_split_signal`).
+
+    Returns:
+        The sidecar dict.
+    """
+    import pyhf
+
+    return {
         "description": "Belle II's released B+ -> K+ nu nubar likelihood (HEPData "
                        f"{RECORD}) without its signal samples, imported by emiss",
         "emulated_data": False,
@@ -358,12 +405,12 @@ def build_bundle(files: dict[str, Path], digests: dict[str, str], verified: bool
             "url": f"https://doi.org/{DOI}", "license": "CC0 (HEPData)",
             "files": dict(sorted(digests.items())), "verified": bool(verified)},
         "references": {"arxiv": ARXIV[0], "hepdata": RECORD, "measurement_arxiv": ARXIV[1]},
-        "poi": "mu",
+        "poi": POI,
         "workspace_digest": pyhf.utils.digest(bkg, algorithm="sha256"),
         "response": RESPONSE_NAME,
         "signal": {
-            "process": PROCESS, "sample": "signal",
-            "reference_branching_ratio": float(f"{ref:.10g}"),
+            "process": PROCESS, "sample": SIGNAL_SAMPLE,
+            "reference_branching_ratio": round_sig(ref, 10, flush=False),
             "reference_source": (
                 "mu = 1 <-> the SM short-distance B(B+ -> K+ nu nubar) of Belle II's null "
                 "spectrum (HPQCD, arXiv:2207.13371; emiss.physics.null) = 4.966e-6, quoted as "
@@ -373,7 +420,6 @@ def build_bundle(files: dict[str, Path], digests: dict[str, str], verified: bool
             "centres of the 0.229 GeV^2 generated-q^2 bins around q0 (edge columns outside)"),
         "channels": channels_meta,
     }
-    return bkg, meta, response
 
 
 def import_belle2(source_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
@@ -402,7 +448,7 @@ def import_belle2(source_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if out.exists() and not out.is_dir():
         raise EmissError(f"output {str(out)!r} exists and is not a folder")
     texts = {out / f"{STEM}.json": dumps_json(spec),
-             out / f"{STEM}.meta.json": dumps_json(meta),
+             out / f"{STEM}.meta.json": dumps_json(contracts.validate(meta, "sidecar")),
              out / RESPONSE_NAME: dumps_json(response.to_dict())}
     out.mkdir(parents=True, exist_ok=True)
     for path in (out / RESPONSE_NAME, out / f"{STEM}.meta.json", out / f"{STEM}.json"):

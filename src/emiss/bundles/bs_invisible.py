@@ -3,9 +3,10 @@
 The recast bound B(B_s -> invisible) < 5.4e-4 at 90 % CL is turned into one counting bin
 (``src/emiss/data/bs_invisible_aleph.yaml``): n_obs = b (a convention, stated there), no
 background uncertainty, and a sensitivity S derived so that the asymptotic CLs 90 % CL limit
-on B equals the bound (``emiss.bundles.simplified``). emiss does not predict B_s rates yet
-(pair scenarios' B(B_s -> X Xbar) are left for later), so the channel has no response and
-patches put no signal there: in a combination it is a constant factor until those rates exist.
+on B equals the bound (``emiss.bundles.simplified``). The channel measures the process
+"Bs->invisible" (one line at q^2 = m_Bs^2): a patch puts S * B(B_s -> X X̄) there, the rate of
+its pair scenario at the patch's coupling (``emiss.physics.bs_pairs``; 0 for scenarios that
+cannot annihilate a B_s), with the f_Bs uncertainty as the normsys ``FBS_MODIFIER``.
 Bundle name: ``bs-invisible``.
 """
 
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from emiss.bundles import simplified
 from emiss.bundles.simplified import CountingChannel, value
+from emiss.physics import bs_pairs
 from emiss.response import Response
 
 log = logging.getLogger(__name__)
@@ -27,27 +30,38 @@ NAME = "bs-invisible"
 STEM = "bs_invisible_bkgonly"
 #: Data file (package ``emiss.data``).
 DATA_FILE = "bs_invisible_aleph.yaml"
+#: Name of the f_Bs normsys of the signal (B ~ f_Bs^2: +-2 x 1.3/230.3 = +-1.13 %, FLAG 2021
+#: arXiv:2111.09849 via ``emiss.physics.bs_pairs``); it starts with the part's prefix, so a
+#: combination keeps it as it is.
+FBS_MODIFIER = "bs_invisible_f_Bs"
 
 
-def load_config() -> dict[str, Any]:
+def fbs_normsys() -> dict[str, Any]:
+    """The signal's f_Bs normsys: factors 1 +- 2 delta f_Bs / f_Bs (``bs_pairs.F_BS_UNC``)."""
+    r = 2.0 * bs_pairs.F_BS_UNC / bs_pairs.F_BS
+    return {"name": FBS_MODIFIER, "type": "normsys",
+            "data": {"hi": round(1.0 + r, 8), "lo": round(1.0 - r, 8)}}
+
+
+def load_config() -> Mapping[str, Any]:
     """The bound and the stated counting convention (``bs_invisible_aleph.yaml``)."""
     return simplified.load_data(DATA_FILE)
 
 
-def channel(cfg: dict[str, Any] | None = None) -> CountingChannel:
+def channel(cfg: Mapping[str, Any] | None = None) -> CountingChannel:
     """The one counting channel.
 
     Args:
         cfg: the data file's content (default: the bundled file).
 
     Returns:
-        The counting channel (``process`` None, ``measures`` "Bs->invisible").
+        The counting channel (``process`` "Bs->invisible", with the f_Bs normsys).
     """
     cfg = cfg or load_config()
     c = cfg["channel"]
     return CountingChannel(
-        name=str(c["name"]), process=None, measures=str(c["measures"]),
-        description=str(c["description"]),
+        name=str(c["name"]), process=str(c["process"]), description=str(c["description"]),
+        signal_modifiers=(fbs_normsys(),),
         n_obs=value(c["n_obs"], "channel.n_obs"),
         background=value(c["background"], "channel.background"),
         background_unc=value(c["background_unc"], "channel.background_unc"),
@@ -56,8 +70,8 @@ def channel(cfg: dict[str, Any] | None = None) -> CountingChannel:
                  **{k: str(c[k]["source"]) for k in ("n_obs", "background", "background_unc")}})
 
 
-def build_bundle(cfg: dict[str, Any] | None = None) -> tuple[dict, dict, Response]:
-    """The B_s -> invisible bundle in memory (its response has no channel).
+def build_bundle(cfg: Mapping[str, Any] | None = None) -> tuple[dict, dict, Response]:
+    """The B_s -> invisible bundle in memory (one flat channel at q^2 = m_Bs^2).
 
     Args:
         cfg: the data file's content (default: the bundled file).
@@ -80,14 +94,15 @@ def build_bundle(cfg: dict[str, Any] | None = None) -> tuple[dict, dict, Respons
         construction=(
             "one counting bin: n_obs = b (convention), no background uncertainty, signal = "
             "S * B(B_s -> invisible) with S derived so that the asymptotic CLs limit equals "
-            "the recast bound; no emiss scenario predicts B_s rates yet (B_s -> X Xbar of "
-            "pair scenarios left for later), so patches add no signal here"),
+            "the recast bound; pair scenarios predict B(B_s -> X Xbar) from f_Bs "
+            "(emiss.physics.bs_pairs; normsys bs_invisible_f_Bs, 1.1 %), every other "
+            "scenario 0"),
         extra={"limit_versions": {"used": dict(cfg["limit"])}},
     )
 
 
 def write_bundle(outdir: str | os.PathLike) -> list[Path]:
-    """Write ``bs_invisible_bkgonly.json``, its sidecar and (empty) response into outdir.
+    """Write ``bs_invisible_bkgonly.json``, its sidecar and response into outdir.
 
     Args:
         outdir: destination folder.

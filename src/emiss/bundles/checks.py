@@ -13,9 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emiss.errors import EmissError
+
+if TYPE_CHECKING:
+    from emiss.response import Response
 
 
 def _numbers(values: Any) -> Iterable[Any]:
@@ -109,7 +112,8 @@ def check_sidecar(spec: Mapping[str, Any], meta: Any, side: Path) -> None:
             "own <stem>.meta.json)")
 
 
-def check_response_covers_signal(meta: Mapping[str, Any], response: Any, side: str) -> None:
+def check_response_covers_signal(meta: Mapping[str, Any], response: Response,
+                                 side: str) -> None:
     """Raise EmissError when a channel the sidecar says carries signal has no response.
 
     Args:

@@ -18,10 +18,12 @@ import logging
 import os
 from pathlib import Path
 
+from emiss import contracts
 from emiss.bundles.bundle import Bundle, load_bundle
 from emiss.bundles.k_emulation import build_bundle
 from emiss.errors import EmissError
 from emiss.io import read_json, write_json
+from emiss.names import POI
 from emiss.response import Response
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ def combine(k: tuple[dict, dict, Response], kst: tuple[dict, dict, Response])\
         "channels": copy.deepcopy(ks["channels"]) + copy.deepcopy(ss["channels"]),
         "observations": copy.deepcopy(ks["observations"]) + copy.deepcopy(ss["observations"]),
         "measurements": [{"name": "belle2_k_kstar_nunu", "config": {
-            "poi": "mu", "parameters": [params[n] for n in sorted(params)]}}],
+            "poi": POI, "parameters": [params[n] for n in sorted(params)]}}],
         "version": "1.0.0",
     }
     meta = {
@@ -90,7 +92,7 @@ def combine(k: tuple[dict, dict, Response], kst: tuple[dict, dict, Response])\
         "emulated_data": True,
         "references": dict(km.get("references") or {"hepdata": "ins2725943"}),
         "response": f"{COMBINED_STEM.replace('_bkgonly', '')}_response.json",
-        "poi": "mu",
+        "poi": POI,
         "signal": dict(km.get("signal") or {}),
         "channels": {**copy.deepcopy(km.get("channels", {})),
                      **copy.deepcopy(sm.get("channels", {}))},
@@ -117,12 +119,14 @@ def write_combined(outdir: str | os.PathLike, kstar_dir: str | os.PathLike | Non
 
     src = Path(kstar_dir or outdir)
     kb = load_bundle(src / "belle2_kstar_bkgonly.json")
+    if kb.response is None:
+        raise EmissError(f"{kb.path}: the K* bundle has no response file")
     spec, meta, resp = combine(k_bundle(src), (kb.spec, kb.meta, kb.response))
     pyhf.schema.validate(spec, "workspace.json")
     outdir = Path(outdir)
     return [
         write_json(outdir / meta["response"], resp.to_dict()),
-        write_json(outdir / f"{COMBINED_STEM}.meta.json", meta),
+        contracts.write(outdir / f"{COMBINED_STEM}.meta.json", meta, "sidecar"),
         write_json(outdir / f"{COMBINED_STEM}.json", spec),
     ]
 

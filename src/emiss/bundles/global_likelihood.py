@@ -18,7 +18,10 @@ every channel (``emiss patchset``) and ``emiss scan`` runs on it unchanged:
   form-factor nuisances ``corr_ff_c1..3``) serve only channels that all have one; when the
   parts mix channels with and without them the combination drops them, so that the SM and the
   SM nu nubar under a light X are emiss's folded templates everywhere (through Belle II's own
-  response for its channels) and one ``ff_BK_pc<i>`` set describes the form factors.
+  response for its channels) and one ``ff_BK_pc<i>`` set describes the form factors. The B_s
+  bin of ``bs-invisible`` measures "Bs->invisible": a pair hypothesis puts S * B(B_s -> X X̄)
+  there at the same coupling as its B -> K(*) signal (one ``mu`` scales every channel, rates
+  go as the coupling squared); a hypothesis that cannot annihilate a B_s puts nothing there.
 
 The bundle is the usual three files (``<stem>.json``, ``<stem>.meta.json`` recording the parts,
 their prefixes and the combined pyhf digest, and the response ``<stem>_response.json``).
@@ -36,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from emiss.bundles import babar2013, belle2017, bs_invisible
-from emiss.bundles.simplified import POI, response_name, write_bundle
+from emiss.bundles.simplified import response_name, write_bundle
 from emiss.errors import EmissError
+from emiss.names import POI, SIGNAL_SAMPLE
 from emiss.response import Response
 
 log = logging.getLogger(__name__)
@@ -123,9 +127,9 @@ def prefixed(name: str, prefix: str) -> str:
 def _rename_modifiers(mods: Iterable[Mapping], prefix: str) -> list[dict]:
     out = []
     for m in mods:
-        m = copy.deepcopy(dict(m))
-        m["name"] = prefixed(str(m["name"]), prefix)
-        out.append(m)
+        d = copy.deepcopy(dict(m))
+        d["name"] = prefixed(str(d["name"]), prefix)
+        out.append(d)
     return out
 
 
@@ -178,7 +182,9 @@ def rename_channels(part: Part, mapping: Mapping[str, str]) -> Part:
 
 
 def _signal_channels(meta: Mapping) -> dict[str, Mapping]:
-    chans = meta.get("channels") if isinstance(meta.get("channels"), Mapping) else {}
+    chans = meta.get("channels")
+    if not isinstance(chans, Mapping):
+        chans = {}
     return {str(k): v for k, v in chans.items() if isinstance(v, Mapping) and v.get("process")}
 
 
@@ -207,7 +213,9 @@ def _channel_info(info: Mapping, part: Part, keep_published: bool) -> dict:
 
 
 def _experiment(meta: Mapping) -> str:
-    src = meta.get("source") if isinstance(meta.get("source"), Mapping) else {}
+    src = meta.get("source")
+    if not isinstance(src, Mapping):
+        src = {}
     if src.get("experiment"):
         return str(src["experiment"])
     return "emulation" if meta.get("emulated_data") else "unknown"
@@ -257,7 +265,8 @@ def combine_parts(parts: Sequence[Part], stem: str) -> tuple[dict, dict, Respons
                                  f"{p.name!r}: rename one (channels must be unique)")
             seen[ch["name"]] = p.name
     keep = _keep_published(parts)
-    channels, observations, params = [], [], {}
+    channels, observations = [], []
+    params: dict[str, dict] = {}
     side_chans: dict[str, Any] = {}
     resp_chans = {}
     for p in parts:
@@ -297,7 +306,7 @@ def _sidecar(parts: Sequence[Part], stem: str, spec: dict, channels: dict,
     signal = next((dict(p.meta["signal"]) for p in parts
                    if isinstance(p.meta.get("signal"), Mapping)
                    and p.meta["signal"].get("reference_branching_ratio") is not None), None)
-    signal = signal or {"process": "B+->K+", "sample": "signal"}
+    signal = signal or {"process": "B+->K+", "sample": SIGNAL_SAMPLE}
     hepdata = next((p.meta["references"]["hepdata"] for p in parts
                     if isinstance(p.meta.get("references"), Mapping)
                     and isinstance(p.meta["references"].get("hepdata"), str)), None)

@@ -18,12 +18,15 @@ from typing import Any
 
 import numpy as np
 import yaml
-from particle import Particle
 
+from emiss import contracts
 from emiss.io import round_sig, write_json
+from emiss.names import POI, SIGNAL_SAMPLE
+from emiss.physics.constants import pdg_mass_gev
 from emiss.physics.kinematics import tau_cascade_q2_range
 from emiss.physics.spectrum import Spectrum
 from emiss.response import BELLE2_TRUE_EDGES, BoxKernel, ChannelResponse, Response
+from emiss.response.kernels import RESPONSE_DIGITS
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def load_inputs() -> dict:
 
 def _mass(pdgid: int) -> float:
     """PDG mass in GeV via the particle package."""
-    return float(Particle.from_pdgid(pdgid).mass) / 1000.0
+    return pdg_mass_gev(pdgid)
 
 
 def kinematics() -> dict[str, float]:
@@ -129,7 +132,7 @@ def phase_space_spectrum(br: float, m_x: float) -> Spectrum:
 
     x = np.linspace(lo, hi, 4001)
     norm = float(np.trapezoid(shape(x), x)) if hasattr(np, "trapezoid") else float(
-        np.trapz(shape(x), x))  # noqa: NPY201
+        np.trapz(shape(x), x))  # type: ignore[attr-defined]  # noqa: NPY201 (numpy < 2)
     return Spectrum(process="B+->K+", q2_min=lo, q2_max=hi,
                     continuum=lambda q2: br * shape(q2) / norm, label=f"K+ XX m_X={m_x:.3f}")
 
@@ -165,11 +168,13 @@ def build_channel_response(inputs: dict, which: str, signal: Spectrum) -> Channe
     b = signal.bin_integrals(edges)
     avg = float((unit.bin_average(edges) @ b).sum() / b.sum())
     target = float(inputs[which]["signal_region_efficiency"]["value"])
-    kern = dataclasses.replace(unit, eff_norm=float(f"{target / avg:.12g}"))
+    kern = dataclasses.replace(
+        unit, eff_norm=round_sig(target / avg, RESPONSE_DIGITS, flush=False))
     name = "ita_onres" if which == "ita" else "hta"
     return ChannelResponse(
         name=name, process=inputs["signal"]["process"], true_edges=edges,
-        matrix=kern.bin_average(edges), n_b=float(f"{n_bplus(inputs):.12g}"), kernel=kern,
+        matrix=kern.bin_average(edges), kernel=kern,
+        n_b=round_sig(n_bplus(inputs), RESPONSE_DIGITS, flush=False),
         meta={"source": "emiss Belle II-style emulation (belle2_emulation.yaml)",
               "efficiency_sm_average": target},
     )
@@ -216,8 +221,8 @@ def _templates(inputs: dict, channel: str, resp: dict[str, ChannelResponse]) -> 
     return out
 
 
-def _round_arr(a: np.ndarray, digits: int = 10) -> list[float]:
-    return round_sig(np.asarray(a, dtype=float).ravel(), digits)
+#: Significant digits of the yields written into the workspaces.
+_DIGITS = 10
 
 
 def _channel_spec(inputs: dict, channel: str, resp: dict[str, ChannelResponse]) -> dict:
@@ -254,18 +259,19 @@ def _channel_spec(inputs: dict, channel: str, resp: dict[str, ChannelResponse]) 
                          "data": {"hi": 1 + v, "lo": 1 - v}})
         for pname, (piece, unc) in temps[s]["pieces"].items():
             mods.append({"name": pname, "type": "histosys", "data": {
-                "hi_data": _round_arr(nom + unc * piece),
-                "lo_data": _round_arr(np.clip(nom - unc * piece, 1e-6, None))}})
+                "hi_data": round_sig(nom + unc * piece, _DIGITS, flat=True),
+                "lo_data": round_sig(np.clip(nom - unc * piece, 1e-6, None), _DIGITS, flat=True)}})
         for hname, cfg in inputs["histosys"].items():
             if s not in cfg["samples"] or channel not in cfg["size"]:
                 continue
             f = float(cfg["size"][channel]) * axes[cfg["axis"][channel]]
             mods.append({"name": hname, "type": "histosys", "data": {
-                "hi_data": _round_arr(nom * (1 + f)), "lo_data": _round_arr(nom * (1 - f))}})
+                "hi_data": round_sig(nom * (1 + f), _DIGITS, flat=True),
+                "lo_data": round_sig(nom * (1 - f), _DIGITS, flat=True)}})
         # MC statistics: effective MC sample mc_scale x expected yield of each sample
         mods.append({"name": f"staterror_{channel}", "type": "staterror",
-                     "data": _round_arr(np.sqrt(nom / mc_scale))})
-        samples.append({"name": s, "data": _round_arr(nom),
+                     "data": round_sig(np.sqrt(nom / mc_scale), _DIGITS, flat=True)})
+        samples.append({"name": s, "data": round_sig(nom, _DIGITS, flat=True),
                         "modifiers": sorted(mods, key=lambda m: (m["type"], m["name"]))})
     return {"name": channel, "samples": samples}
 
@@ -319,7 +325,7 @@ def signal_modifiers(inputs: dict, channel: str) -> list[dict]:
     """Modifiers (besides normfactor mu) every signal sample in channel must carry."""
     mods = []
     for mname, cfg in inputs["normsys"].items():
-        if "signal" not in cfg["samples"]:
+        if SIGNAL_SAMPLE not in cfg["samples"]:
             continue
         if (mname == "sig_eff_ita" and channel != "ita_onres") or (
                 mname == "sig_eff_hta" and channel != "hta"):
@@ -364,8 +370,8 @@ def build_bundle(stem: str, inputs: dict | None = None,
         "channels": ch_specs,
         "observations": obs,
         "measurements": [{"name": "belle2_knunu", "config": {
-            "poi": "mu",
-            "parameters": [{"name": "mu", "bounds": [[0.0, 50.0]], "inits": [1.0]}]}}],
+            "poi": POI,
+            "parameters": [{"name": POI, "bounds": [[0.0, 50.0]], "inits": [1.0]}]}}],
         "version": "1.0.0",
     }
     ref = float(inputs["signal"]["reference_branching_ratio"]["value"])
@@ -376,8 +382,8 @@ def build_bundle(stem: str, inputs: dict | None = None,
         "references": {"hepdata": HEPDATA_REF, "arxiv": "2311.14647",
                        "released_likelihood_hepdata": "ins2947386"},
         "response": f"{stem.replace('_bkgonly', '')}_response.json",
-        "poi": "mu",
-        "signal": {"sample": "signal", "process": inputs["signal"]["process"],
+        "poi": POI,
+        "signal": {"sample": SIGNAL_SAMPLE, "process": inputs["signal"]["process"],
                    "reference_branching_ratio": ref,
                    "reference_source": inputs["signal"]["reference_branching_ratio"]["source"]},
         "channels": {
@@ -414,7 +420,7 @@ def build_all(out_dir: str | os.PathLike, stems: tuple[str, ...] | None = None,
         spec, side, resp = build_bundle(stem, inputs, signal)
         pyhf.Workspace(spec)  # schema check before anything is written
         written.append(resp.save(out_dir / side["response"]))
-        written.append(write_json(out_dir / f"{stem}.meta.json", side))
+        written.append(contracts.write(out_dir / f"{stem}.meta.json", side, "sidecar"))
         written.append(write_json(out_dir / f"{stem}.json", spec))
         log.info("wrote %s", stem)
     return written

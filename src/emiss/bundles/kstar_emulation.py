@@ -14,7 +14,7 @@ exact non-integer yields; the sidecar says so.
 Calibration: the background levels (``background_scale`` per channel in the data file) were
 solved so that the expected 90 % CL limits at Belle's luminosity equal Belle's published ones
 (arXiv:1702.03224). Solving needs SM patches and CLs limits, i.e. the later stages, so the
-solver lives in ``emiss.inference.calibrate`` (run by ``scripts/build_kstar_workspaces.py
+solver lives in ``emiss.studies.calibrate`` (run by ``scripts/build_kstar_workspaces.py
 --calibrate``); this module only reads the result.
 
 Response (q^2_rec x cos(theta_K), longitudinal and transverse parts folded apart).
@@ -54,7 +54,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -62,14 +62,18 @@ from typing import Any
 
 import numpy as np
 import yaml
-from particle import Particle
+from numpy.typing import ArrayLike
 
+from emiss import contracts
 from emiss.errors import EmissError
 from emiss.io import round_sig, write_json
+from emiss.names import POI, SIGNAL_SAMPLE
+from emiss.physics.constants import pdg_mass_gev
 from emiss.physics.processes import get_process
 from emiss.physics.spectrum import Spectrum
 from emiss.response import (
     BoxKernel,
+    ChannelResponse,
     HelicityKernel,
     KstarChannelResponse,
     Response,
@@ -125,10 +129,10 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- response
 def sqrt_s() -> float:
     """e+e- CM energy = m(Upsilon(4S)) in GeV (PDG, via the ``particle`` package)."""
-    return float(Particle.from_pdgid(300553).mass) / 1000.0
+    return pdg_mass_gev(300553)
 
 
-def box_halfwidth(q2: Any, process: str) -> np.ndarray:
+def box_halfwidth(q2: ArrayLike, process: str) -> np.ndarray:
     """Half-width of the q^2_rec box, sqrt(s) gamma beta p*_M(q^2), in GeV^2.
 
     Args:
@@ -219,7 +223,7 @@ def build_response(cfg: Mapping[str, Any] | None = None,
     """
     cfg = cfg or load_config()
     edges = true_edges(cfg)
-    chans = {}
+    chans: dict[str, ChannelResponse] = {}
     for name in KSTAR_CHANNELS:
         kern = channel_kernel(name, cfg)
         r_l, r_t = kern.bin_average(edges)
@@ -254,11 +258,7 @@ DATA_STATEMENT = (
 _DIGITS = 8
 
 
-def _r(x: Any) -> list[float]:
-    return round_sig(np.asarray(x, dtype=float).ravel(), _DIGITS)
-
-
-def _bin_fracs(edges: np.ndarray, density) -> np.ndarray:
+def _bin_fracs(edges: np.ndarray, density: Callable[..., np.ndarray]) -> np.ndarray:
     """Fractions of a positive density per bin (64-point Gauss-Legendre per bin)."""
     x, w = np.polynomial.legendre.leggauss(64)
     lo, hi = edges[:-1], edges[1:]
@@ -412,25 +412,29 @@ def build_spec(cfg: Mapping[str, Any] | None = None, n_bb: float | None = None,
                 mods.append(_mod_normsys(f"{name}_norm_{comp[4:]}", float(bk["norm_unc"][comp])))
             if comp in ("bkg_bplus", "bkg_b0"):
                 mods.append({"name": "kstar_bb_shape", "type": "histosys", "data": {
-                    "hi_data": _r(nom * bb_hi), "lo_data": _r(nom * bb_lo)}})
+                    "hi_data": round_sig(nom * bb_hi, _DIGITS, flat=True),
+                    "lo_data": round_sig(nom * bb_lo, _DIGITS, flat=True)}})
             if comp in ("bkg_uds", "bkg_ccbar"):
                 mods.append({"name": "kstar_continuum_shape", "type": "histosys", "data": {
-                    "hi_data": _r(nom * co_lo), "lo_data": _r(nom * co_hi)}})
+                    "hi_data": round_sig(nom * co_lo, _DIGITS, flat=True),
+                    "lo_data": round_sig(nom * co_hi, _DIGITS, flat=True)}})
                 mods.append(_mod_normsys("lumi", 0.01))
             else:
                 mods.append(_mod_normsys("n_bb", n_bb_unc))
             mods.append({"name": f"staterror_{name}", "type": "staterror",
-                         "data": _r(mc * np.sqrt(np.clip(nom, 0.0, None)))})
-            samples.append({"name": comp, "data": _r(nom), "modifiers": mods})
+                         "data": round_sig(mc * np.sqrt(np.clip(nom, 0.0, None)), _DIGITS,
+                                           flat=True)})
+            samples.append({"name": comp, "data": round_sig(nom, _DIGITS, flat=True),
+                            "modifiers": mods})
         spec_channels.append({"name": name, "samples": samples})
         total = np.sum([yields[name][c] for c in yields[name]], axis=0) + sm[name]
-        observations.append({"name": name, "data": _r(total)})
+        observations.append({"name": name, "data": round_sig(total, _DIGITS, flat=True)})
     return {
         "channels": spec_channels,
         "observations": observations,
         "measurements": [{"name": "belle2_kstarnunu", "config": {
-            "poi": "mu",
-            "parameters": [{"name": "mu", "bounds": [[0.0, 50.0]], "inits": [1.0]}]}}],
+            "poi": POI,
+            "parameters": [{"name": POI, "bounds": [[0.0, 50.0]], "inits": [1.0]}]}}],
         "version": "1.0.0",
     }
 
@@ -457,13 +461,13 @@ def sidecar(cfg: Mapping[str, Any], response_file: str, n_bb: float | None = Non
         "references": {"hepdata": cfg.get("hepdata", "ins2725943"),
                        "calibration": "arXiv:1702.03224 (Belle 2017, semileptonic tag)"},
         "response": response_file,
-        "poi": "mu",
+        "poi": POI,
         "n_bb": n_bb,
         "lumi_fb": float(ds["lumi_fb"]) * n_bb / float(ds["n_bb"]),
         "fit_bins": {"q2rec_edges": list(cfg["binning"]["q2rec_edges"]),
                      "cos_edges": list(cfg["binning"]["cos_edges"]),
                      "order": "flattened: q2rec outer, cos(theta_K) inner"},
-        "signal": {"sample": "signal", "process": "B0->K*0", "reference_branching_ratio": None,
+        "signal": {"sample": SIGNAL_SAMPLE, "process": "B0->K*0", "reference_branching_ratio": None,
                    "note": "mu = 1 <-> the reference branching ratio each patch states"},
         "channels": {
             name: {
@@ -503,7 +507,7 @@ def write_bundle(outdir: str | os.PathLike, stem: str = KSTAR_STEM,
     rfile = f"{stem.replace('_bkgonly', '')}_response.json"
     paths = [
         write_json(outdir / rfile, resp.to_dict()),
-        write_json(outdir / f"{stem}.meta.json", sidecar(cfg, rfile)),
+        contracts.write(outdir / f"{stem}.meta.json", sidecar(cfg, rfile), "sidecar"),
         write_json(outdir / f"{stem}.json", spec),
     ]
     log.info("wrote %s", ", ".join(str(p) for p in paths))

@@ -15,8 +15,9 @@ Used where only a search's published totals are available (``emiss.bundles.babar
 The response of a mode (``emiss.response``) is S times a flat acceptance in true q^2 over the
 process' whole kinematic range (the efficiency's q^2 dependence is not published in a form
 reachable here): isotropic channels for B -> K, the K* helicity kind with equal longitudinal
-and transverse efficiency for B -> K*. Modes of no emiss process (B_s -> invisible) have no
-response: patches put no signal there.
+and transverse efficiency for B -> K*, one isotropic true bin holding the line q^2 = m_Bs^2 for
+B_s -> invisible (``emiss.physics.processes.INVISIBLE_PROCESSES``). Modes of no emiss process
+have no response: patches put no signal there.
 """
 
 from __future__ import annotations
@@ -34,16 +35,16 @@ from typing import Any
 import numpy as np
 import yaml
 
+from emiss import contracts
 from emiss.errors import EmissError
-from emiss.io import write_json
+from emiss.io import round_sig, write_json
+from emiss.names import POI, SIGNAL_SAMPLE
 from emiss.response import ChannelResponse, KstarChannelResponse, Response
 
 log = logging.getLogger(__name__)
 
 #: Package holding the data files of the simplified likelihoods.
 DATA_PACKAGE = "emiss.data"
-#: Parameter of interest every patch introduces.
-POI = "mu"
 #: True-q^2 bins of the flat responses (the acceptance is flat: the number only sets how
 #: finely continuum spectra are integrated before the sum).
 N_TRUE_BINS = 40
@@ -64,8 +65,10 @@ class CountingChannel:
         background_unc: its uncertainty (0: none).
         limit: the published upper limit on the branching ratio.
         cl: its confidence level.
-        measures: the decay measured when ``process`` is None (e.g. ``"Bs->invisible"``).
+        measures: the decay measured when ``process`` is None.
         sources: key -> citation of every number above.
+        signal_modifiers: pyhf modifiers (besides ``mu``) the signal a patch adds here carries
+            (sidecar ``channels.<name>.signal_modifiers``), e.g. a theory normsys.
     """
 
     name: str
@@ -78,6 +81,7 @@ class CountingChannel:
     cl: float = 0.90
     measures: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    signal_modifiers: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         for key in ("n_obs", "background", "background_unc", "limit", "cl"):
@@ -96,7 +100,7 @@ class CountingChannel:
 
 # ----------------------------------------------------------------------------- data files
 @cache
-def load_data(name: str) -> dict[str, Any]:
+def load_data(name: str) -> Mapping[str, Any]:
     """A data file of ``emiss.data`` (YAML), parsed once.
 
     Args:
@@ -141,7 +145,7 @@ def _counting_spec(n_obs: float, background: float, background_unc: float) -> di
             "lo_data": [background - background_unc]}})
     return {
         "channels": [{"name": "c", "samples": [bkg, {
-            "name": "signal", "data": [1.0],
+            "name": SIGNAL_SAMPLE, "data": [1.0],
             "modifiers": [{"name": POI, "type": "normfactor", "data": None}]}]}],
         "observations": [{"name": "c", "data": [n_obs]}],
         "measurements": [{"name": "m", "config": {"poi": POI, "parameters": [
@@ -203,7 +207,7 @@ def sensitivity(channel: CountingChannel) -> float:
     """
     s_up = signal_limit(float(channel.n_obs), float(channel.background),
                         float(channel.background_unc), float(channel.cl))
-    return float(f"{s_up / channel.limit:.8g}")
+    return round_sig(s_up / channel.limit, 8, flush=False)
 
 
 # ----------------------------------------------------------------------------- bundle parts
@@ -227,6 +231,15 @@ def workspace_channel(channel: CountingChannel) -> tuple[dict, dict]:
             {"name": channel.name, "data": [float(channel.n_obs)]})
 
 
+def invisible_top(q2: float) -> float:
+    """Upper true-q^2 edge of a B_s -> invisible channel: q2 = m_Bs^2 rounded up to 1e-4 GeV^2.
+
+    The line sits at q^2 = m_Bs^2 exactly; an edge rounded up (a number of few digits, kept
+    exactly by the response file's 12-digit rounding) keeps it inside the closed last bin.
+    """
+    return math.ceil(q2 * 1e4) / 1e4
+
+
 def flat_response(channel: CountingChannel, n_b: float) -> ChannelResponse:
     """Response of one mode: acceptance 1 over the whole true-q^2 range, normalisation n_b = S.
 
@@ -235,14 +248,25 @@ def flat_response(channel: CountingChannel, n_b: float) -> ChannelResponse:
         n_b: the sensitivity S (events per unit branching ratio).
 
     Returns:
-        A ``ChannelResponse`` (B -> K) or a ``KstarChannelResponse`` with R_L = R_T (B -> K*).
+        A ``ChannelResponse`` (B -> K; B_s -> invisible: one true bin [0, ``invisible_top``]
+        holding the line at m_Bs^2) or a ``KstarChannelResponse`` with R_L = R_T (B -> K*).
     """
     from emiss.physics.processes import get_process
 
     proc = get_process(str(channel.process))
+    if not proc.has_form_factors:  # the invisible system alone: one line at q^2 = m_parent^2
+        return ChannelResponse(
+            name=channel.name, process=proc.name,
+            true_edges=np.array([0.0, invisible_top(proc.q2_max)]), matrix=np.ones((1, 1)),
+            n_b=n_b, meta={
+                "source": "simplified likelihood (emiss.bundles.simplified): n_b = S, the "
+                          "derived signal events per unit branching ratio; efficiency 1 at "
+                          f"q^2 = m_{proc.parent}^2 (the only q^2 of {proc.name})",
+                "assumptions": ["the bound is on the branching ratio: efficiency and N_B are "
+                                "in S"]})
     edges = np.linspace(0.0, proc.q2_max, N_TRUE_BINS + 1)
     ones = np.ones((1, N_TRUE_BINS))
-    meta = {
+    meta: dict[str, Any] = {
         "source": "simplified likelihood (emiss.bundles.simplified): n_b = S, the derived "
                   "signal events per unit branching ratio; acceptance flat in true q^2",
         "assumptions": ["efficiency independent of q^2 over [0, (m_B - m_M)^2] (its q^2 "
@@ -291,7 +315,7 @@ def build_bundle(channels: Sequence[CountingChannel], *, stem: str, description:
         info: dict[str, Any] = {
             "description": ch.description,
             "process": ch.process,
-            "signal_modifiers": [],
+            "signal_modifiers": [dict(m) for m in ch.signal_modifiers],
             "simplified": {
                 "n_obs": ch.n_obs, "background": ch.background,
                 "background_unc": ch.background_unc, "limit": ch.limit, "cl": ch.cl,
@@ -330,7 +354,7 @@ def build_bundle(channels: Sequence[CountingChannel], *, stem: str, description:
         "response": response_name(stem),
         "poi": POI,
         "signal": {"process": next((c.process for c in channels if c.process), None),
-                   "sample": "signal"},
+                   "sample": SIGNAL_SAMPLE},
         "channels": side_chans,
         **dict(extra or {}),
     }
@@ -359,6 +383,6 @@ def write_bundle(bundle: tuple[dict, dict, Response], outdir: str | os.PathLike,
     outdir.mkdir(parents=True, exist_ok=True)
     return [
         write_json(outdir / meta["response"], resp.to_dict()),
-        write_json(outdir / f"{stem}.meta.json", meta),
+        contracts.write(outdir / f"{stem}.meta.json", meta, "sidecar"),
         write_json(outdir / f"{stem}.json", spec),
     ]

@@ -1,37 +1,38 @@
-"""Command-line interface: a thin shell over the Python API.
+"""Command-line interface: a thin shell over the Python API (``emiss.api``).
 
-Each stage registers its commands from its own module (``register(main, plot)``), so the
-modules stay small and independent.
+Every command is a module-level click command in ``emiss.cli.<stage>_cmds`` that checks its
+outputs, calls the API and prints the answer. This module defines the ``emiss`` group and its
+``plot`` group and adds every command to them below, so the whole command tree is read here.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
+import os
 import signal
 import sys
 import threading
+import warnings
 from typing import NoReturn
 
 import click
 
-from emiss.errors import EmissError, Interrupted
+from emiss.cli import (
+    data_cmds,
+    model_cmds,
+    patch_cmds,
+    physics_cmds,
+    project_cmds,
+    publish_cmds,
+    scan_cmds,
+    stats_cmds,
+    wet_cmds,
+    workspace_cmds,
+)
+from emiss.errors import EmissError, EmulatedDataWarning, Interrupted
+from emiss.io import describe_os_error
 
 log = logging.getLogger(__name__)
-
-#: Modules under emiss.cli that contribute commands, in help order.
-COMMAND_MODULES = (
-    "physics_cmds",
-    "workspace_cmds",
-    "data_cmds",
-    "patch_cmds",
-    "scan_cmds",
-    "publish_cmds",
-    "project_cmds",
-    "model_cmds",
-    "wet_cmds",
-    "stats_cmds",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,16 +43,10 @@ COMMAND_MODULES = (
 @click.version_option(package_name="emiss")
 def cli(verbose: int, data_dir: str | None) -> None:
     """emiss: B -> K(*) + missing energy, from new-physics hypotheses to pyhf likelihoods."""
-    import warnings
-
-    from emiss.errors import EmulatedDataWarning
-
     warnings.simplefilter("ignore", EmulatedDataWarning)  # the log line says it already
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if data_dir is not None:
-        import os
-
         os.environ["EMISS_BELLE2_DATA"] = data_dir
 
 
@@ -60,14 +55,39 @@ def plot() -> None:
     """Figures (PNG and PDF)."""
 
 
-for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f"emiss.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a stage not built yet
-        if exc.name != f"emiss.cli.{_name}":
-            raise
-        continue
-    _mod.register(cli, plot)
+# physics
+cli.add_command(physics_cmds.scenarios_cmd)
+cli.add_command(physics_cmds.rate_cmd)
+cli.add_command(physics_cmds.spectrum_cmd)
+plot.add_command(physics_cmds.plot_spectra_cmd)
+# workspaces and data
+cli.add_command(workspace_cmds.workspace)  # build, combine
+workspace_cmds.workspace.add_command(data_cmds.import_belle2_cmd)
+cli.add_command(data_cmds.data)  # fetch
+cli.add_command(workspace_cmds.measure_cmd)
+plot.add_command(workspace_cmds.postfit)
+# patches
+cli.add_command(patch_cmds.patchset)  # build (the default: `emiss patchset WS ...`), inspect, merge
+patch_cmds.patchset.add_command(patch_cmds.patchset_cmd)
+patch_cmds.patchset.add_command(patch_cmds.inspect_cmd)
+patch_cmds.patchset.add_command(patch_cmds.merge_cmd)
+cli.add_command(patch_cmds.verify_cmd)
+plot.add_command(patch_cmds.plot_templates_cmd)
+# scans
+cli.add_command(scan_cmds.scan_cmd)
+cli.add_command(scan_cmds.compare_cmd)
+plot.add_command(scan_cmds.plot_limits_cmd)
+plot.add_command(scan_cmds.plot_significance_cmd)
+plot.add_command(scan_cmds.plot_likelihood_cmd)
+plot.add_command(scan_cmds.plot_cls_cmd)
+# statistics, studies, publication, models
+cli.add_command(stats_cmds.posterior_cmd)
+cli.add_command(stats_cmds.bayes_cmd)
+cli.add_command(project_cmds.project_cmd)
+plot.add_command(project_cmds.plot_projection_cmd)
+cli.add_command(wet_cmds.wet_cmd)
+cli.add_command(publish_cmds.publish_cmd)
+cli.add_command(model_cmds.model)  # u1prime, u1prime-coupling, u1prime-scan
 
 
 def _one_line(exc: click.ClickException) -> str:
@@ -99,8 +119,6 @@ def main(argv: list[str] | None = None) -> None:
     Faults of the system (a full disk, a folder where a file was expected) are one line and
     exit 2 too; SIGINT and SIGTERM stop the command with its clean-up (exit 128 + signal).
     """
-    from emiss.io import describe_os_error
-
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)

@@ -5,7 +5,8 @@ Every command checks its outputs with ``output_file`` / ``output_dir`` before it
 is one of the command's inputs (``inputs=``; ``workspace_inputs`` names a workspace's three
 files), a symbolic link, a device or a FIFO, is one line ``emiss: error: ...`` (exit 2) and
 nothing is computed or written. Output options follow one convention: ``-o/--output`` names a
-file, ``-o/--outdir`` a folder.
+file, ``-o/--outdir`` a folder. The stages are imported inside the helpers: ``emiss --help``
+stays fast.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,10 +43,11 @@ class OutputPath(click.ParamType):
         self.kind = kind
         self.name = kind
 
-    def get_metavar(self, *args, **kwargs) -> str:  # click 8.1 (param) / 8.2 (param, ctx)
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str:  # click 8.1 / 8.2 signatures
         return "FILE" if self.kind == "file" else "DIR"
 
-    def convert(self, value, param, ctx) -> str:
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
         return os.fspath(value)
 
 
@@ -83,6 +86,51 @@ def output_dir(path: str | os.PathLike | None, what: str = "output folder",
         The path, or None.
     """
     return None if path is None else check_output_dir(path, what, inputs, writes)
+
+
+def installed_location(path: Path) -> Path | None:
+    """The site-packages (or installed emiss package) folder that holds path, or None.
+
+    Args:
+        path: an output folder (need not exist).
+
+    Returns:
+        The installation folder containing it, or None when it is outside every one.
+    """
+    import site
+    import sysconfig
+
+    import emiss
+
+    roots = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    roots.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    roots.add(site.getusersitepackages())
+    roots.add(str(Path(emiss.__file__).parent))
+    where = path.resolve()
+    for root in sorted(roots):
+        r = Path(root).resolve()
+        if where == r or r in where.parents:
+            return r
+    return None
+
+
+def refuse_installed(path: str | os.PathLike, force: bool) -> None:
+    """An output folder inside the installed package is an error unless force (``--force``).
+
+    Args:
+        path: the -o folder.
+        force: the --force flag.
+
+    Raises:
+        EmissError: path lies inside site-packages or the installed emiss package.
+    """
+    target = Path(path)
+    installed = installed_location(target)
+    if installed is not None and not force:
+        raise EmissError(
+            f"output folder {str(target)!r} is inside the installed package folder "
+            f"{str(installed)!r}; give another -o/--outdir (e.g. ./workspaces of a "
+            "checkout) or pass --force to write there anyway")
 
 
 def workspace_inputs(workspace: str | os.PathLike | None) -> list[Path]:
@@ -134,7 +182,8 @@ def progress_printer(quiet: bool, command: str) -> Callable[[str], None] | None:
 
 
 def resolve_workspace(workspace: str | os.PathLike, announce: bool = False) -> Path | None:
-    """The workspace file a command will read, or None if there is none.
+    """The workspace file a command will read, or None if there is none
+    (``emiss.bundles.bundle.resolve_workspace``).
 
     A bundled stem (``belle2_kstar_bkgonly``) names the installed file; so does the README's
     spelling ``workspaces/<stem>.json`` when no such file exists here (e.g. after ``pip
@@ -147,26 +196,9 @@ def resolve_workspace(workspace: str | os.PathLike, announce: bool = False) -> P
     Returns:
         The file, or None.
     """
-    from emiss.bundles import belle2_hepdata as real
-    from emiss.bundles.bundle import BUNDLED_STEMS, bundled_dir
-    from emiss.bundles.bundle import resolve_workspace as resolve_name
+    from emiss.bundles.bundle import resolve_workspace as resolve
 
-    p = Path(workspace)
-    if p.is_file():
-        return p
-    stem = p.name.removesuffix(".json")
-    if p.name in BUNDLED_STEMS or p.name in (real.ALIAS, real.STEM):
-        try:  # bundled stems; `belle2`: the released likelihood (or, warned, the emulation)
-            return resolve_name(p.name)
-        except EmissError:
-            return None
-    if stem in BUNDLED_STEMS and p.name.endswith(".json") and p.parent.name == "workspaces":
-        q = bundled_dir() / p.name
-        if q.is_file():
-            if announce:
-                note(f"{str(workspace)!r} is not here; using the bundled {stem} ({q})")
-            return q
-    return None
+    return resolve(workspace, missing_ok=True, announce=note if announce else None)
 
 
 def workspace_arg(workspace: str) -> str:

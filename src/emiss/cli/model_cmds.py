@@ -1,55 +1,32 @@
 """CLI: ``emiss model u1prime``, ``emiss model u1prime-scan``, ``emiss model u1prime-coupling``.
 
-A thin shell over ``emiss.models.u1prime``, ``emiss.models.plane`` and
-``emiss.plotting.model``; bad input is an ``EmissError`` (one line, exit 2), checked before any
-file is written.
+A thin shell over ``emiss.api`` (``u1prime``, ``u1prime_coupling``, ``u1prime_plane``), which
+calls ``emiss.models.u1prime``, ``emiss.models.plane`` and ``emiss.plotting.model``; bad input
+is an ``EmissError`` (one line, exit 2), checked before any file is written.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from pathlib import Path
 
 import click
-import numpy as np
 
-from emiss import validate
+from emiss import api, validate
 from emiss.cli import _args as A
-from emiss.cli._common import OUT_DIR
+from emiss.cli._common import OUT_DIR, output_dir
 from emiss.errors import EmissError
-from emiss.io import dumps_json, write_json
+from emiss.io import dumps_json
 from emiss.validate import Range
 
 log = logging.getLogger(__name__)
-
-
-def _jsonable(obj):
-    """numpy/tuple-free copy for JSON (inf -> None)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 #: Range of the ends of --br-interval (a branching ratio, 0 allowed).
 _BR_END = Range("branching ratio", 0.0, 1.0, example="1e-5")
 
 
-def _pair(text: str | None, what: str, rng: Range) -> tuple[float, float] | None:
-    """LOW,HIGH with both ends in rng (``emiss.validate``) and LOW < HIGH (None passes)."""
-    if text is None:
-        return None
+def _pair(text: str, what: str, rng: Range) -> tuple[float, float]:
+    """LOW,HIGH with both ends in rng (``emiss.validate``) and LOW < HIGH."""
     parts = [t.strip() for t in text.split(",")]
     if len(parts) != 2:
         raise EmissError(f"bad {what} {text!r}; expected LOW,HIGH, e.g. 1000,100000")
@@ -76,161 +53,134 @@ def _model_options(f):
     return f
 
 
-def register(cli: click.Group, plot: click.Group) -> None:
-    """Add the ``model`` group."""
+def _u1prime_lines(res: dict, m_T: float, g_qprime: float) -> list[str]:
+    """What ``emiss model u1prime`` prints for the dict of ``emiss.api.u1prime``."""
+    sc, z, km = res["scenario"], res["zprime"], res["kinetic_mixing"]
+    bf = ", ".join(f"{k} {v:.3f}" for k, v in z["branching_fractions"].items() if v > 0)
+    lines = [f"U(1)' + T': m_T = {m_T:g} GeV, g̃q' = {g_qprime:g}, M_Z' = {res['M_Zp']:g} "
+             f"GeV, ṽ = {res['vtilde']:.4g} GeV",
+             f"twobody-vector couplings (c_L=1, c_R=0): b->s {sc['g_b->s']:.4e}, "
+             f"b->d {sc['g_b->d']:.4e}, s->d {sc['g_s->d']:.4e}",
+             f"kinetic mixing eps_A = {km['eps_A']:.3e} (loop {km['eps_A_loop']:.3e}), "
+             f"eps_Z = {km['eps_Z']:.3e}",
+             f"Z': Gamma = {z['total_width_GeV']:.3e} GeV, c tau = {z['ctau_m']:.3e} m; "
+             f"BR: {bf or '-'}"]
+    for name, row in res["modes"].items():
+        if not row["open"]:
+            lines.append(f"  {name:10s} {row['note']}")
+            continue
+        extra = f"  F_L {row['FL']:.3f}" if "FL" in row else ""
+        if "P_inv" in row:
+            extra += (f"  P_inv {row['P_inv']:.3e}  B*P_inv "
+                      f"{row['branching_ratio_times_P_inv']:.3e}")
+        lines.append(f"  {name:10s} B = {row['branching_ratio']:.3e}{extra}")
+    mx = res["mixing"]
+    lines.append(f"T'-t mixing: s_L {mx['s_L']:.3e}, s_R {mx['s_R']:.3e}" if mx["computed"]
+                 else f"T'-t mixing: not computed: {mx['reason']}")
+    e = res["ewpo"]
+    if e["computed"]:
+        lines.append(f"EWPO: S {e['S']:.2e}, T {e['T']:.2e}, U {e['U']:.2e}, "
+                     f"Delta chi2 {e['delta_chi2']:.3g} -> "
+                     f"{'allowed' if e['allowed_95'] else 'excluded'} (95% CL)")
+    else:
+        y = f" (Y_T^t <= {e['Y_Tt_max_95']:.3e} at this ṽ)" if "Y_Tt_max_95" in e else ""
+        lines.append(f"EWPO: S, T, U not computed (needs --YTt); 95% CL bound "
+                     f"s_L^2 <= {e['s_L2_max_95']:.3e}{y}")
+    dm = res["dark_matter"]
+    if dm["computed"]:
+        rf = (f"Omega_X/Omega_DM {dm['relic_fraction']:.3g}" if "relic_fraction" in dm
+              else dm["not_computed"]["relic_fraction"])
+        lines.append(f"dark matter: {rf}; CMB {'allowed' if dm['cmb_allowed'] else 'excluded'}")
+    else:
+        lines.append(f"dark matter: not computed: {dm['reason']}")
+    return lines
 
-    @cli.group("model")
-    def model() -> None:
-        """UV models: parameters -> scenario couplings, Z' decays, constraints, model planes."""
 
-    @model.command("u1prime")
-    @click.option("--mT", "m_T", type=A.UV_SCALE, required=True,
-                  help="Heavy top-partner mass (GeV).")
-    @click.option("--g-qprime", "g_qprime", type=A.PERTURBATIVE, required=True,
-                  help="g̃ q' (0 < g̃ q' <= 4 pi).")
-    @click.option("--YTt", "Y_Tt", type=A.PERTURBATIVE, default=None, help="Yukawa Y_T^t.")
-    @click.option("--vtilde", type=A.UV_SCALE, default=None, help="vev ṽ of Phi (GeV).")
-    @click.option("--mZp", "m_Zp", type=A.UV_SCALE, default=None,
-                  help="Z' mass (GeV); default 2.1 unless --vtilde fixes it.")
-    @_model_options
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def u1prime_cmd(m_T, g_qprime, Y_Tt, vtilde, m_Zp, g_qX, m_X, delta, Lambda_UV, radius_m,
-                    as_json) -> None:
-        """Every derived quantity of the U(1)' + T' model at one point."""
-        from emiss.models import u1prime as U
+@click.group("model")
+def model() -> None:
+    """UV models: parameters -> scenario couplings, Z' decays, constraints, model planes."""
 
-        res = _jsonable(U.derive(m_T=m_T, g_qprime=g_qprime, Y_Tt=Y_Tt, vtilde=vtilde,
-                                 m_Zp=m_Zp, g_qX=g_qX, m_X=m_X, delta=delta,
-                                 Lambda_UV=Lambda_UV, detector_radius_m=radius_m))
-        if as_json:
-            click.echo(dumps_json(res), nl=False)
-            return
-        sc = res["scenario"]
-        z = res["zprime"]
-        km = res["kinetic_mixing"]
-        click.echo(f"U(1)' + T': m_T = {m_T:g} GeV, g̃q' = {g_qprime:g}, M_Z' = {res['M_Zp']:g} "
-                   f"GeV, ṽ = {res['vtilde']:.4g} GeV")
-        click.echo(f"twobody-vector couplings (c_L=1, c_R=0): b->s {sc['g_b->s']:.4e}, "
-                   f"b->d {sc['g_b->d']:.4e}, s->d {sc['g_s->d']:.4e}")
-        click.echo(f"kinetic mixing eps_A = {km['eps_A']:.3e} (loop {km['eps_A_loop']:.3e}), "
-                   f"eps_Z = {km['eps_Z']:.3e}")
-        bf = ", ".join(f"{k} {v:.3f}" for k, v in z["branching_fractions"].items() if v > 0)
-        click.echo(f"Z': Gamma = {z['total_width_GeV']:.3e} GeV, c tau = {z['ctau_m']:.3e} m; "
-                   f"BR: {bf or '-'}")
-        for name, row in res["modes"].items():
-            if not row["open"]:
-                click.echo(f"  {name:10s} {row['note']}")
-                continue
-            extra = f"  F_L {row['FL']:.3f}" if "FL" in row else ""
-            if "P_inv" in row:
-                extra += (f"  P_inv {row['P_inv']:.3e}  B*P_inv "
-                          f"{row['branching_ratio_times_P_inv']:.3e}")
-            click.echo(f"  {name:10s} B = {row['branching_ratio']:.3e}{extra}")
-        mx = res["mixing"]
-        if mx["computed"]:
-            click.echo(f"T'-t mixing: s_L {mx['s_L']:.3e}, s_R {mx['s_R']:.3e}")
-        else:
-            click.echo(f"T'-t mixing: not computed: {mx['reason']}")
-        e = res["ewpo"]
-        if e["computed"]:
-            click.echo(f"EWPO: S {e['S']:.2e}, T {e['T']:.2e}, U {e['U']:.2e}, "
-                       f"Delta chi2 {e['delta_chi2']:.3g} -> "
-                       f"{'allowed' if e['allowed_95'] else 'excluded'} (95% CL)")
-        else:
-            y = (f" (Y_T^t <= {e['Y_Tt_max_95']:.3e} at this ṽ)" if "Y_Tt_max_95" in e
-                 else "")
-            click.echo(f"EWPO: S, T, U not computed (needs --YTt); 95% CL bound "
-                       f"s_L^2 <= {e['s_L2_max_95']:.3e}{y}")
-        dm = res["dark_matter"]
-        if dm["computed"]:
-            rf = (f"Omega_X/Omega_DM {dm['relic_fraction']:.3g}" if "relic_fraction" in dm
-                  else dm["not_computed"]["relic_fraction"])
-            click.echo(f"dark matter: {rf}; CMB "
-                       f"{'allowed' if dm['cmb_allowed'] else 'excluded'}")
-        else:
-            click.echo(f"dark matter: not computed: {dm['reason']}")
 
-    @model.command("u1prime-coupling")
-    @click.option("--br-hat", "br_hat", type=A.BRANCHING_RATIO, required=True,
-                  help="Best-fit B * P_inv (e.g. from emiss scan).")
-    @click.option("--br-interval", "br_interval", default=None, metavar="LOW,HIGH",
-                  help="Interval of B * P_inv.")
-    @click.option("--mZp", "m_Zp", type=A.UV_SCALE, default=2.1, show_default=True)
-    @click.option("--process", default="B+->K+", show_default=True)
-    @click.option("--json", "as_json", is_flag=True)
-    def coupling_cmd(br_hat, br_interval, m_Zp, process, as_json) -> None:
-        """The g̃ q'(m_T) that B̂ requires when all Z' escape: g̃ q' = C (10 TeV/m_T)."""
-        from emiss.plotting.model import coupling_summary
+@model.command("u1prime")
+@click.option("--mT", "m_T", type=A.UV_SCALE, required=True,
+              help="Heavy top-partner mass (GeV).")
+@click.option("--g-qprime", "g_qprime", type=A.PERTURBATIVE, required=True,
+              help="g̃ q' (0 < g̃ q' <= 4 pi).")
+@click.option("--YTt", "Y_Tt", type=A.PERTURBATIVE, default=None, help="Yukawa Y_T^t.")
+@click.option("--vtilde", type=A.UV_SCALE, default=None, help="vev ṽ of Phi (GeV).")
+@click.option("--mZp", "m_Zp", type=A.UV_SCALE, default=None,
+              help="Z' mass (GeV); default 2.1 unless --vtilde fixes it.")
+@_model_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def u1prime_cmd(m_T: float, g_qprime: float, Y_Tt: float | None, vtilde: float | None,
+                m_Zp: float | None, g_qX: float, m_X: float | None, delta: float,
+                Lambda_UV: float, radius_m: float, as_json: bool) -> None:
+    """Every derived quantity of the U(1)' + T' model at one point."""
+    res = api.u1prime(m_T=m_T, g_qprime=g_qprime, Y_Tt=Y_Tt, vtilde=vtilde, m_Zp=m_Zp,
+                      g_qX=g_qX, m_X=m_X, delta=delta, Lambda_UV=Lambda_UV,
+                      detector_radius_m=radius_m)
+    if as_json:
+        click.echo(dumps_json(res), nl=False)
+        return
+    click.echo("\n".join(_u1prime_lines(res, m_T, g_qprime)))
 
-        iv = _pair(br_interval, "--br-interval", _BR_END)
-        if iv is not None and iv[0] < 0:
-            raise EmissError(f"--br-interval {br_interval!r}: LOW must be >= 0")
-        res = coupling_summary(br_hat, iv, m_Zp, process)
-        if res is None:
-            raise EmissError(f"--br-hat {br_hat:g} must be > 0")
-        if as_json:
-            click.echo(dumps_json(_jsonable(res)), nl=False)
-            return
-        txt = f"g̃q' = {res['g_qprime_at_10TeV']:.3e} x (10 TeV / m_T)"
-        if "g_qprime_at_10TeV_interval" in res:
-            lo, hi = res["g_qprime_at_10TeV_interval"]
-            txt += f"   [{lo:.3e}, {hi:.3e}]"
-        click.echo(txt + f"   (B*P_inv = {br_hat:g}, M_Z' = {m_Zp:g} GeV, P_inv = 1)")
 
-    @model.command("u1prime-scan")
-    @click.argument("results", nargs=-1, required=True, type=click.Path())
-    @click.option("-o", "--outdir", "--output", "outdir", required=True, type=OUT_DIR,
-                  help="Output folder (created if missing): <results stem>_u1prime_plane.png/"
-                       ".pdf/.json.")
-    @click.option("--mZp", "m_Zp", type=A.UV_SCALE, default=None,
-                  help="Z' mass (GeV); default: the scan's best-fit mass.")
-    @click.option("--YTt", "Y_Tt", type=A.PERTURBATIVE, multiple=True,
-                  help="Y_T^t for the EWPO curve (repeatable; default 1e-3).")
-    @click.option("--br-interval", "br_interval", default=None, metavar="LOW,HIGH",
-                  help="Override the B * P_inv interval (default B_hat +- B_hat/Z).")
-    @click.option("--charge-ratio", type=A.POSITIVE, default=None,
-                  help="q'_X/q' for the relic and CMB lines (needs --mX > M_Z').")
-    @click.option("--mT-range", "mT_range", default="1000,100000", show_default=True,
-                  help="m_T range in GeV.")
-    @click.option("--g-range", "g_range", default="1e-8,1e-4", show_default=True,
-                  help="g̃ q' range.")
-    @_model_options
-    def scan_cmd(results, outdir, m_Zp, Y_Tt, br_interval, charge_ratio, mT_range, g_range,
-                 g_qX, m_X, delta, Lambda_UV, radius_m) -> None:
-        """Model plane g̃ q' vs m_T at fixed M_Z' from RESULTS of twobody-vector patches."""
-        from emiss.cli._common import output_dir
-        from emiss.inference.results import load_results
-        from emiss.models.plane import PlaneInputs
-        from emiss.plotting.model import coupling_summary, plot_plane, scan_numbers
+@model.command("u1prime-coupling")
+@click.option("--br-hat", "br_hat", type=A.BRANCHING_RATIO, required=True,
+              help="Best-fit B * P_inv (e.g. from emiss scan).")
+@click.option("--br-interval", "br_interval", default=None, metavar="LOW,HIGH",
+              help="Interval of B * P_inv.")
+@click.option("--mZp", "m_Zp", type=A.UV_SCALE, default=2.1, show_default=True)
+@click.option("--process", default="B+->K+", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def coupling_cmd(br_hat: float, br_interval: str | None, m_Zp: float, process: str,
+                 as_json: bool) -> None:
+    """The g̃ q'(m_T) that B̂ requires when all Z' escape: g̃ q' = C (10 TeV/m_T)."""
+    iv = _pair(br_interval, "--br-interval", _BR_END) if br_interval is not None else None
+    res = api.u1prime_coupling(br_hat, iv, m_Zp, process)
+    if as_json:
+        click.echo(dumps_json(res), nl=False)
+        return
+    txt = f"g̃q' = {res['g_qprime_at_10TeV']:.3e} x (10 TeV / m_T)"
+    if "g_qprime_at_10TeV_interval" in res:
+        lo, hi = res["g_qprime_at_10TeV_interval"]
+        txt += f"   [{lo:.3e}, {hi:.3e}]"
+    click.echo(txt + f"   (B*P_inv = {br_hat:g}, M_Z' = {m_Zp:g} GeV, P_inv = 1)")
 
-        stem = "+".join(dict.fromkeys(Path(p).name.removesuffix(".json") for p in results))
-        # the options first (ranges declared by the option types): before any file is read
-        if any(y <= 0 for y in Y_Tt):
-            raise EmissError(f"--YTt values {list(Y_Tt)} must be > 0")
-        given_iv = _pair(br_interval, "--br-interval", _BR_END)
-        m_T_range = _pair(mT_range, "--mT-range", validate.UV_SCALE)
-        g_range_ = _pair(g_range, "--g-range", validate.PERTURBATIVE)
-        output_dir(outdir, inputs=results, writes=[f"{stem}_u1prime_plane.json"])
-        docs = [load_results(p) for p in results]
-        nums = scan_numbers(docs, m_Zp)
-        iv = given_iv or nums["br_interval"]
-        inp = PlaneInputs(m_Zp=nums["m_Zp"], br_hat=nums["br_hat"], br_interval=iv,
-                          br_limit=nums["br_limit"], process=nums["process"],
-                          Y_Tt=tuple(Y_Tt) or (1e-3,), g_qX=g_qX, m_X=m_X, delta=delta,
-                          Lambda_UV=Lambda_UV, radius_m=radius_m, charge_ratio=charge_ratio,
-                          m_T_range=m_T_range, g_range=g_range_)
-        from emiss.models.plane import _check
 
-        _check(inp)
-        out = Path(outdir)
-        data = next((d["workspace"] for d in docs if d.get("workspace")), None)
-        paths, _ = plot_plane(inp, out / f"{stem}_u1prime_plane", data=data)
-        summary = {"scan": nums, "br_interval_used": iv,
-                   "coupling_all_escape": coupling_summary(nums["br_hat"], iv, nums["m_Zp"],
-                                                           nums["process"]),
-                   "options": {"Y_Tt": list(inp.Y_Tt), "g_qX": g_qX, "m_X": m_X,
-                               "delta": delta, "Lambda_UV": Lambda_UV, "radius_m": radius_m,
-                               "charge_ratio": charge_ratio}}
-        paths.append(write_json(out / f"{stem}_u1prime_plane.json", _jsonable(summary)))
-        for p in paths:
-            click.echo(str(p))
+@model.command("u1prime-scan")
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--outdir", "--output", "outdir", required=True, type=OUT_DIR,
+              help="Output folder (created if missing): <results stem>_u1prime_plane.png/"
+                   ".pdf/.json.")
+@click.option("--mZp", "m_Zp", type=A.UV_SCALE, default=None,
+              help="Z' mass (GeV); default: the scan's best-fit mass.")
+@click.option("--YTt", "Y_Tt", type=A.PERTURBATIVE, multiple=True,
+              help="Y_T^t for the EWPO curve (repeatable; default 1e-3).")
+@click.option("--br-interval", "br_interval", default=None, metavar="LOW,HIGH",
+              help="Override the B * P_inv interval (default B_hat +- B_hat/Z).")
+@click.option("--charge-ratio", type=A.POSITIVE, default=None,
+              help="q'_X/q' for the relic and CMB lines (needs --mX > M_Z').")
+@click.option("--mT-range", "mT_range", default="1000,100000", show_default=True,
+              help="m_T range in GeV.")
+@click.option("--g-range", "g_range", default="1e-8,1e-4", show_default=True,
+              help="g̃ q' range.")
+@_model_options
+def scan_cmd(results: tuple[str, ...], outdir: str, m_Zp: float | None,
+             Y_Tt: tuple[float, ...], br_interval: str | None, charge_ratio: float | None,
+             mT_range: str, g_range: str, g_qX: float, m_X: float | None, delta: float,
+             Lambda_UV: float, radius_m: float) -> None:
+    """Model plane g̃ q' vs m_T at fixed M_Z' from RESULTS of twobody-vector patches."""
+    # the options first (ranges declared by the option types): before any file is read
+    if any(y <= 0 for y in Y_Tt):
+        raise EmissError(f"--YTt values {list(Y_Tt)} must be > 0")
+    given_iv = _pair(br_interval, "--br-interval", _BR_END) if br_interval is not None else None
+    m_T_range = _pair(mT_range, "--mT-range", validate.UV_SCALE)
+    g_range_ = _pair(g_range, "--g-range", validate.PERTURBATIVE)
+    output_dir(outdir, inputs=results, writes=[f"{api.results_stem(results)}_u1prime_plane.json"])
+    paths = api.u1prime_plane(results, outdir, m_Zp=m_Zp, Y_Tt=Y_Tt, br_interval=given_iv,
+                              charge_ratio=charge_ratio, m_T_range=m_T_range, g_range=g_range_,
+                              g_qX=g_qX, m_X=m_X, delta=delta, Lambda_UV=Lambda_UV,
+                              radius_m=radius_m)
+    for p in paths:
+        click.echo(str(p))

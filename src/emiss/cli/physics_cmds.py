@@ -1,48 +1,30 @@
 """Physics commands: ``emiss scenarios``, ``rate``, ``spectrum`` and ``emiss plot spectra``.
 
-A thin shell over ``emiss.physics.scenarios`` / ``emiss.physics.predict``; user errors are raised as
-``EmissError`` and printed by ``emiss.cli.main`` as one line with exit code 2.
+A thin shell over ``emiss.api`` (``rate``, ``spectrum_table``) and ``emiss.physics.scenarios``;
+user errors are raised as ``EmissError`` and printed by ``emiss.cli.main`` as one line with
+exit code 2. The physics stage is imported inside the commands (and the --process help, which
+lists the processes, only when it is shown): ``emiss --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
-import numpy as np
 
+from emiss import api
 from emiss.cli import _args as A
-from emiss.cli._common import OUT_DIR
+from emiss.cli._common import OUT_DIR, note, output_dir
 from emiss.errors import EmissError
 from emiss.io import dumps_json
-from emiss.validate import MAX_RATE_SAMPLES, PARAM
+from emiss.validate import MAX_RATE_SAMPLES, parse_params
 
 log = logging.getLogger(__name__)
 
-
-def parse_params(items: tuple[str, ...]) -> dict[str, float]:
-    """Parse repeated ``NAME=VALUE`` options.
-
-    Args:
-        items: the raw strings.
-
-    Returns:
-        name -> float.
-
-    Raises:
-        EmissError: missing '=', empty name, duplicate name, non-numeric or non-finite value.
-    """
-    out: dict[str, float] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise EmissError(f"bad --param {item!r}; expected NAME=VALUE, e.g. --param g=0.5")
-        if name in out:
-            raise EmissError(f"--param {name!r} given twice")
-        out[name] = PARAM.check(value, f"--param {name}")
-    return out
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def parse_q2_list(text: str) -> list[float]:
@@ -65,7 +47,7 @@ def parse_q2_list(text: str) -> list[float]:
     return vals
 
 
-def _fmt(x) -> str:
+def _fmt(x: float | None) -> str:
     if x is None:
         return "-"
     return f"{x:.4g}"
@@ -78,156 +60,153 @@ def _default_mass_note(scenario: str, given: float | None, used: float | None) -
     """
     if given is not None or used is None:
         return False
-    from emiss.cli._common import note
-
     note(f"no --mass given: {scenario} uses its default m_X = {used:g} GeV")
     return True
 
 
-def _process_option(required: bool = True):
-    from emiss.physics.processes import ALL_PROCESSES
+class _ProcessOption(click.Option):
+    """``--process``: its help lists the processes of ``emiss.physics.processes``, imported
+    only when the help is shown."""
 
-    return click.option("--process", "process", required=required,
-                        help=f"Process, one of: {', '.join(ALL_PROCESSES)} (related modes: "
-                             "vector-current light-X scenarios, g = coupling of that transition).")
+    def __init__(self, *args: Any, extra: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra = extra
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        if self.help is None:
+            from emiss.physics.processes import ALL_PROCESSES
+
+            self.help = (f"Process, one of: {', '.join(ALL_PROCESSES)} (related modes: "
+                         "vector-current light-X scenarios, g = coupling of that transition)"
+                         f"{self.extra}.")
+        return super().get_help_record(ctx)
 
 
-def register(cli: click.Group, plot: click.Group) -> None:
-    """Add the physics commands to the main group and ``spectra`` to the plot group."""
+def _process_option(required: bool = True, extra: str = "") -> Callable[[F], F]:
+    return click.option("--process", "process", required=required, cls=_ProcessOption,
+                        extra=extra)
 
-    @cli.command("scenarios")
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def scenarios_cmd(as_json: bool) -> None:
-        """List the new-physics scenarios (spin, multiplicity, operator, parameters)."""
-        from emiss.physics.scenarios import list_scenarios
 
-        items = [s.to_dict() for s in list_scenarios()]
-        if as_json:
-            click.echo(dumps_json(items), nl=False)
-            return
-        w = max(len(s["name"]) for s in items) + 1  # the longest name sets the column
-        click.echo(f"{'name':{w}s} {'spin':>4s} {'mult':>4s}  parameters (default)  operator")
-        for s in items:
-            pars = ", ".join(f"{k}={v['default']:g}" for k, v in s["parameters"].items())
-            if s["needs_mass"]:
-                pars = f"mass={s['default_mass']:g} GeV" + (", " + pars if pars else "")
-            click.echo(f"{s['name']:{w}s} {s['spin']:>4g} {s['multiplicity']:>4d}  "
-                       f"[{pars}]  {s['operator']}")
+@click.command("scenarios")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def scenarios_cmd(as_json: bool) -> None:
+    """List the new-physics scenarios (spin, multiplicity, operator, parameters)."""
+    from emiss.physics.scenarios import list_scenarios
 
-    @cli.command("rate")
-    @click.argument("scenario")
-    @_process_option()
-    @click.option("--mass", type=A.MASS, default=None, help="Invisible-particle mass in GeV.")
-    @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-                  help="Scenario parameter (repeatable), e.g. --param g=0.5 --param Lambda=1e4.")
-    @click.option("--samples", type=A.RATE_SAMPLES, default=200, show_default=True,
-                  help="Form-factor draws for the 1 sigma uncertainty (2 to "
-                       f"{MAX_RATE_SAMPLES}; streamed, memory stays flat).")
-    @click.option("--seed", type=A.SEED, default=0, show_default=True,
-                  help="Seed of the form-factor draws (0 to 2**32 - 1).")
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def rate_cmd(scenario: str, process: str, mass: float | None, params: tuple[str, ...],
-                 samples: int, seed: int, as_json: bool) -> None:
-        """Branching ratio, its form-factor uncertainty and F_L (K*) of SCENARIO."""
-        from emiss.physics.predict import predict
+    items = [s.to_dict() for s in list_scenarios()]
+    if as_json:
+        click.echo(dumps_json(items), nl=False)
+        return
+    w = max(len(s["name"]) for s in items) + 1  # the longest name sets the column
+    click.echo(f"{'name':{w}s} {'spin':>4s} {'mult':>4s}  parameters (default)  operator")
+    for s in items:
+        pars = ", ".join(f"{k}={v['default']:g}" for k, v in s["parameters"].items())
+        if s["needs_mass"]:
+            pars = f"mass={s['default_mass']:g} GeV" + (", " + pars if pars else "")
+        click.echo(f"{s['name']:{w}s} {s['spin']:>4g} {s['multiplicity']:>4d}  "
+                   f"[{pars}]  {s['operator']}")
 
-        res = predict(scenario, process, mass=mass, params=parse_params(params),
-                      n_samples=samples, seed=seed)
-        default_mass = _default_mass_note(res["scenario"], mass, res["mass"])
-        res["mass_is_default"] = default_mass
-        if as_json:
-            click.echo(dumps_json(res), nl=False)
-            return
-        click.echo(f"scenario          {res['scenario']}")
-        click.echo(f"process           {res['process']}")
-        if res["mass"] is not None:
-            click.echo(f"mass              {res['mass']:g} GeV"
-                       + ("  (scenario default; --mass to change)" if default_mass else ""))
-        for k, v in res["params"].items():
-            click.echo(f"param {k:11s} {v:g}")
-        click.echo(f"branching ratio   {res['branching_ratio']:.4e} +- {res['uncertainty']:.2e}")
-        if res["FL"] is not None:
-            click.echo(f"F_L               {res['FL']:.4f} +- {res['FL_uncertainty']:.4f}")
-        for line in res["lines"]:
-            click.echo(f"line at q2 = {line['q2']:.4g} GeV^2 (delta function)")
 
-    @cli.command("spectrum")
-    @click.argument("scenario")
-    @_process_option()
-    @click.option("--mass", type=A.MASS, default=None, help="Invisible-particle mass in GeV.")
-    @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-                  help="Scenario parameter (repeatable).")
-    @click.option("--q2", "q2", required=True, help="Comma-separated q^2 values in GeV^2.")
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def spectrum_cmd(scenario: str, process: str, mass: float | None, params: tuple[str, ...],
-                     q2: str, as_json: bool) -> None:
-        """dB/dq^2 (GeV^-2) of SCENARIO at the given q^2; two-body lines are listed apart."""
-        from emiss.physics.scenarios import get_scenario
+def _rate_lines(res: dict) -> list[str]:
+    """What ``emiss rate`` prints for the dict of ``emiss.api.rate``."""
+    lines = [f"scenario          {res['scenario']}", f"process           {res['process']}"]
+    if res["mass"] is not None:
+        lines.append(f"mass              {res['mass']:g} GeV"
+                     + ("  (scenario default; --mass to change)" if res["mass_is_default"]
+                        else ""))
+    lines += [f"param {k:11s} {v:g}" for k, v in res["params"].items()]
+    lines.append(f"branching ratio   {res['branching_ratio']:.4e} +- {res['uncertainty']:.2e}")
+    if res["FL"] is not None:
+        lines.append(f"F_L               {res['FL']:.4f} +- {res['FL_uncertainty']:.4f}")
+    lines += [f"line at q2 = {line['q2']:.4g} GeV^2 (delta function)" for line in res["lines"]]
+    if "inputs" in res:
+        lines.append("inputs:")
+        lines += [f"  {item['name']} = {item['value']}  [{item['source']}]"
+                  for item in res["inputs"]]
+        lines.append(f"note: {res['note']}")
+    return lines
 
-        sc = get_scenario(scenario)
-        pts = parse_q2_list(q2)
-        spec = sc.spectrum(process, mass=mass, params=parse_params(params))
-        default_mass = _default_mass_note(sc.name, mass, spec.meta.get("mass"))
-        bad = [x for x in pts if x < 0 or x > spec.q2_max]
-        if bad:
-            raise EmissError(f"q2 {bad[0]:g} GeV^2 is outside the kinematic range of {process}; "
-                             f"valid: 0 <= q2 <= {spec.q2_max:.4f}")
-        arr = np.array(pts)
-        dB = spec.dBdq2(arr)
-        is_vec = spec.continuum_long is not None or bool(spec.lines_long)
-        fl = None
-        if is_vec:
-            dBL = spec.dBLdq2(arr)
-            fl = [float(b / t) if t > 0 else None for b, t in zip(dBL, dB, strict=True)]
-        lines = [{"q2": q, "branching_ratio": b} for q, b in spec.lines]
-        for line, bl in zip(lines, spec.lines_long, strict=False):
-            line["FL"] = bl / line["branching_ratio"] if line["branching_ratio"] > 0 else None
-        res = {
-            "scenario": sc.name,
-            "process": process,
-            "mass": spec.meta.get("mass"),
-            "mass_is_default": default_mass,
-            "params": spec.meta.get("params", {}),
-            "q2": pts,
-            "dBdq2": [float(x) for x in dB],
-            "FL": fl,
-            "lines": lines,
-            "q2_min": spec.q2_min,
-            "q2_max": spec.q2_max,
-            "units": {"q2": "GeV^2", "dBdq2": "GeV^-2"},
-        }
-        if as_json:
-            click.echo(dumps_json(res), nl=False)
-            return
-        click.echo(f"{sc.name}  {process}" + (f"  m = {res['mass']:g} GeV" if res["mass"]
-                                               is not None else "")
-                   + (" (scenario default; --mass to change)" if default_mass else ""))
-        click.echo(f"{'q2 [GeV^2]':>12s} {'dB/dq2 [GeV^-2]':>16s}" + ("  F_L" if is_vec else ""))
-        for i, x in enumerate(pts):
-            row = f"{x:12.4g} {res['dBdq2'][i]:16.4e}"
-            if is_vec:
-                row += f"  {_fmt(fl[i])}"
-            click.echo(row)
-        for line in lines:
-            extra = f", F_L = {line['FL']:.4f}" if "FL" in line and line["FL"] is not None else ""
-            click.echo(f"line: q2 = {line['q2']:.4g} GeV^2, B = {line['branching_ratio']:.4e}"
-                       f"{extra} (delta function, not in dB/dq2)")
 
-    @plot.command("spectra")
-    @click.option("-o", "--outdir", "--output", "outdir", default="plots", show_default=True,
-                  type=OUT_DIR, help="Output folder (created if missing).")
-    @click.option("--process", "processes", multiple=True,
-                  help="Process (repeatable); default B+->K+ and B0->K*0.")
-    def plot_spectra_cmd(outdir: str, processes: tuple[str, ...]) -> None:
-        """Normalised q^2 spectra of the scenarios side by side (and F_L(q^2) for K*)."""
-        from emiss.cli._common import output_dir
-        from emiss.physics.processes import get_process
-        from emiss.plotting.spectra import plot_spectra
+@click.command("rate")
+@click.argument("scenario")
+@_process_option(extra="; for sm also B0->KS (K_S, half of K0) and Bs->4nu "
+                       "(B_s -> nu nubar nu nubar, quoted)")
+@click.option("--mass", type=A.MASS, default=None, help="Invisible-particle mass in GeV.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Scenario parameter (repeatable), e.g. --param g=0.5 --param Lambda=1e4.")
+@click.option("--samples", type=A.RATE_SAMPLES, default=200, show_default=True,
+              help="Form-factor draws for the 1 sigma uncertainty (2 to "
+                   f"{MAX_RATE_SAMPLES}; streamed, memory stays flat).")
+@click.option("--seed", type=A.SEED, default=0, show_default=True,
+              help="Seed of the form-factor draws (0 to 2**32 - 1).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def rate_cmd(scenario: str, process: str, mass: float | None, params: tuple[str, ...],
+             samples: int, seed: int, as_json: bool) -> None:
+    """Branching ratio, its form-factor uncertainty and F_L (K*) of SCENARIO."""
+    res = api.rate(scenario, process, mass=mass, params=params, n_samples=samples, seed=seed)
+    _default_mass_note(res["scenario"], mass, res["mass"])
+    if as_json:
+        click.echo(dumps_json(res), nl=False)
+        return
+    click.echo("\n".join(_rate_lines(res)))
 
-        procs = processes or ("B+->K+", "B0->K*0")
-        for proc in procs:  # every name before the first figure
-            get_process(proc)
-        output_dir(outdir)
-        for proc in procs:
-            for path in plot_spectra(proc, outdir):
-                click.echo(str(path))
+
+def _spectrum_lines(res: dict) -> list[str]:
+    """What ``emiss spectrum`` prints for the dict of ``emiss.api.spectrum_table``."""
+    is_vec = res["FL"] is not None
+    lines = [f"{res['scenario']}  {res['process']}"
+             + (f"  m = {res['mass']:g} GeV" if res["mass"] is not None else "")
+             + (" (scenario default; --mass to change)" if res["mass_is_default"] else ""),
+             f"{'q2 [GeV^2]':>12s} {'dB/dq2 [GeV^-2]':>16s}" + ("  F_L" if is_vec else "")]
+    for i, x in enumerate(res["q2"]):
+        lines.append(f"{x:12.4g} {res['dBdq2'][i]:16.4e}"
+                     + (f"  {_fmt(res['FL'][i])}" if is_vec else ""))
+    for line in res["lines"]:
+        extra = f", F_L = {line['FL']:.4f}" if line.get("FL") is not None else ""
+        lines.append(f"line: q2 = {line['q2']:.4g} GeV^2, B = {line['branching_ratio']:.4e}"
+                     f"{extra} (delta function, not in dB/dq2)")
+    return lines
+
+
+@click.command("spectrum")
+@click.argument("scenario")
+@_process_option()
+@click.option("--mass", type=A.MASS, default=None, help="Invisible-particle mass in GeV.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Scenario parameter (repeatable).")
+@click.option("--q2", "q2", required=True, help="Comma-separated q^2 values in GeV^2.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def spectrum_cmd(scenario: str, process: str, mass: float | None, params: tuple[str, ...],
+                 q2: str, as_json: bool) -> None:
+    """dB/dq^2 (GeV^-2) of SCENARIO at the given q^2; two-body lines are listed apart."""
+    from emiss.physics.scenarios import get_scenario
+
+    sc = get_scenario(scenario)
+    pts = parse_q2_list(q2)
+    spec = sc.spectrum(process, mass=mass, params=parse_params(params))
+    default_mass = _default_mass_note(sc.name, mass, spec.meta.get("mass"))
+    res = api.spectrum_table(spec, pts)
+    res["mass_is_default"] = default_mass
+    if as_json:
+        click.echo(dumps_json(res), nl=False)
+        return
+    click.echo("\n".join(_spectrum_lines(res)))
+
+
+@click.command("spectra")
+@click.option("-o", "--outdir", "--output", "outdir", default="plots", show_default=True,
+              type=OUT_DIR, help="Output folder (created if missing).")
+@click.option("--process", "processes", multiple=True,
+              help="Process (repeatable); default B+->K+ and B0->K*0.")
+def plot_spectra_cmd(outdir: str, processes: tuple[str, ...]) -> None:
+    """Normalised q^2 spectra of the scenarios side by side (and F_L(q^2) for K*)."""
+    from emiss.physics.processes import get_process
+    from emiss.plotting.spectra import plot_spectra
+
+    procs = processes or ("B+->K+", "B0->K*0")
+    for proc in procs:  # every name before the first figure
+        get_process(proc)
+    output_dir(outdir)
+    for proc in procs:
+        for path in plot_spectra(proc, outdir):
+            click.echo(str(path))

@@ -1,16 +1,19 @@
-"""CLI: ``emiss project`` (luminosity projections) and ``emiss plot projection``."""
+"""CLI: ``emiss project`` (luminosity projections) and ``emiss plot projection``.
+
+A thin shell over ``emiss.api.project`` and ``emiss.api.plot_projection``.
+"""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import click
 
-from emiss import validate
+from emiss import api, validate
 from emiss.cli import _args as A
-from emiss.cli._common import OUT_DIR
+from emiss.cli._common import OUT_DIR, output_dir, progress_printer
 from emiss.errors import EmissError
+from emiss.io import dumps_json
 from emiss.validate import Range
 
 log = logging.getLogger(__name__)
@@ -90,96 +93,50 @@ def _table(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def register(cli: click.Group, plot: click.Group) -> None:
-    """Add ``project`` to the main group and ``projection`` to the plot group.
+@click.command("project", help=_HELP)
+@click.option("--lumi", "lumi", default="1,5,10,50", show_default=True,
+              help="Luminosities in ab^-1 (comma-separated).")
+@click.option("--scenario", "scenarios", multiple=True,
+              help="Light-X scenario (repeatable; default: twobody-scalar, twobody-vector, "
+                   "threebody-scalar).")
+@click.option("--masses", default=None, help="m_X values in GeV (comma-separated; "
+              "default 0.5,2.1).")
+@click.option("--policy", type=click.Choice(["data-driven", "fixed"]), default="data-driven",
+              show_default=True, help="Systematics scaling policy.")
+@click.option("--workspaces", "ws_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder with the bundled workspaces (default: the installed ones, "
+                   "emiss.bundles.bundled_dir()).")
+@click.option("--limits-on", "limits_on", default="Kstar,K+Kstar", show_default=True,
+              help="Workspaces whose expected limits are computed (comma-separated of "
+                   "K, Kstar, K+Kstar).")
+@click.option("--ff-samples", type=A.FF_SAMPLES, default=20, show_default=True,
+              help="Form-factor draws per hypothesis.")
+@click.option("-o", "--outdir", "--output", "output", default=None, type=OUT_DIR,
+              help="Output folder (created if missing) for projection.json and the "
+                   "figures projection_*.png/.pdf.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
+def project_cmd(lumi: str, scenarios: tuple[str, ...], masses: str | None, policy: str,
+                ws_dir: str | None, limits_on: str, ff_samples: int, output: str | None,
+                as_json: bool, quiet: bool) -> None:
+    output_dir(output, writes=["projection.json"])
+    lumis = _floats(lumi, "--lumi", validate.LUMI)
+    ms = _floats(masses, "--masses", validate.MASS) if masses is not None else None
+    res = api.project(lumis, scenarios, ms, policy=policy, workspaces=ws_dir,
+                      limits_on=[v.strip() for v in limits_on.split(",") if v.strip()],
+                      ff_samples=ff_samples, outdir=output,
+                      progress=progress_printer(quiet, "project"))
+    for p in res.files[1:]:  # the figures after projection.json
+        log.info("wrote %s", p)
+    click.echo(dumps_json(res.doc) if as_json else _table(res.doc), nl=not as_json)
 
-    Args:
-        cli: the main click group.
-        plot: the ``plot`` subgroup.
-    """
 
-    @cli.command("project", help=_HELP)
-    @click.option("--lumi", "lumi", default="1,5,10,50", show_default=True,
-                  help="Luminosities in ab^-1 (comma-separated).")
-    @click.option("--scenario", "scenarios", multiple=True,
-                  help="Light-X scenario (repeatable; default: twobody-scalar, twobody-vector, "
-                       "threebody-scalar).")
-    @click.option("--masses", default=None, help="m_X values in GeV (comma-separated; "
-                  "default 0.5,2.1).")
-    @click.option("--policy", type=click.Choice(["data-driven", "fixed"]), default="data-driven",
-                  show_default=True, help="Systematics scaling policy.")
-    @click.option("--workspaces", "ws_dir", default=None, type=click.Path(file_okay=False),
-                  help="Folder with the bundled workspaces (default: the installed ones, "
-                       "emiss.bundles.bundled_dir()).")
-    @click.option("--limits-on", "limits_on", default="Kstar,K+Kstar", show_default=True,
-                  help="Workspaces whose expected limits are computed (comma-separated of "
-                       "K, Kstar, K+Kstar).")
-    @click.option("--ff-samples", type=A.FF_SAMPLES, default=20, show_default=True,
-                  help="Form-factor draws per hypothesis.")
-    @click.option("-o", "--outdir", "--output", "output", default=None, type=OUT_DIR,
-                  help="Output folder (created if missing) for projection.json and the "
-                       "figures projection_*.png/.pdf.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-    @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
-    def project_cmd(lumi: str, scenarios: tuple[str, ...], masses: str | None, policy: str,
-                    ws_dir: str | None, limits_on: str, ff_samples: int, output: str | None,
-                    as_json: bool, quiet: bool) -> None:
-        from emiss.cli._common import output_dir, progress_printer
-        from emiss.inference import projection
-        from emiss.io import dumps_json, write_json
-
-        output_dir(output, writes=["projection.json"])
-        lumis = _floats(lumi, "--lumi", validate.LUMI)
-        ms = (_floats(masses, "--masses", validate.MASS) if masses is not None
-              else list(projection.DEFAULT_MASSES))
-        scen = list(scenarios) or list(projection.DEFAULT_SCENARIOS)
-        projection.check_request(lumis, scen, ms)  # names, endpoints, size: before any work
-        if ws_dir is None:
-            from emiss.bundles.bundle import bundled_dir
-
-            ws_dir = str(bundled_dir())
-        from emiss.physics.scenarios import get_scenario
-
-        for s in scen:
-            get_scenario(s)  # unknown name -> EmissError before any work
-        variants = [v.strip() for v in limits_on.split(",") if v.strip()]
-        doc = projection.run(lumis, scen, ms, workspaces_dir=ws_dir, policy=policy,
-                             n_samples=ff_samples, limit_variants=variants,
-                             progress=progress_printer(quiet, "project"))
-        doc["data"] = {"emulated_data": True, "label": (
-            "expected (Asimov) data of the EMULATED Belle II-style workspaces (B -> K and "
-            "B -> K*, scaled to each luminosity); no recorded data enter a projection")}
-        if output:
-            out = Path(output)
-            write_json(out / "projection.json", doc)
-            from emiss.plotting.projection import plot_all
-
-            for p in plot_all(doc, out, prefix="projection"):
-                log.info("wrote %s", p)
-        click.echo(dumps_json(doc) if as_json else _table(doc), nl=not as_json)
-
-    @plot.command("projection")
-    @click.argument("results", type=click.Path(dir_okay=False))
-    @click.option("-o", "--outdir", "--output", "output", required=True, type=OUT_DIR,
-                  help="Output folder (created if missing): <results stem>_*.png/.pdf.")
-    def plot_projection_cmd(results: str, output: str) -> None:
-        """Figures of a projection.json written by `emiss project -o DIR`."""
-        from emiss.cli._common import output_dir
-        from emiss.io import read_json
-        from emiss.plotting.projection import plot_all
-
-        output_dir(output, inputs=[results])
-        p = Path(results)
-        if not p.is_file():
-            raise EmissError(f"results file {results!r} does not exist")
-        try:
-            doc = read_json(p)
-        except (OSError, ValueError) as exc:  # empty, not JSON, unreadable
-            raise EmissError(f"results file {results!r} is not a projection.json: "
-                             f"{' '.join(str(exc).split())}") from None
-        if not isinstance(doc, dict) or not all(k in doc for k in ("sm", "limits",
-                                                                   "separation")):
-            raise EmissError(f"{results!r} is not a projection.json (needs sm, limits, "
-                             "separation)")
-        for path in plot_all(doc, output, prefix=p.name.removesuffix(".json")):
-            click.echo(str(path))
+@click.command("projection")
+@click.argument("results", type=click.Path(dir_okay=False))
+@click.option("-o", "--outdir", "--output", "output", required=True, type=OUT_DIR,
+              help="Output folder (created if missing): <results stem>_*.png/.pdf.")
+def plot_projection_cmd(results: str, output: str) -> None:
+    """Figures of a projection.json written by `emiss project -o DIR`."""
+    output_dir(output, inputs=[results])
+    for path in api.plot_projection(results, output):
+        click.echo(str(path))

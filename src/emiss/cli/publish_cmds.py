@@ -1,4 +1,8 @@
-"""``emiss publish``: pallet + HEPData submission for a workspace and its PatchSets."""
+"""``emiss publish``: pallet + HEPData submission for a workspace and its PatchSets.
+
+A thin shell over ``emiss.publish.publish``, imported inside the command: ``emiss --help``
+stays fast.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 import click
 
 from emiss.cli import _args as A
-from emiss.cli._common import OUT_DIR
+from emiss.cli._common import OUT_DIR, data_line, workspace_arg
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,6 @@ def publish_cmd(
 
     WORKSPACE is the background-only pyhf workspace, PATCHSETS the PatchSets built on it.
     """
-    from emiss.cli._common import workspace_arg
     from emiss.publish import publish
 
     res = publish(  # checks the output folder before any work
@@ -70,14 +73,7 @@ def publish_cmd(
         force=force,
         max_hypotheses=max_hypotheses,
     )
-    from emiss.cli._common import data_line
-
     click.echo(data_line(workspace))
     click.echo(f"wrote {len(res.files)} files ({res.n_tables} HEPData tables) to {res.out_dir}")
     for name in res.files:
         click.echo(f"  {name}")
-
-
-def register(cli: click.Group, plot: click.Group) -> None:
-    """Add ``emiss publish`` to the main group (no plots)."""
-    cli.add_command(publish_cmd)

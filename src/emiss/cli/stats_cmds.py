@@ -1,15 +1,20 @@
-"""CLI: ``emiss posterior`` (posteriors, credible intervals, Bayes factors) and ``emiss bayes``."""
+"""CLI: ``emiss posterior`` (posteriors, credible intervals, Bayes factors) and ``emiss bayes``.
+
+A thin shell over ``emiss.posterior`` and ``emiss.api.bayes_factors``. Imports of the stages are
+inside the commands: ``emiss --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import click
 
+from emiss import api
 from emiss.cli import _args as A
-from emiss.cli._common import OUT_DIR, output_dir, workspace_arg
-from emiss.errors import EmissError
+from emiss.cli._common import OUT_DIR, data_line, output_dir, workspace_arg, workspace_inputs
+from emiss.cli.scan_cmds import names_option
+from emiss.io import dumps_json
 
 log = logging.getLogger(__name__)
 
@@ -56,101 +61,55 @@ def _summary_lines(doc: dict) -> list[str]:
     return lines
 
 
-def register(cli: click.Group, plot: click.Group) -> None:
-    """Add the posterior and bayes commands.
+@click.command("posterior", help=_POSTERIOR_HELP)
+@click.argument("workspace")
+@click.argument("patchsets", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--outdir", required=True, type=OUT_DIR,
+              help="Output folder (created if missing).")
+@click.option("--names", default=None, help="Only these patches (comma-separated names).")
+@click.option("--br-max", type=A.BR_MAX, default=1e-4, show_default=True,
+              help="Upper end of the flat prior in B.")
+@click.option("--mass-prior", type=click.Choice(["flat", "log"]), default="flat",
+              show_default=True, help="Prior over the mass grid (flat or log in m_X).")
+@click.option("--sampler", type=click.Choice(["nuts", "emcee"]), default="nuts",
+              show_default=True, help="nuts (nutpie; many nuisances) or emcee (few).")
+@click.option("--draws", type=A.DRAWS, default=1000, show_default=True,
+              help="Kept draws per chain (emcee: steps per walker).")
+@click.option("--tune", type=A.TUNE, default=500, show_default=True,
+              help="Tuning draws per chain (emcee: burn-in steps).")
+@click.option("--chains", type=A.CHAINS, default=4, show_default=True, help="NUTS chains.")
+@click.option("--seed", type=A.SEED, default=0, show_default=True)
+@click.option("--label", default="m_X", show_default=True, help="Mass label.")
+@click.option("--min-weight", type=A.MIN_WEIGHT, default=1e-4, show_default=True,
+              help="Grid points whose Laplace posterior weight is below this fraction of "
+                   "the best point's are not sampled (Laplace evidence); 0: sample all.")
+@click.option("--no-plots", is_flag=True, help="Skip the figures.")
+def posterior_cmd(workspace: str, patchsets: tuple[str, ...], outdir: str, names: str | None,
+                  br_max: float, mass_prior: str, sampler: str, draws: int, tune: int,
+                  chains: int, seed: int, label: str, min_weight: float,
+                  no_plots: bool) -> None:
+    from emiss.inference.bayes import format_bayes_table
 
-    Args:
-        cli: the main click group.
-        plot: the ``plot`` subgroup (unused).
-    """
+    output_dir(outdir, inputs=[*workspace_inputs(workspace), *patchsets],
+               writes=["posterior.json"])
+    res = api.posterior(workspace_arg(workspace), patchsets, outdir, names=names_option(names),
+                        br_max=br_max, mass_prior=mass_prior, sampler=sampler, draws=draws,
+                        tune=tune, chains=chains, seed=seed, label=label,
+                        min_weight=min_weight, plots=not no_plots)
+    click.echo(data_line(workspace))
+    click.echo(format_bayes_table(res.doc["bayes_factors"], "sm-only"), nl=False)
+    click.echo("\n".join(_summary_lines(res.doc)))
+    click.echo(f"wrote {', '.join(str(p) for p in res.files)}")
 
-    @cli.command("posterior", help=_POSTERIOR_HELP)
-    @click.argument("workspace")
-    @click.argument("patchsets", nargs=-1, required=True, type=click.Path(dir_okay=False))
-    @click.option("-o", "--outdir", required=True, type=OUT_DIR,
-                  help="Output folder (created if missing).")
-    @click.option("--names", default=None, help="Only these patches (comma-separated names).")
-    @click.option("--br-max", type=A.BR_MAX, default=1e-4, show_default=True,
-                  help="Upper end of the flat prior in B.")
-    @click.option("--mass-prior", type=click.Choice(["flat", "log"]), default="flat",
-                  show_default=True, help="Prior over the mass grid (flat or log in m_X).")
-    @click.option("--sampler", type=click.Choice(["nuts", "emcee"]), default="nuts",
-                  show_default=True, help="nuts (nutpie; many nuisances) or emcee (few).")
-    @click.option("--draws", type=A.DRAWS, default=1000, show_default=True,
-                  help="Kept draws per chain (emcee: steps per walker).")
-    @click.option("--tune", type=A.TUNE, default=500, show_default=True,
-                  help="Tuning draws per chain (emcee: burn-in steps).")
-    @click.option("--chains", type=A.CHAINS, default=4, show_default=True, help="NUTS chains.")
-    @click.option("--seed", type=A.SEED, default=0, show_default=True)
-    @click.option("--label", default="m_X", show_default=True, help="Mass label.")
-    @click.option("--min-weight", type=A.MIN_WEIGHT, default=1e-4, show_default=True,
-                  help="Grid points whose Laplace posterior weight is below this fraction of "
-                       "the best point's are not sampled (Laplace evidence); 0: sample all.")
-    @click.option("--no-plots", is_flag=True, help="Skip the figures.")
-    def posterior_cmd(workspace: str, patchsets: tuple[str, ...], outdir: str, names: str | None,
-                      br_max: float, mass_prior: str, sampler: str, draws: int, tune: int,
-                      chains: int, seed: int, label: str, min_weight: float,
-                      no_plots: bool) -> None:
-        from emiss.cli._common import workspace_inputs
-        from emiss.cli.scan_cmds import _names
-        from emiss.inference.bayes import format_bayes_table
-        from emiss.inference.posterior_grid import PosteriorGrid, posterior_document
-        from emiss.inference.scan import _select, check_patchsets, load_json_file
-        from emiss.io import write_json
 
-        output_dir(outdir, inputs=[*workspace_inputs(workspace), *patchsets],
-                   writes=["posterior.json"])
-        ws = load_json_file(workspace_arg(workspace), "workspace")
-        pss = [load_json_file(p, "patchset") for p in patchsets]
-        ws_digest, ps_digests = check_patchsets(ws, pss)
-        selected = _select(pss, _names(names))
-        grid = PosteriorGrid(ws, br_max=br_max, mass_prior=mass_prior, sampler=sampler,
-                             draws=draws, tune=tune, chains=chains, seed=seed, label=label,
-                             min_weight=min_weight)
-        body = grid.run(pss, selected)
-        doc = posterior_document(ws_digest, ps_digests, body)
-        out = Path(outdir)
-        paths = [write_json(out / "posterior.json", doc)]
-        if not no_plots:
-            from emiss.plotting.posterior import plot_scenario, plot_single
+@click.command("bayes")
+@click.argument("posterior", type=click.Path(dir_okay=False))
+@click.option("--reference", default="sm-only", show_default=True,
+              help="Denominator scenario of the Bayes factors.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
+def bayes_cmd(posterior: str, reference: str, as_json: bool) -> None:
+    """Bayes-factor table of a posterior.json (against --reference)."""
+    from emiss.inference.bayes import format_bayes_table
 
-            for s in doc["scenarios"]:
-                d = grid.draws.get(s["scenario"])
-                if d is None:
-                    continue
-                if "single" in d:
-                    paths += plot_single(s, d["single"], out, s["scenario"])
-                elif s.get("mass", {}).get("single_point") and len(d["draws"][0]):
-                    # one mass: no mass marginal or (m_X, B) contours, the B marginal only
-                    paths += plot_single(s, d["draws"][0], out, s["scenario"])
-                else:
-                    paths += plot_scenario(s, d, out, label)
-        from emiss.cli._common import data_line
-
-        click.echo(data_line(workspace))
-        click.echo(format_bayes_table(doc["bayes_factors"], "sm-only"), nl=False)
-        click.echo("\n".join(_summary_lines(doc)))
-        click.echo(f"wrote {', '.join(str(p) for p in paths)}")
-
-    @cli.command("bayes")
-    @click.argument("posterior", type=click.Path(dir_okay=False))
-    @click.option("--reference", default="sm-only", show_default=True,
-                  help="Denominator scenario of the Bayes factors.")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
-    def bayes_cmd(posterior: str, reference: str, as_json: bool) -> None:
-        """Bayes-factor table of a posterior.json (against --reference)."""
-        from emiss.inference.bayes import bayes_factor_table, format_bayes_table
-        from emiss.io import dumps_json, read_json
-
-        try:
-            doc = read_json(posterior)
-        except (FileNotFoundError, ValueError) as exc:
-            raise EmissError(f"cannot read posterior file {posterior!r}: {exc}") from None
-        if doc.get("format") != "emiss-posterior/1":
-            raise EmissError(f"{posterior!r} is not an emiss posterior file (format "
-                             f"{doc.get('format')!r}, need 'emiss-posterior/1')")
-        evid = {"sm-only": doc["reference"]}
-        for s in doc["scenarios"]:
-            evid[s["scenario"]] = s
-        rows = bayes_factor_table(evid, reference)
-        click.echo(dumps_json(rows) if as_json else format_bayes_table(rows, reference), nl=False)
+    rows = api.bayes_factors(posterior, reference)
+    click.echo(dumps_json(rows) if as_json else format_bayes_table(rows, reference), nl=False)

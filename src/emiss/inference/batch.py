@@ -3,8 +3,9 @@
 The single-point engine (:mod:`emiss.inference.fastmodel`) is dominated by numpy call overhead
 on small arrays; here the same HistFactory expressions (pyhf 0.7.6 semantics: code-4 normsys,
 code-4p histosys, staterror/shapesys/lumi/normfactor factors, Poisson main term, Gaussian and
-Poisson constraint terms) are evaluated for a batch of N parameter vectors and/or N datasets at
-once, which is what samplers (ensemble moves) and toy studies need.
+Poisson constraint terms; the formulas of :mod:`emiss.inference.histfactory`, which the
+single-point engine uses too) are evaluated for a batch of N parameter vectors and/or N
+datasets at once, which is what samplers (ensemble moves) and toy studies need.
 
 :class:`BatchFitter` minimises -ln L for N datasets simultaneously by projected Gauss-Newton
 (Fisher scoring; the Hessian of ``FastModel.nll_grad_hess``) with Levenberg damping and a
@@ -21,13 +22,31 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, SupportsIndex
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import sparse
-from scipy.special import gammaln, xlogy
 
-from emiss.inference.fastmodel import FastModel, FitData, code4
+from emiss.inference.fastmodel import FastModel, FitData
+
+if TYPE_CHECKING:
+    from emiss.inference.structured import HessianStructure
+from emiss.inference.histfactory import (
+    code4,
+    code4_dpoly,
+    code4_poly,
+    code4p_blocks,
+    code4p_dh,
+    code4p_h,
+    gaussian_curvature,
+    gaussian_grad,
+    gaussian_nll,
+    lgamma_const,
+    poisson_constraint_curvature,
+    poisson_constraint_grad,
+    poisson_nll,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +74,8 @@ class BatchData:
         n = self.main.shape[0]
         self.n_aux = np.broadcast_to(np.asarray(self.n_aux, float), (n, np.shape(self.n_aux)[-1]))
         self.p_aux = np.broadcast_to(np.asarray(self.p_aux, float), (n, np.shape(self.p_aux)[-1]))
-        self.main_const = np.sum(gammaln(self.main + 1.0), axis=1)
-        self.p_const = np.sum(gammaln(self.p_aux + 1.0), axis=1)
+        self.main_const = lgamma_const(self.main)
+        self.p_const = lgamma_const(self.p_aux)
 
     @property
     def n(self) -> int:
@@ -69,7 +88,7 @@ class BatchData:
         return cls(np.tile(data.main, (n, 1)), np.tile(data.n_aux, (n, 1)),
                    np.tile(data.p_aux, (n, 1)))
 
-    def row(self, i: int) -> FitData:
+    def row(self, i: SupportsIndex) -> FitData:
         """Dataset i as a FitData (for the scalar fitter)."""
         return FitData(self.main[i].copy(), self.n_aux[i].copy(), self.p_aux[i].copy())
 
@@ -98,8 +117,7 @@ class BatchModel:
         col = np.searchsorted(self._hp, fm._add_p)
         nh = self._hp.size
         mats = []
-        for w in (0.5 * (fm._add_up + fm._add_dn), 0.0625 * (fm._add_up - fm._add_dn),
-                  fm._add_up, fm._add_dn):
+        for w in code4p_blocks(fm._add_up, fm._add_dn):
             m = np.zeros((nh, E))
             np.add.at(m, (col, fm._add_e), w)
             mats.append(m)
@@ -115,7 +133,8 @@ class BatchModel:
         self.unconstrained[fm.p_idx] = False
 
     # ---------------------------------------------------------------- rates
-    def _rates(self, pars: np.ndarray, need_jac: bool = False):
+    def _rates(self, pars: np.ndarray, need_jac: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         fm = self.fm
         N = pars.shape[0]
         vals = np.ones((N, self.K * self.E))
@@ -133,13 +152,13 @@ class BatchModel:
             inside = np.abs(a) <= 1.0
             ai = np.where(inside, a, 0.0)
             a2 = ai * ai
-            h = a2 * (15.0 + a2 * (-10.0 + 3.0 * a2))
+            h = code4p_h(a2)
             au = np.where(a > 1.0, a, 0.0)
             ad = np.where(a < -1.0, a, 0.0)
             A += ai @ self._hS + h @ self._hA + au @ self._hU + ad @ self._hD
         if self._hp.size and need_jac:
             # d A_e / d alpha_p, shape (N, n_histosys_pars, E)
-            dh = ai * (30.0 + a2 * (-40.0 + 18.0 * a2))
+            dh = code4p_dh(ai, a2)
             dA = (inside[:, :, None] * (self._hS[None] + dh[:, :, None] * self._hA[None])
                   + (a > 1.0)[:, :, None] * self._hU[None]
                   + (a < -1.0)[:, :, None] * self._hD[None])
@@ -155,13 +174,12 @@ class BatchModel:
         fm = self.fm
         n = data.main
         with np.errstate(divide="ignore", invalid="ignore"):
-            main = np.sum(lam - xlogy(n, lam), axis=1) + data.main_const
-        z = (data.n_aux - pars[:, fm.n_idx]) / fm.n_sig
-        nll = main + 0.5 * np.sum(z * z, axis=1) + fm.n_const
+            main = poisson_nll(n, lam) + data.main_const
+        nll = main + gaussian_nll(data.n_aux, pars[:, fm.n_idx], fm.n_sig) + fm.n_const
         if fm.p_idx.size:
             rate = pars[:, fm.p_idx] * fm.p_fac
             with np.errstate(divide="ignore", invalid="ignore"):
-                nll = nll + np.sum(rate - xlogy(data.p_aux, rate), axis=1) + data.p_const
+                nll = nll + poisson_nll(data.p_aux, rate) + data.p_const
         bad = (np.any((lam <= 0) & (n > 0), axis=1) | np.any(lam < 0, axis=1)
                | ~np.all(np.isfinite(lam), axis=1) | ~np.isfinite(nll))
         nll[bad] = np.inf
@@ -215,18 +233,19 @@ class BatchModel:
             inside = np.abs(a) <= 1.0
             ai = np.where(inside, a, 0.0)
             a2 = ai * ai
-            dh = ai * (30.0 + a2 * (-40.0 + 18.0 * a2))
+            dh = code4p_dh(ai, a2)
             v = we * F
             g[:, self._hp] += (inside * (v @ self._hS.T + dh * (v @ self._hA.T))
                                + (a > 1.0) * (v @ self._hU.T) + (a < -1.0) * (v @ self._hD.T))
-        g[:, fm.n_idx] += (pars[:, fm.n_idx] - data.n_aux) / fm.n_sig**2
+        g[:, fm.n_idx] += gaussian_grad(pars[:, fm.n_idx], data.n_aux, fm.n_sig)
         if fm.p_idx.size:
             with np.errstate(divide="ignore", invalid="ignore"):
-                g[:, fm.p_idx] += fm.p_fac - data.p_aux / pars[:, fm.p_idx]
+                g[:, fm.p_idx] += poisson_constraint_grad(pars[:, fm.p_idx], fm.p_fac, data.p_aux)
         g[~np.isfinite(nll)] = 0.0
         return nll, np.asarray(g)
 
-    def nll_grad_jac(self, pars: np.ndarray, data: BatchData):
+    def nll_grad_jac(self, pars: np.ndarray, data: BatchData
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """-ln L, gradient, Jacobian d lambda / d theta and constraint curvatures per row.
 
         Args:
@@ -257,14 +276,14 @@ class BatchModel:
             w = np.where(n > 0, 1.0 - n / lam, 1.0)
             curv = np.where(n > 0, n / lam**2, 0.0)
         g = (w[:, None, :] @ J)[:, 0, :]
-        g[:, fm.n_idx] += (pars[:, fm.n_idx] - data.n_aux) / fm.n_sig**2
+        g[:, fm.n_idx] += gaussian_grad(pars[:, fm.n_idx], data.n_aux, fm.n_sig)
         dcon = np.zeros((N, self.P))
-        dcon[:, fm.n_idx] = 1.0 / fm.n_sig**2
+        dcon[:, fm.n_idx] = gaussian_curvature(fm.n_sig)
         if fm.p_idx.size:
             gp = pars[:, fm.p_idx]
             with np.errstate(divide="ignore", invalid="ignore"):
-                g[:, fm.p_idx] += fm.p_fac - data.p_aux / gp
-                dcon[:, fm.p_idx] = data.p_aux / gp**2
+                g[:, fm.p_idx] += poisson_constraint_grad(gp, fm.p_fac, data.p_aux)
+                dcon[:, fm.p_idx] = poisson_constraint_curvature(gp, data.p_aux)
         bad = ~np.isfinite(nll)
         g[bad] = 0.0
         curv[bad] = 0.0
@@ -332,7 +351,7 @@ class BatchModel:
         self._blocks_ready = True
 
     def blocks(self, pars: np.ndarray, data: BatchData, need_jac: bool = True,
-               jac: tuple | None = None):
+               jac: tuple | None = None) -> dict[str, np.ndarray]:
         """-ln L, gradient and the Gauss-Newton pieces in the structured solver's groups.
 
         Args:
@@ -365,8 +384,8 @@ class BatchModel:
         nG, nL = self._bG.size, self._bL.size
         dG = np.zeros((N, nG))
         dL = np.zeros((N, nL))
-        tn = (pars[:, fm.n_idx] - data.n_aux) / fm.n_sig**2
-        cn = np.broadcast_to(1.0 / fm.n_sig**2, tn.shape)
+        tn = gaussian_grad(pars[:, fm.n_idx], data.n_aux, fm.n_sig)
+        cn = np.broadcast_to(gaussian_curvature(fm.n_sig), tn.shape)
         for col, gg, dd in ((self._bn_g, gG, dG), (self._bn_l, gL, dL)):
             m = col >= 0
             gg[:, col[m]] += tn[:, m]
@@ -374,8 +393,8 @@ class BatchModel:
         if fm.p_idx.size:
             gp = pars[:, fm.p_idx]
             with np.errstate(divide="ignore", invalid="ignore"):
-                tp = fm.p_fac - data.p_aux / gp
-                cp = data.p_aux / gp**2
+                tp = poisson_constraint_grad(gp, fm.p_fac, data.p_aux)
+                cp = poisson_constraint_curvature(gp, data.p_aux)
             for col, gg, dd in ((self._bp_g, gG, dG), (self._bp_l, gL, dL)):
                 m = col >= 0
                 gg[:, col[m]] += tp[:, m]
@@ -407,15 +426,13 @@ class BatchModel:
         d1[:, fm._lin_pos] = 1.0
         if fm._c4_pos.size:
             a = pars[:, fm._c4_p]
-            c = fm._c4_coef
-            f = 1.0 + a * (c[0] + a * (c[1] + a * (c[2] + a * (c[3] + a * (c[4] + a * c[5])))))
-            dc = fm._c4_dcoef
-            df = dc[0] + a * (dc[1] + a * (dc[2] + a * (dc[3] + a * (dc[4] + a * dc[5]))))
+            f = code4_poly(a, fm._c4_coef)
+            df = code4_dpoly(a, fm._c4_dcoef)
             for mask, lg, sign in ((a >= 1.0, fm._c4_lhi, 1.0), (a <= -1.0, fm._c4_llo, -1.0)):
                 if mask.any():
-                    r, k = np.nonzero(mask)
-                    f[r, k] = np.exp(sign * a[r, k] * lg[k])
-                    df[r, k] = sign * lg[k] * f[r, k]
+                    r, c = np.nonzero(mask)
+                    f[r, c] = np.exp(sign * a[r, c] * lg[c])
+                    df[r, c] = sign * lg[c] * f[r, c]
             vals[:, fm._c4_pos] = f
             d1[:, fm._c4_pos] = df
         vals3 = vals.reshape(N, K, E)
@@ -427,7 +444,7 @@ class BatchModel:
             all_in = bool(inside.all())
             ai = a if all_in else np.where(inside, a, 0.0)
             a2 = ai * ai
-            A = A + ai @ self._hS + (a2 * (15.0 + a2 * (-10.0 + 3.0 * a2))) @ self._hA
+            A = A + ai @ self._hS + code4p_h(a2) @ self._hA
             if not all_in:
                 A = A + np.where(a > 1.0, a, 0.0) @ self._hU + np.where(a < -1.0, a, 0.0) @ \
                     self._hD
@@ -448,7 +465,7 @@ class BatchModel:
         JG = np.asarray(self._bQg @ ent[:, self._bmg_pos].T).T.reshape(N, B, nG)
         JL = np.asarray(self._bQl @ ent[:, self._bml_pos].T).T
         if nh:
-            dh = ai * (30.0 + a2 * (-40.0 + 18.0 * a2))
+            dh = code4p_dh(ai, a2)
             Fe = np.concatenate([F, np.zeros((N, 1))], axis=1)
             # (B, N, W) @ (B, W, 4 nh): the bin sums of F_e X[h, e] for X in (S, A, U, D)
             T = (np.transpose(Fe[:, self._bpad], (1, 0, 2)) @ self._bXpad).reshape(B, N, 4, nh)
@@ -546,15 +563,16 @@ class BatchFitter:
                 x[sl], tnll[sl], ok[sl], gpoi[sl] = self._newton(
                     data if N <= self.chunk else data.take(rows), x[sl], free, lo, hi, tol)
         for i in np.flatnonzero(~ok):
-            pv = poi_value if poi_value is None or np.ndim(poi_value) == 0 else poi_value[i]
-            x[i], tnll[i] = self._scalar_fit(data.row(i), x[i], pv)
+            x[i], tnll[i] = self._scalar_fit(data.row(i), x[i], _row_poi(poi_value, i))
             if math.isfinite(tnll[i]):
                 gpoi[i] = fm.nll_grad(x[i], data.row(i))[1][fm.poi_index]
         self.poi_grad = gpoi
         return x, tnll
 
-    def _scalar_fit(self, data: FitData, x0: np.ndarray, poi_value: float | None):
-        return ReferenceBatchFitter._scalar_fit(self, data, x0, poi_value)
+    def _scalar_fit(self, data: FitData, x0: np.ndarray, poi_value: float | None
+                    ) -> tuple[np.ndarray, float]:
+        self.n_fallback += 1
+        return _scalar_fit(self.fm, self.bounds, data, x0, poi_value)
 
     def _newton(self, data: BatchData, x: np.ndarray, free: np.ndarray, lo: np.ndarray,
                 hi: np.ndarray, tol: float
@@ -575,17 +593,9 @@ class BatchFitter:
         out_x, out_t = x.copy(), np.full(N, np.nan)
         out_ok, out_g = np.zeros(N, bool), np.full(N, np.nan)
         gcol = bm._bgcol[self.fm.poi_index]
-        freeG, freeL = free[G], free[L]
-        loG, hiG, loL, hiL = lo[G], hi[G], lo[L], hi[L]
         rows = np.arange(N)
         xa = x.copy()
-        shared = None
-        if N > 1 and np.all(xa == xa[0]):  # one start for all datasets: one Jacobian
-            lam1, JG1, JL1 = bm.jacobian_blocks(xa[:1])
-            shared = (np.broadcast_to(lam1, (N,) + lam1.shape[1:]),
-                      np.broadcast_to(JG1, (N,) + JG1.shape[1:]),
-                      np.broadcast_to(JL1, (N,) + JL1.shape[1:]))
-        st = bm.blocks(xa, data, jac=shared)
+        st = _start_blocks(bm, xa, data)
         da = data
         damp = np.zeros(N)
         keys = ("nll", "gG", "gL", "JG", "JL", "c", "dG", "dL")
@@ -615,18 +625,13 @@ class BatchFitter:
             if rows.size == 0:
                 break
             self.niter += 1
-            xG, xL = xa[:, G], xa[:, L]
             gG, gL = st["gG"], st["gL"]
-            useG = freeG & ~(((xG <= loG) & (gG > 0)) | ((xG >= hiG) & (gG < 0)))
-            useL = freeL & ~(((xL <= loL) & (gL > 0)) | ((xL >= hiL) & (gL < 0)))
+            useG = _movable(xa[:, G], gG, free[G], lo[G], hi[G])
+            useL = _movable(xa[:, L], gL, free[L], lo[L], hi[L])
             sG, sL = solve_blocks_batch(hs_, st["JG"], st["JL"], st["c"], st["dG"], st["dL"],
                                         gG, gL, useG, useL, 1e-12 + damp)
             dec = np.sum(gG * sG, axis=1) + np.sum(gL * sL, axis=1)
-            bad = ~np.isfinite(dec) | (dec < 0)
-            conv = (dec < tol) & (damp == 0.0) & ~bad
-            if it >= BATCH_SLOW_AFTER:  # slow linear convergence: the scalar fitter's exact
-                slow = ~conv & ~bad & (dec > BATCH_SLOW_RATIO * prev_dec)  # Newton steps
-                bad |= slow
+            conv, bad = _newton_verdict(dec, prev_dec, damp, tol, it)
             prev_dec = dec
             if conv.any() or bad.any():
                 finish(conv, True)
@@ -639,37 +644,10 @@ class BatchFitter:
             step = np.zeros_like(xa)
             step[:, G] = -sG
             step[:, L] = -sL
-            n = rows.size
-            t = np.ones(n)
-            accepted = np.zeros(n, bool)
-            new_x = xa.copy()
-            new_st = None
-            for _ in range(BATCH_BACKTRACK):
-                pend = np.flatnonzero(~accepted)
-                if pend.size == 0:
-                    break
-                cand = np.clip(xa[pend] + t[pend, None] * step[pend], lo, hi)
-                trial = bm.blocks(cand, da if pend.size == n else da.take(pend))
-                good = np.isfinite(trial["nll"]) & (
-                    trial["nll"] <= st["nll"][pend] - 1e-4 * t[pend] * dec[pend])
-                if good.all() and pend.size == n:
-                    new_x, new_st = cand, trial
-                    accepted[:] = True
-                    break
-                if new_st is None:
-                    new_st = {k: st[k].copy() for k in keys}
-                acc = pend[good]
-                new_x[acc] = cand[good]
-                for k in keys:
-                    new_st[k][acc] = trial[k][good]
-                accepted[acc] = True
-                t[pend[~good]] *= 0.25
+            xa, st, accepted = _line_search(bm, xa, st, da, step, dec, lo, hi, keys)
             rej = ~accepted
             floor = rej & (dec < 1e-7)
-            xa = new_x
-            st = new_st if new_st is not None else st
-            damp = np.where(accepted, np.where(damp > 1e-3, damp * 0.1, 0.0),
-                            np.where(damp == 0.0, 1.0, damp * 10.0))
+            damp = _next_damping(damp, accepted)
             dead = rej & ~floor & (damp > 1e6)
             if floor.any() or dead.any():
                 finish(floor, True)
@@ -681,7 +659,125 @@ class BatchFitter:
         return out_x, out_t, out_ok, out_g
 
 
-def _structure(fm: FastModel):
+def _start_blocks(bm: BatchModel, x: np.ndarray, data: BatchData) -> dict[str, np.ndarray]:
+    """:meth:`BatchModel.blocks` at the start points; one Jacobian when all rows start alike."""
+    N = x.shape[0]
+    shared = None
+    if N > 1 and np.all(x == x[0]):  # one start for all datasets: one Jacobian
+        lam1, JG1, JL1 = bm.jacobian_blocks(x[:1])
+        shared = (np.broadcast_to(lam1, (N,) + lam1.shape[1:]),
+                  np.broadcast_to(JG1, (N,) + JG1.shape[1:]),
+                  np.broadcast_to(JL1, (N,) + JL1.shape[1:]))
+    return bm.blocks(x, data, jac=shared)
+
+
+def _movable(x: np.ndarray, g: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray
+             ) -> np.ndarray:
+    """Free parameters not held at a bound by the gradient (the projected step's active set)."""
+    return free & ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))
+
+
+def _newton_verdict(dec: np.ndarray, prev_dec: np.ndarray, damp: np.ndarray, tol: float,
+                    it: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that converged and rows that failed, from the Newton decrement of this step.
+
+    Args:
+        dec: predicted decrease of -ln L per row.
+        prev_dec: that of the previous step.
+        damp: Levenberg damping per row.
+        tol: convergence threshold of the decrement.
+        it: iteration number.
+
+    Returns:
+        (converged, failed) masks.
+    """
+    bad = ~np.isfinite(dec) | (dec < 0)
+    conv = (dec < tol) & (damp == 0.0) & ~bad
+    if it >= BATCH_SLOW_AFTER:  # slow linear convergence: the scalar fitter's exact
+        slow = ~conv & ~bad & (dec > BATCH_SLOW_RATIO * prev_dec)  # Newton steps
+        bad |= slow
+    return conv, bad
+
+
+def _next_damping(damp: np.ndarray, accepted: np.ndarray) -> np.ndarray:
+    """Levenberg damping after a line search: /10 (0 below 1e-3) on success, x10 (from 1) else."""
+    return np.where(accepted, np.where(damp > 1e-3, damp * 0.1, 0.0),
+                    np.where(damp == 0.0, 1.0, damp * 10.0))
+
+
+def _line_search(bm: BatchModel, x: np.ndarray, st: dict[str, np.ndarray], data: BatchData,
+                 step: np.ndarray, dec: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 keys: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Armijo backtracking of every row along its projected step (factor 1/4 per try).
+
+    Args:
+        bm: the batched model.
+        x: (n, P) current points.
+        st: their :meth:`BatchModel.blocks` state.
+        data: their datasets.
+        step: (n, P) full steps.
+        dec: predicted decrease per row.
+        lo, hi: parameter bounds.
+        keys: the state entries carried along.
+
+    Returns:
+        (new points, their state, accepted rows); rejected rows keep point and state.
+    """
+    n = x.shape[0]
+    t = np.ones(n)
+    accepted = np.zeros(n, bool)
+    new_x = x.copy()
+    new_st = None
+    for _ in range(BATCH_BACKTRACK):
+        pend = np.flatnonzero(~accepted)
+        if pend.size == 0:
+            break
+        cand = np.clip(x[pend] + t[pend, None] * step[pend], lo, hi)
+        trial = bm.blocks(cand, data if pend.size == n else data.take(pend))
+        good = np.isfinite(trial["nll"]) & (
+            trial["nll"] <= st["nll"][pend] - 1e-4 * t[pend] * dec[pend])
+        if good.all() and pend.size == n:
+            new_x, new_st = cand, trial
+            accepted[:] = True
+            break
+        if new_st is None:
+            new_st = {k: st[k].copy() for k in keys}
+        acc = pend[good]
+        new_x[acc] = cand[good]
+        for k in keys:
+            new_st[k][acc] = trial[k][good]
+        accepted[acc] = True
+        t[pend[~good]] *= 0.25
+    return new_x, (new_st if new_st is not None else st), accepted
+
+
+def _row_poi(poi_value: float | np.ndarray | None, i: SupportsIndex) -> float | None:
+    """The POI value row i is fitted at: None (free), the one value, or the row's own."""
+    if poi_value is None:
+        return None
+    if np.ndim(poi_value) == 0:
+        return float(poi_value)
+    return float(np.asarray(poi_value)[i])
+
+
+def _scalar_fit(fm: FastModel, bounds: np.ndarray, data: FitData, x0: np.ndarray,
+                poi_value: float | None) -> tuple[np.ndarray, float]:
+    """The scalar fitter on one dataset within bounds (the batched fitters' fallback)."""
+    from emiss.inference.fastlimits import FitFailure, Fitter
+
+    if not np.array_equal(bounds, fm.bounds):
+        import copy
+
+        fm = copy.copy(fm)
+        fm.bounds = bounds
+    try:
+        return Fitter(fm).fit(data, poi_value, x0)
+    except FitFailure as exc:
+        log.warning("toy fit failed: %s", exc)
+        return x0, math.nan
+
+
+def _structure(fm: FastModel) -> HessianStructure:
     from emiss.inference.structured import structure_of
 
     return structure_of(fm)
@@ -720,25 +816,13 @@ class ReferenceBatchFitter:
         x, free, lo, hi = _start_points(fm, self.bounds, N, x0, poi_value)
         xs, tnll, ok = self._newton(data, x, free, lo, hi)
         for i in np.flatnonzero(~ok):
-            xs[i], tnll[i] = self._scalar_fit(data.row(i), xs[i], poi_value if poi_value is None
-                                              or np.ndim(poi_value) == 0 else poi_value[i])
+            xs[i], tnll[i] = self._scalar_fit(data.row(i), xs[i], _row_poi(poi_value, i))
         return xs, tnll
 
-    def _scalar_fit(self, data: FitData, x0: np.ndarray, poi_value: float | None):
-        from emiss.inference.fastlimits import FitFailure, Fitter
-
+    def _scalar_fit(self, data: FitData, x0: np.ndarray, poi_value: float | None
+                    ) -> tuple[np.ndarray, float]:
         self.n_fallback += 1
-        fm = self.fm
-        if not np.array_equal(self.bounds, fm.bounds):
-            import copy
-
-            fm = copy.copy(fm)
-            fm.bounds = self.bounds
-        try:
-            return Fitter(fm).fit(data, None if poi_value is None else float(poi_value), x0)
-        except FitFailure as exc:
-            log.warning("toy fit failed: %s", exc)
-            return x0, math.nan
+        return _scalar_fit(self.fm, self.bounds, data, x0, poi_value)
 
     def _step(self, g: np.ndarray, J: np.ndarray, curv: np.ndarray, dcon: np.ndarray,
               frozen: np.ndarray, damp: np.ndarray) -> np.ndarray:
@@ -829,7 +913,8 @@ class ReferenceBatchFitter:
         return x, 2.0 * nll, ok
 
 
-def _start_points(fm: FastModel, bounds: np.ndarray, n: int, x0: Any, poi_value: Any
+def _start_points(fm: FastModel, bounds: np.ndarray, n: int, x0: ArrayLike,
+                  poi_value: float | np.ndarray | None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Start points of n batched fits: fixed parameters at their inits, the POI at poi_value
     (when given), the free ones clipped into their bounds.

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
 from emiss.errors import EmissError
@@ -54,8 +55,9 @@ def kass_raftery(two_ln_k: float) -> str:
     return "very strong"
 
 
-def bridge_sampling(log_post: Any, post_draws: np.ndarray, proposal: StudentT,
-                    n_proposal: int, rng: np.random.Generator) -> dict[str, float]:
+def bridge_sampling(log_post: Callable[[np.ndarray], np.ndarray], post_draws: np.ndarray,
+                    proposal: StudentT, n_proposal: int,
+                    rng: np.random.Generator) -> dict[str, float]:
     """ln Z by the iterative optimal bridge sampler (Meng & Wong 1996, Eq. 4.1).
 
     Args:
@@ -141,7 +143,7 @@ def evidence(run: PosteriorRun, *, n_proposal: int | None = None, seed: int = 0
     return bridge_sampling(logp.in_u, use, prop, n2, rng)
 
 
-def mass_weights(masses: Sequence[float], prior: str = "flat") -> np.ndarray:
+def mass_weights(masses: ArrayLike, prior: str = "flat") -> np.ndarray:
     """Normalised prior weights of mass grid points (cells end half-way between neighbours).
 
     Args:
@@ -178,7 +180,7 @@ def mass_weights(masses: Sequence[float], prior: str = "flat") -> np.ndarray:
     return out
 
 
-def combine_grid(ln_z: Sequence[float], ln_z_err: Sequence[float], weights: Sequence[float]
+def combine_grid(ln_z: Sequence[float], ln_z_err: Sequence[float], weights: ArrayLike
                  ) -> dict[str, Any]:
     """Evidence of a mixture over grid points and the posterior probability of each point.
 
@@ -216,7 +218,7 @@ def bayes_factor_table(evidences: Mapping[str, Mapping[str, float]], reference: 
         raise EmissError(f"reference scenario {reference!r} has no evidence; have: "
                          f"{', '.join(sorted(evidences))}")
     ref = evidences[reference]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, ev in evidences.items():
         lbf = ev["ln_z"] - ref["ln_z"]
         err = 0.0 if name == reference else math.hypot(ev["ln_z_error"], ref["ln_z_error"])

@@ -39,6 +39,7 @@ rows are grouped by ``workspace_digest``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,7 @@ import numpy as np
 from scipy.stats import norm
 
 from emiss.errors import EmissError
+from emiss.io import round_sig
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +139,8 @@ def _sm_reference(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None
     return None
 
 
-def _r(x: Any) -> Any:
-    return None if x is None else float(f"{float(x):.6g}")
+#: Numbers of the comparison: six significant digits (``emiss.io.round_sig``; None stays None).
+_r = functools.partial(round_sig, digits=6, flush=False)
 
 
 def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X",
@@ -171,7 +173,7 @@ def compare(docs: Sequence[Mapping[str, Any]], label: str = "m_X",
         for r in rows:
             if r.get("scenario") not in SM_LIKE and r.get(label) is not None:
                 scenarios.setdefault(str(r.get("scenario")), []).append(r)
-        entries = []
+        entries: list[dict[str, Any]] = []
         for scen, srows in scenarios.items():
             x, t, prow = profile_curve(srows, label)
             n_failed = sum(1 for r in srows if not _ok(r))
@@ -284,22 +286,11 @@ def format_table(cmp: Mapping[str, Any]) -> str:
             if not e.get("n_points"):
                 lines.append(f"  {e['scenario']:<{sw}} (no successful points)")
                 continue
-            lo, hi = e["interval_68"]
-            res = e.get("interval_resolved", [True, True])
-            # an interval that reaches the end of the scanned grid is open there: "edge";
-            # a crossing within one grid step of the best point is unresolved: "*"
-            sides = []
-            for val, is_open, ok in ((lo, e["interval_open"][0], res[0]),
-                                     (hi, e["interval_open"][1], res[1])):
-                text = f"{val:g}" + (" (edge)" if is_open else "")
-                if not ok:
-                    text += "*"
-                    unresolved = True
-                sides.append(text)
+            ivs, open_crossing = _interval_text(e)
+            unresolved = unresolved or open_crossing
             b = e["best"]
             d = e.get("delta_twice_nll_vs_sm")
             z = e.get("Z_local_vs_sm")
-            ivs = "[" + sides[0] + ", " + sides[1] + "]"
             capped = b.get("at_bound")
             any_capped = any_capped or bool(capped)
             edge = e.get("best_at_edge")
@@ -334,6 +325,32 @@ def format_table(cmp: Mapping[str, Any]) -> str:
                      "does not resolve the interval there (linear interpolation only); rescan "
                      "finer around the best mass.")
     return "\n".join(lines) + "\n"
+
+
+def _interval_text(e: Mapping[str, Any]) -> tuple[str, bool]:
+    """The 68 % interval of a scenario entry as text, and whether a crossing is unresolved.
+
+    An interval that reaches the end of the scanned grid is open there: "(edge)"; a crossing
+    within one grid step of the best point is unresolved: "*".
+
+    Args:
+        e: scenario entry of :func:`compare`.
+
+    Returns:
+        ("[low, high]", unresolved).
+    """
+    lo, hi = e["interval_68"]
+    res = e.get("interval_resolved", [True, True])
+    unresolved = False
+    sides = []
+    for val, is_open, ok in ((lo, e["interval_open"][0], res[0]),
+                             (hi, e["interval_open"][1], res[1])):
+        text = f"{val:g}" + (" (edge)" if is_open else "")
+        if not ok:
+            text += "*"
+            unresolved = True
+        sides.append(text)
+    return "[" + sides[0] + ", " + sides[1] + "]", unresolved
 
 
 def _fmt(x: Any, spec: str) -> str:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from emiss.errors import EmissError
 
@@ -35,21 +35,37 @@ log = logging.getLogger(__name__)
 EXECUTORS = ("local", "dask")
 
 
+#: A hypothesis' key: (position of its patchset in the scan's input list, patch name).
+Key = tuple[int, str]
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A unit of work: hypotheses (key, JSON Patch ops) run in this order by one worker."""
 
     chunk_id: str
-    items: tuple[tuple[tuple, list], ...] = field(repr=False)
+    items: tuple[tuple[Key, list], ...] = field(repr=False)
 
     @property
-    def keys(self) -> list[tuple]:
+    def keys(self) -> list[Key]:
         """Keys (patchset index, patch name) of the chunk's hypotheses."""
         return [k for k, _ in self.items]
 
 
 #: outcome of one hypothesis: (key, analysis dict or None, status)
-Outcome = tuple[tuple, "dict[str, Any] | None", str]
+Outcome = tuple[Key, "dict[str, Any] | None", str]
+
+
+class Executor(Protocol):
+    """Where a scan's chunks run (``SerialExecutor``, ``LocalExecutor``, ``DaskExecutor``)."""
+
+    def run(self, chunks: Sequence[Chunk]) -> Iterator[tuple[str, list[Outcome]]]:
+        """Yield (chunk id, outcomes) as the chunks finish."""
+        ...
+
+    def close(self) -> None:
+        """Release the workers."""
+        ...
 
 
 # ---------------------------------------------------------------------------- worker-side code
@@ -65,12 +81,14 @@ def _analyser(workspace_spec: Mapping[str, Any], options: Mapping[str, Any], eng
     if cache is None:
         cache = _LOCAL.analysers = {}
     toys = {k: options[k] for k in ("ntoys", "toy_seed") if k in options}
+    only, points = bool(options.get("observed_only")), int(options.get("cls_curve", 0))
     key = (options["workspace_digest"], options["poi"], options["cl"], options["calctype"], engine,
-           tuple(sorted(toys.items())))
+           tuple(sorted(toys.items())), only, points)
     if key not in cache:
         log.debug("building GridAnalyzer %s", key)
         cache[key] = GridAnalyzer(dict(workspace_spec), poi=options["poi"], cl=options["cl"],
-                                  calctype=options["calctype"], engine=engine, **toys)
+                                  calctype=options["calctype"], engine=engine,
+                                  observed_only=only, cls_points=points, **toys)
     return cache[key]
 
 
@@ -130,7 +148,10 @@ def pyhf_positive_bracket(workspace_spec: Mapping[str, Any], options: Mapping[st
     import pyhf
     from scipy.stats import norm
 
-    from emiss.inference.limits import bounded_toms748_scan  # pyhf's scan, bounded work
+    from emiss.inference.limits import (  # pyhf's scan, bounded work
+        bounded_toms748_scan,
+        pyhf_cls_curve,
+    )
 
     ws = _pyhf_workspace(workspace_spec, options)
     model = ws.model(patches=[patch_ops], poi_name=options["poi"])
@@ -142,13 +163,19 @@ def pyhf_positive_bracket(workspace_spec: Mapping[str, Any], options: Mapping[st
     toys = ({"ntoys": int(options.get("ntoys", 2000))}
             if options["calctype"] == "toybased" else {})
     obs, exp, _ = bounded_toms748_scan(data, model, low, hi, level=level,
+                                       expected=not options.get("observed_only"),
                                        calctype=options["calctype"], **toys)
     p0 = float(pyhf.infer.hypotest(0.0, data, model, test_stat="q0",
                                    calctype=options["calctype"], **toys))
-    return {"mu_hat": float(pars[model.config.poi_index]), "mu_upper_bound": float(hi),
-            "twice_nll": float(twice_nll),
-            "mu_limit_obs": float(obs), "mu_limit_exp": [float(e) for e in exp], "p0": p0,
-            "Z": float(max(norm.isf(p0), 0.0)), "status": "ok"}
+    mu_obs, mu_exp = float(obs), [float(e) for e in exp]
+    out: dict[str, Any] = {
+        "mu_hat": float(pars[model.config.poi_index]), "mu_upper_bound": float(hi),
+        "twice_nll": float(twice_nll), "mu_limit_obs": mu_obs, "mu_limit_exp": mu_exp, "p0": p0,
+        "Z": float(max(norm.isf(p0), 0.0)), "status": "ok"}
+    if options.get("cls_curve"):
+        out["cls_curve"] = pyhf_cls_curve(data, model, mu_obs, mu_exp, int(options["cls_curve"]),
+                                          calctype=options["calctype"], **toys)
+    return out
 
 
 def _attempts(options: Mapping[str, Any]) -> list[tuple[str, str | None, bool]]:
@@ -165,7 +192,7 @@ def _attempts(options: Mapping[str, Any]) -> list[tuple[str, str | None, bool]]:
 
 
 def analyse_chunk(workspace_spec: Mapping[str, Any], options: Mapping[str, Any],
-                  items: Sequence[tuple[tuple, list]]) -> list[Outcome]:
+                  items: Sequence[tuple[Key, list]]) -> list[Outcome]:
     """Analyse a chunk's hypotheses in order, warm-starting each from the previous one.
 
     A failed attempt (exception, status not "ok", or no observed limit) is retried with the next
@@ -410,7 +437,7 @@ def available_cores() -> int:
 
 
 def make_executor(name: str, workspace_spec: Mapping[str, Any], options: Mapping[str, Any],
-                  jobs: int | None = None, scheduler: Any = None) -> Any:
+                  jobs: int | None = None, scheduler: Any = None) -> Executor:
     """Build an executor.
 
     Args:
@@ -422,7 +449,7 @@ def make_executor(name: str, workspace_spec: Mapping[str, Any], options: Mapping
         scheduler: dask scheduler address or Client (dask only).
 
     Returns:
-        An object with ``run(chunks)`` and ``close()``.
+        An ``Executor``: ``run(chunks)`` and ``close()``.
     """
     if name == "local":
         cores = available_cores()

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -40,6 +41,9 @@ from scipy.stats import norm
 from emiss.inference.blas import single_thread_blas
 from emiss.inference.fastmodel import FastModel, FitData
 from emiss.inference.rows import failed_row
+
+if TYPE_CHECKING:
+    from emiss.inference.structured import HessianStructure
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +96,12 @@ class Fitter:
         self.fallbacks: list[tuple[float | None, str]] = []
         self.n_indefinite = 0
         self.width = fm.width.copy()
-        self._structure = None
+        self._structure: HessianStructure | None = None
         # the last converged fit: (parameters, data, free indices, Newton state or None)
         self._last: tuple | None = None
 
     @property
-    def structure(self) -> Any:
+    def structure(self) -> HessianStructure:
         """The model's :class:`emiss.inference.structured.HessianStructure` (built once)."""
         if self._structure is None:
             from emiss.inference.structured import structure_of
@@ -233,7 +237,8 @@ class Fitter:
         use[free[~act]] = True
         use[poi] = False
         hs = self.structure
-        system = self._last[4]  # the last Newton step's exact system, if it took one
+        # the last Newton step's exact system, if it took one (_last_state set _last)
+        system = self._last[4] if self._last is not None else None
         with single_thread_blas():
             if system is not None:
                 slope = -system[0](system[1](poi))
@@ -256,7 +261,7 @@ class Fitter:
         """
         fm = self.fm
         nll, g, J, c, d = fm.nll_grad_jac(pars, data)
-        if g is None:
+        if g is None or J is None or c is None or d is None:  # all None together
             return math.nan
         use = ~fm.fixed.copy()
         e = np.zeros(fm.npars)
@@ -268,6 +273,8 @@ class Fitter:
             return math.nan
         return math.sqrt(var) if var > 0 else math.nan
 
+    # One function on purpose: the Gauss-Newton / exact-Newton switch, the damping and the
+    # line search share the iterate's state step by step; a 20-line docstring explains them.
     def _newton(self, data: FitData, start: np.ndarray, free: np.ndarray, lo: np.ndarray,
                 hi: np.ndarray, maxiter: int = NEWTON_MAXITER, solver: str | None = None,
                 tol: float = NEWTON_TOL) -> tuple[np.ndarray, float] | None:
@@ -294,10 +301,12 @@ class Fitter:
         """
         fm = self.fm
         structured = (solver or self.solver) == "structured"
-        evaluate = fm.evaluate_jac if structured else fm.nll_grad_hess
+        # a tuple (nll, grad, ...): evaluate_jac's (structured) or nll_grad_hess's (dense)
+        evaluate: Callable[[np.ndarray, FitData], tuple] = (
+            fm.evaluate_jac if structured else fm.nll_grad_hess)
         hs = self.structure if structured else None
         exact = False  # Gauss-Newton first; exact Newton once it converges slowly
-        can_exact = structured and hs.exact_ok
+        can_exact = hs is not None and hs.exact_ok
         prev_dec = math.inf
         system = None
         x = start.copy()
@@ -313,7 +322,7 @@ class Fitter:
             act = ((xf <= lo) & (gf > 0)) | ((xf >= hi) & (gf < 0))
             idx = free[~act]
             step = np.zeros_like(x)
-            if idx.size and structured:
+            if idx.size and hs is not None:  # structured
                 use[:] = False
                 use[idx] = True
                 system = hs.exact_system(fm, state, use, 1e-12 + damp) if exact else None
@@ -432,7 +441,9 @@ class AsymptoticLimits:
         self.data = fm.observed_data()
         self.poi = fm.poi_index
         self._warm = self._map_warm(warm_start)
-        self._cache: dict[str, dict[float, tuple]] = {"obs": {}, "asimov": {}}
+        # mu -> [pars, -2 ln L] of the conditional fits (the fast engine appends d/d mu, the
+        # first-order slope and the fit's state: ProfileLimits._cond_d)
+        self._cache: dict[str, dict[float, list]] = {"obs": {}, "asimov": {}}
         self.fitter.set_poi_scale(self._warm.get("sigma", 0.0))
         self._anchor_fits()
 
@@ -445,16 +456,16 @@ class AsymptoticLimits:
         self.mu_hat = float(self.free_pars[self.poi])
         self.cond0_pars, self.cond0_tnll = self._best_fit(
             0.0, [self._warm.get("cond0"), None, self.free_pars])
-        self._cache["obs"][0.0] = (self.cond0_pars, self.cond0_tnll)
+        self._cache["obs"][0.0] = [self.cond0_pars, self.cond0_tnll]
         self.asimov = fm.asimov_data(self.cond0_pars)
         # the free fit to the Asimov data is solved exactly by the generating parameters
         # (every Poisson and constraint term is at its maximum there)
         self.asimov_min = fm.twice_nll(self.cond0_pars, self.asimov)
-        self._cache["asimov"][0.0] = (self.cond0_pars, self.asimov_min)
+        self._cache["asimov"][0.0] = [self.cond0_pars, self.asimov_min]
 
     def _best_fit(self, poi_value: float | None, starts: list) -> tuple[np.ndarray, float]:
         best = None
-        tried = []
+        tried: list[np.ndarray | None] = []
         for x0 in starts:
             if x0 is None and any(t is None for t in tried):
                 continue
@@ -509,7 +520,7 @@ class AsymptoticLimits:
         x0[self.poi] = mu
         data = self.data if which == "obs" else self.asimov
         pars, tnll = self.fitter.fit(data, mu, x0)
-        cache[mu] = (pars, tnll)
+        cache[mu] = [pars, tnll]
         return tnll
 
     def sqrt_qmu_A(self, mu: float) -> float:
@@ -548,16 +559,37 @@ class AsymptoticLimits:
         info = float(np.sum(s * s / np.maximum(b, 1e-9)))
         return 1.0 / math.sqrt(info) if info > 0 else 1.0
 
-    def limits(self, alpha: float) -> tuple[float, list[float]]:
+    def cls_curve(self, mus: list[float]) -> tuple[list[float], list[list[float]]]:
+        """Observed and expected CLs on a grid of mu (a Brazil plot of CLs versus mu).
+
+        Each point costs one Asimov fit and, where mu_hat <= mu, one fit to the observed data
+        (both started from the nearest fit already made).
+
+        Args:
+            mus: mu values (> 0).
+
+        Returns:
+            (CLs_obs per mu, CLs_exp per mu: 5 values for n_sigma = 2, 1, 0, -1, -2, i.e. the
+            CLs of the expected limits -2s ... +2s, pyhf's ``return_expected_set`` order).
+        """
+        return ([self.cls_obs(m) for m in mus], [self.cls_exp(m) for m in mus])
+
+    def limits(self, alpha: float, expected: bool = True) -> tuple[float, list[float]]:
         """Observed and expected (5) upper limits on mu at CLs = alpha.
 
         Args:
             alpha: 1 - confidence level (0.05 for 95 % CL).
+            expected: False: the observed limit only (the expected limits are NaN).
 
         Returns:
             (observed, [-2s, -1s, median, +1s, +2s]).
         """
         sigma = self._sigma_guess()
+        if not expected:
+            target = float(norm.isf(alpha))
+            x0 = max(self.mu_hat, 0.0) + 0.85 * float(norm.isf(0.5 * alpha)) * sigma
+            self.sigma = sigma
+            return _solve_increasing(self._zcls, target, x0), [math.nan] * 5
         # expected: sqrt(q_mu,A) = s_n  <=>  Phi(-(n + s_n)) = alpha * Phi(-n)
         exp = []
         guess, prev_target = None, 1.0
@@ -572,14 +604,14 @@ class AsymptoticLimits:
                 self.sigma = mu / sq if sq > 0 else sigma
         # observed: z(mu) = Phi^-1(1 - CLs(mu)) increases with mu; target Phi^-1(1 - alpha)
         target = float(norm.isf(alpha))
-
-        def zcls(mu: float) -> float:
-            c = self.cls_obs(mu)
-            return float(norm.isf(min(max(c, 1e-300), 1.0)))
-
         x0 = max(self.mu_hat, 0.0) + exp[2] * 0.85
-        obs = _solve_increasing(zcls, target, x0)
+        obs = _solve_increasing(self._zcls, target, x0)
         return obs, exp
+
+    def _zcls(self, mu: float) -> float:
+        """z(mu) = Phi^-1(1 - CLs_obs(mu)), increasing with mu."""
+        c = self.cls_obs(mu)
+        return float(norm.isf(min(max(c, 1e-300), 1.0)))
 
     def discovery(self) -> tuple[float, float]:
         """Discovery p-value and significance from q0 (arXiv:1007.1727, Eqs. 12 and 53).
@@ -627,9 +659,10 @@ class ProfileLimits(AsymptoticLimits):
         fit = self.fitter
         x0 = self._warm.get("cond0")
         self.cond0_pars, self.cond0_tnll = fit.fit(self.data, 0.0, x0)
-        entry0 = [self.cond0_pars, self.cond0_tnll, fit.poi_derivative(), fit.poi_slope(), None]
+        deriv0 = fit.poi_derivative()
+        entry0 = [self.cond0_pars, self.cond0_tnll, deriv0, fit.poi_slope(), None]
         lo = float(fm.bounds[self.poi, 0])
-        if lo == 0.0 and entry0[2] >= 0.0:
+        if lo == 0.0 and deriv0 >= 0.0:
             # -2 ln L rises into mu > 0: the mu = 0 optimum satisfies the bounded free fit's
             # optimality conditions (mu on its lower bound 0), so it is the free fit
             self.free_pars, self.free_tnll = self.cond0_pars.copy(), self.cond0_tnll
@@ -655,7 +688,7 @@ class ProfileLimits(AsymptoticLimits):
             return super()._map_warm(ws)  # the reference engine's state (by name)
         fm = self.fm
         same = ws.get("par_names") == fm.par_names
-        index = None if same else {n: i for i, n in enumerate(ws.get("par_names") or [])}
+        index = {} if same else {n: i for i, n in enumerate(ws.get("par_names") or [])}
 
         def vec(values: list) -> np.ndarray:
             v = np.asarray(values, float)
@@ -677,6 +710,10 @@ class ProfileLimits(AsymptoticLimits):
             if len(vals) == 7 and all(isinstance(v, (int, float)) and math.isfinite(v)
                                       and v > 0 for v in vals):
                 out["limits"] = vals
+            obs_only = [lim.get("obs"), lim.get("sigma_fisher")]
+            if all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+                   for v in obs_only):
+                out["limit_obs"] = obs_only
         fits = ws.get("fits")
         if isinstance(fits, dict):
             out["fits"] = {k: [(float(m), vec(x)) for m, x in fits.get(k, [])]
@@ -781,27 +818,46 @@ class ProfileLimits(AsymptoticLimits):
         ms, ss = zip(*pts, strict=True)
         return float(np.interp(mu, ms, ss))
 
-    def limits(self, alpha: float) -> tuple[float, list[float]]:
+    def limits(self, alpha: float, expected: bool = True) -> tuple[float, list[float]]:
         """Observed and expected (5) upper limits on mu at CLs = alpha.
 
         Args:
             alpha: 1 - confidence level (0.05 for 95 % CL).
+            expected: False: the observed limit only (the expected limits are NaN); its
+                Newton search starts from the Wald guess with the Fisher sigma.
 
         Returns:
             (observed, [-2s, -1s, median, +1s, +2s]).
         """
         try:
-            obs, exp = self._newton_limits(alpha)
+            obs, exp = self._newton_limits(alpha, expected)
         except (FitFailure, ValueError, ZeroDivisionError, OverflowError) as exc:
             log.info("Newton limit search failed (%s); reference root finding", exc)
-            obs, exp = super().limits(alpha)
+            obs, exp = super().limits(alpha, expected)
         self._limits = (float(obs), [float(e) for e in exp])
         return obs, exp
 
-    def _newton_limits(self, alpha: float) -> tuple[float, list[float]]:
+    def _newton_observed(self, alpha: float, sigma: float) -> float:
+        """The observed limit alone: Newton on z(mu) from the Wald guess (arXiv:1007.1727,
+        Eqs. 64-66, with the Fisher sigma) or the neighbour's ratio limit / sigma."""
+        warm = self._warm.get("limit_obs")
+        mh = max(self.mu_hat, 0.0)
+        if warm is not None:
+            x0 = warm[0] * sigma / warm[1]
+        else:
+            x0 = mh - sigma * float(ndtri(alpha * ndtr(mh / sigma)))
+        obs = _newton_root(self._zobs_d, -float(ndtri(alpha)), x0, [])
+        near = min((m for m in self._cache["asimov"] if m > 0), key=lambda m: abs(m - obs))
+        self.sigma = near / self._sqa_d(near)[0]
+        return obs
+
+    def _newton_limits(self, alpha: float, expected: bool = True
+                       ) -> tuple[float, list[float]]:
         sigma = self.sigma_fisher
         if not (math.isfinite(sigma) and sigma > 0):
             sigma = self._sigma_guess()
+        if not expected:
+            return self._newton_observed(alpha, sigma), [math.nan] * 5
         warm = self._warm.get("limits")
         targets = {n: -float(ndtri(alpha * ndtr(-n))) - n for n in NSIGMA}
         exp: dict[float, float] = {}
@@ -851,8 +907,9 @@ def _curvature(pts: list[tuple[float, float, float]], x: float, v: float, d: flo
     return max(k1, k2, floor)
 
 
-def _newton_root(fun, target: float, x0: float, history: list[tuple[float, float, float]],
-                 rtol: float = ROOT_RTOL, maxiter: int = 40) -> float:
+def _newton_root(fun: Callable[[float], tuple[float, float]], target: float, x0: float,
+                 history: list[tuple[float, float, float]], rtol: float = ROOT_RTOL,
+                 maxiter: int = 40) -> float:
     """Root of fun(x) = target for an increasing, nearly linear fun on x > 0 with its slope.
 
     Newton steps from x0, safeguarded by bisection once bracketed; the root is accepted when
@@ -909,8 +966,8 @@ def _newton_root(fun, target: float, x0: float, history: list[tuple[float, float
     raise FitFailure(f"Newton root finding did not converge near {x:g}")
 
 
-def _solve_increasing(f, target: float, x0: float, rtol: float = ROOT_RTOL,
-                      maxiter: int = 60) -> float:
+def _solve_increasing(f: Callable[[float], float], target: float, x0: float,
+                      rtol: float = ROOT_RTOL, maxiter: int = 60) -> float:
     """Root of f(x) = target for an increasing, nearly linear f on x > 0.
 
     Secant steps from x0 (first step assumes f proportional to x), safeguarded by bisection
@@ -971,8 +1028,40 @@ def _solve_increasing(f, target: float, x0: float, rtol: float = ROOT_RTOL,
 FAST_ENGINES = {"fast": ("profile", "structured"), "reference": ("reference", "dense")}
 
 
+#: Points of a hypothesis' CLs curve (``cls_curve_grid``).
+CLS_CURVE_POINTS = 12
+#: The curve's grid ends at this factor times the highest of the observed and expected limits.
+CLS_CURVE_SPAN = 1.25
+#: Significant digits of the curve's mu values (the CLs are computed at the rounded values).
+CLS_CURVE_DIGITS = 4
+
+
+def cls_curve_grid(obs: float, exp: list[float], points: int = CLS_CURVE_POINTS) -> list[float]:
+    """The mu grid of a CLs curve: ``points`` equal steps up to beyond every limit.
+
+    mu_k = k / points * CLS_CURVE_SPAN * max(observed, expected limits), k = 1 ... points,
+    rounded to CLS_CURVE_DIGITS significant digits (distinct: the steps are wider than that),
+    so the curves cross CLs = 1 - CL inside the grid and mu = 0 (where the asymptotic
+    q~_mu is 0/0 for mu_hat = 0) is left out.
+
+    Args:
+        obs: observed limit on mu.
+        exp: expected limits on mu (NaN entries ignored).
+        points: grid points (>= 2).
+
+    Returns:
+        The increasing grid (empty when no limit is a positive number).
+    """
+    lims = [v for v in (obs, *exp) if v is not None and math.isfinite(v) and v > 0]
+    if not lims:
+        return []
+    top = CLS_CURVE_SPAN * max(lims)
+    return [float(f"{top * k / points:.{CLS_CURVE_DIGITS}g}") for k in range(1, points + 1)]
+
+
 def fast_analyse(fm: FastModel, *, cl: float = 0.95, warm_start: dict | None = None,
-                 engine: str = "fast") -> dict[str, Any]:
+                 engine: str = "fast", observed_only: bool = False,
+                 cls_points: int = 0) -> dict[str, Any]:
     """Row of one hypothesis with the fast engine (same keys as ``reference_analyse``).
 
     Args:
@@ -982,6 +1071,11 @@ def fast_analyse(fm: FastModel, *, cl: float = 0.95, warm_start: dict | None = N
         engine: ``"fast"`` (:class:`ProfileLimits`, structured Newton steps) or
             ``"reference"`` (the previous engine: :class:`AsymptoticLimits` with dense Newton
             steps).
+        observed_only: skip the expected limits (``mu_limit_exp`` NaN).
+        cls_points: > 0: also the CLs curve on ``cls_curve_grid`` of that many points
+            (``"cls_curve"``: {"mu", "cls_obs", "cls_exp"}); its fits come after the warm-start
+            state is taken, so the limits do not depend on it. The expected CLs need only the
+            Asimov fits the observed CLs need too, so they are there with ``observed_only``.
 
     Returns:
         Row dict plus ``"warm_start"`` (state for the next hypothesis).
@@ -990,7 +1084,7 @@ def fast_analyse(fm: FastModel, *, cl: float = 0.95, warm_start: dict | None = N
         raise ValueError(f"engine {engine!r} is unknown; valid: {', '.join(FAST_ENGINES)}")
     try:
         with single_thread_blas():
-            return _fast_analyse(fm, cl, warm_start, engine)
+            return _fast_analyse(fm, cl, warm_start, engine, observed_only, cls_points)
     except Exception as exc:  # reported per hypothesis, never dropped
         log.warning("fast analysis failed: %s", exc)
         row = failed_row(f"failed: {type(exc).__name__}: {exc}")
@@ -998,8 +1092,8 @@ def fast_analyse(fm: FastModel, *, cl: float = 0.95, warm_start: dict | None = N
         return row
 
 
-def _fast_analyse(fm: FastModel, cl: float, warm_start: dict | None,
-                  engine: str) -> dict[str, Any]:
+def _fast_analyse(fm: FastModel, cl: float, warm_start: dict | None, engine: str,
+                  observed_only: bool = False, cls_points: int = 0) -> dict[str, Any]:
     """The body of :func:`fast_analyse` (exceptions propagate)."""
     algorithm, solver = FAST_ENGINES[engine]
     cls = ProfileLimits if algorithm == "profile" else AsymptoticLimits
@@ -1010,11 +1104,15 @@ def _fast_analyse(fm: FastModel, cl: float, warm_start: dict | None,
     row["twice_nll"] = float(calc.free_tnll)
     p0, z = calc.discovery()
     row["p0"], row["Z"] = p0, z
-    obs, exp = calc.limits(1.0 - cl)
+    obs, exp = calc.limits(1.0 - cl, expected=not observed_only)
     row["mu_limit_obs"] = float(obs)
     row["mu_limit_exp"] = [float(e) for e in exp]
     row["status"] = "ok"
     row["warm_start"] = calc.warm_state()
+    if cls_points > 0:
+        mus = cls_curve_grid(obs, [] if observed_only else exp, cls_points)
+        c_obs, c_exp = calc.cls_curve(mus)
+        row["cls_curve"] = {"mu": mus, "cls_obs": c_obs, "cls_exp": c_exp}
     row["warm_start"]["nfits"] = calc.fitter.nfits
     row["warm_start"]["niter"] = calc.fitter.niter
     row["warm_start"]["fallbacks"] = len(calc.fitter.fallbacks)

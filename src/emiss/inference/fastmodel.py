@@ -14,6 +14,9 @@ pyhf/interpolators/code4.py and code4p.py, pyhf/constraints.py):
 * shapesys: Poisson constraint with tau = (nominal / delta)^2, auxdata tau; invalid bins fixed;
 * lumi: Gaussian constraint from the measurement config; normfactor/shapefactor unconstrained;
 * main term: Poisson with lgamma (non-integer counts allowed); -2 ln L is pyhf's ``twice_nll``.
+
+The interpolations and the terms of -ln L are those of :mod:`emiss.inference.histfactory`,
+shared with the batched engine (:mod:`emiss.inference.batch`).
 """
 
 from __future__ import annotations
@@ -24,12 +27,36 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
-from scipy.special import gammaln, xlogy
+
+from emiss.inference.histfactory import (
+    code4_coefficients,
+    code4_d2coefficients,
+    code4_dcoefficients,
+    code4_dpoly,
+    code4_poly,
+    code4p,
+    code4p_blocks,
+    code4p_dh,
+    code4p_h,
+    gaussian_const,
+    gaussian_curvature,
+    gaussian_grad,
+    gaussian_nll,
+    lgamma_const,
+    poisson_constraint_curvature,
+    poisson_constraint_grad,
+    poisson_nll,
+)
+from emiss.names import POI
 
 log = logging.getLogger(__name__)
+
+#: (nll, gradient, J, c, d) of :meth:`FastModel.nll_grad_jac`: the arrays are all None where
+#: the nll is +inf (a rate is not positive).
+NllJac = tuple[float, np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray | None]
 
 SUPPORTED_MODIFIERS = (
     "normfactor", "normsys", "histosys", "staterror", "shapesys", "lumi", "shapefactor",
@@ -39,65 +66,6 @@ _ADD_SAMPLE_PATH = re.compile(r"^/channels/(\d+)/samples/(-|\d+)$")
 
 class UnsupportedSpec(Exception):
     """The fast engine does not handle this spec feature (callers fall back to pyhf)."""
-
-
-# ---------------------------------------------------------------- interpolation code 4 / 4p
-# Polynomial coefficients of code 4 (alpha0 = 1): a = A^-1 b, pyhf/interpolators/code4.py
-# (HistFactory interpolation "code 4", CERN-OPEN-2012-016 and ROOT's FlexibleInterpVar).
-_A_INV = np.array([
-    [15.0 / 16, -15.0 / 16, -7.0 / 16, -7.0 / 16, 1.0 / 16, -1.0 / 16],
-    [3.0 / 2, 3.0 / 2, -9.0 / 16, 9.0 / 16, 1.0 / 16, 1.0 / 16],
-    [-5.0 / 8, 5.0 / 8, 5.0 / 8, 5.0 / 8, -1.0 / 8, 1.0 / 8],
-    [3.0 / -2, 3.0 / -2, -7.0 / -8, 7.0 / -8, -1.0 / 8, -1.0 / 8],
-    [3.0 / 16, -3.0 / 16, -3.0 / 16, -3.0 / 16, 1.0 / 16, -1.0 / 16],
-    [1.0 / 2, 1.0 / 2, -5.0 / 16, 5.0 / 16, 1.0 / 16, 1.0 / 16],
-])
-
-
-def code4_coefficients(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Code-4 polynomial coefficients a_1..a_6 for up/down factors (shape (6, n))."""
-    lu, ld = np.log(hi), np.log(lo)
-    b = np.stack([hi - 1.0, lo - 1.0, lu * hi, -ld * lo, lu**2 * hi, ld**2 * lo])
-    return _A_INV @ b
-
-
-def code4(alpha: np.ndarray, hi: np.ndarray, lo: np.ndarray, coef: np.ndarray):
-    """Code-4 factor and its derivative at alpha (elementwise).
-
-    Returns:
-        (f, df/dalpha).
-    """
-    a = alpha
-    poly = 1.0 + a * (coef[0] + a * (coef[1] + a * (coef[2] + a * (coef[3] + a * (
-        coef[4] + a * coef[5])))))
-    dpoly = coef[0] + a * (2 * coef[1] + a * (3 * coef[2] + a * (4 * coef[3] + a * (
-        5 * coef[4] + a * 6 * coef[5]))))
-    up = hi ** a
-    dn = lo ** (-a)
-    f = np.where(a >= 1.0, up, np.where(a > -1.0, poly, dn))
-    df = np.where(a >= 1.0, np.log(hi) * up, np.where(a > -1.0, dpoly, -np.log(lo) * dn))
-    return f, df
-
-
-def code4p(alpha: np.ndarray, dup: np.ndarray, ddn: np.ndarray):
-    """Code-4p additive delta and derivative (pyhf/interpolators/code4p.py).
-
-    Args:
-        alpha: nuisance values per entry.
-        dup: hi - nominal.
-        ddn: nominal - lo.
-
-    Returns:
-        (delta, d delta / d alpha).
-    """
-    S = 0.5 * (dup + ddn)
-    A = 0.0625 * (dup - ddn)
-    a2 = alpha * alpha
-    poly = alpha * S + A * a2 * (15.0 + a2 * (-10.0 + 3.0 * a2))
-    dpoly = S + A * alpha * (30.0 + a2 * (-40.0 + 18.0 * a2))
-    d = np.where(alpha > 1.0, alpha * dup, np.where(alpha < -1.0, alpha * ddn, poly))
-    dd = np.where(alpha > 1.0, dup, np.where(alpha < -1.0, ddn, dpoly))
-    return d, dd
 
 
 # ---------------------------------------------------------------- parameter sets
@@ -127,13 +95,222 @@ def _apply_user_config(ps: _ParSet, cfg: dict | None) -> None:
                 raise UnsupportedSpec(f"{ps.name}: {key} has {len(vals)} values, need {ps.n}")
             setattr(ps, key, vals)
     if "bounds" in cfg:
-        b = [tuple(map(float, x)) for x in cfg["bounds"]]
+        b = [(float(x[0]), float(x[1])) for x in cfg["bounds"]]
         if len(b) != ps.n:
             raise UnsupportedSpec(f"{ps.name}: bounds has {len(b)} values, need {ps.n}")
         ps.bounds = b
     if "fixed" in cfg:
         fx = cfg["fixed"]
         ps.fixed = [bool(fx)] * ps.n if isinstance(fx, bool) else [bool(x) for x in fx]
+
+
+# ---------------------------------------------------------------- compiling a spec
+#: (channel, sample spec, first element) of one sample of the compiled model.
+_Sample = tuple[str, dict, int]
+#: per histosys modifier: first element, bins, parameter, hi data, lo data (five lists).
+_HistosysSpecs = tuple[list[int], list[int], list[int], list[list[float]], list[list[float]]]
+
+
+def _cat(xs: list, dt: type = float) -> np.ndarray:
+    """Concatenate arrays-like of dtype dt; an empty array for an empty list."""
+    return np.concatenate([np.asarray(x, dt) for x in xs]) if xs else np.zeros(0, dt)
+
+
+def _check_modifier_types(samples: list[_Sample]) -> None:
+    """Every modifier of a supported type; one type per modifier name.
+
+    Args:
+        samples: the model's samples.
+    """
+    mods_seen: dict[str, str] = {}
+    for _c, s, _ in samples:
+        for m in s.get("modifiers", []):
+            t = m["type"]
+            if t not in SUPPORTED_MODIFIERS:
+                raise UnsupportedSpec(f"modifier type {t!r}")
+            if mods_seen.setdefault(m["name"], t) != t:
+                raise UnsupportedSpec(f"name {m['name']} used by two modifier types")
+
+
+def _staterror_widths(samples: list[_Sample], nbins: dict[str, int], choff: dict[str, int],
+                      B: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """staterror per global bin; relative width from all samples carrying it (pyhf staterror.py).
+
+    Args:
+        samples: the model's samples.
+        nbins: bins per channel.
+        choff: first global bin per channel.
+        B: number of global bins.
+
+    Returns:
+        (bins each staterror acts on (bool, B), relative width sqrt(sum_s delta_s^2) /
+        sum_s nominal_s per global bin), both by modifier name.
+    """
+    stat_mask: dict[str, np.ndarray] = {}
+    stat_samples: dict[str, set] = {}
+    stat_mods: dict[str, list] = {}
+    for c, s, _ in samples:
+        for m in s.get("modifiers", []):
+            if m["type"] == "staterror":
+                mk = stat_mask.setdefault(m["name"], np.zeros(B, bool))
+                mk[choff[c]:choff[c] + nbins[c]] = True
+                stat_samples.setdefault(m["name"], set()).add(s["name"])
+                stat_mods.setdefault(m["name"], []).append((c, m))
+    stat_sigma: dict[str, np.ndarray] = {}
+    for name in stat_mask:
+        nomsall = np.zeros(B)
+        err2 = np.zeros(B)
+        for c, s, _ in samples:
+            if s["name"] in stat_samples[name]:
+                nomsall[choff[c]:choff[c] + nbins[c]] += np.asarray(s["data"], float)
+        for c, m in stat_mods[name]:
+            u = np.asarray(m["data"], float)
+            if u.size != nbins[c]:
+                raise UnsupportedSpec(f"staterror {name}: wrong length")
+            sl = slice(choff[c], choff[c] + nbins[c])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                err2[sl] += np.where(nomsall[sl] > 0, (u / nomsall[sl]) ** 2, 0.0)
+        stat_sigma[name] = np.sqrt(err2)
+    return stat_mask, stat_sigma
+
+
+def _parameter_sets(samples: list[_Sample], nbins: dict[str, int], user_cfg: dict[str, dict],
+                    stat_mask: dict[str, np.ndarray], stat_sigma: dict[str, np.ndarray]
+                    ) -> dict[str, _ParSet]:
+    """The parameter sets of the modifiers, in order of first appearance.
+
+    Args:
+        samples: the model's samples.
+        nbins: bins per channel.
+        user_cfg: measurement-config parameter entries by name.
+        stat_mask: bins of each staterror (:func:`_staterror_widths`).
+        stat_sigma: relative widths of each staterror per global bin.
+
+    Returns:
+        modifier name -> _ParSet.
+    """
+    psets: dict[str, _ParSet] = {}
+    for c, s, _ in samples:
+        for m in s.get("modifiers", []):
+            name, t = m["name"], m["type"]
+            if name in psets:
+                if t == "shapesys":
+                    raise UnsupportedSpec(f"shapesys {name} on several samples")
+                if t == "shapefactor" and psets[name].n != nbins[c]:
+                    raise UnsupportedSpec(f"shapefactor {name} across channels")
+                continue
+            ps = _new_parset(name, t, nbins[c], s, m, user_cfg, stat_mask, stat_sigma)
+            _apply_user_config(ps, user_cfg.get(name))
+            psets[name] = ps
+    return psets
+
+
+def _new_parset(name: str, t: str, nb: int, s: dict, m: dict, user_cfg: dict[str, dict],
+                stat_mask: dict[str, np.ndarray], stat_sigma: dict[str, np.ndarray]) -> _ParSet:
+    """The parameter set of one modifier with pyhf 0.7.6's defaults (pyhf/modifiers/*.py).
+
+    Args:
+        name: modifier name.
+        t: modifier type.
+        nb: bins of the channel it first appears in.
+        s: the sample spec carrying it.
+        m: the modifier spec.
+        user_cfg: measurement-config parameter entries by name.
+        stat_mask: bins of each staterror.
+        stat_sigma: relative widths of each staterror per global bin.
+
+    Returns:
+        _ParSet (before the measurement-config overrides).
+    """
+    if t == "normfactor":
+        return _ParSet(name, t, 1, [1.0], [(0.0, 10.0)], [False], None)
+    if t in ("normsys", "histosys"):
+        return _ParSet(name, t, 1, [0.0], [(-5.0, 5.0)], [False], "normal",
+                       auxdata=[0.0], sigmas=[1.0])
+    if t == "lumi":
+        cfg = user_cfg.get(name, {})
+        if not all(k in cfg for k in ("auxdata", "sigmas", "inits", "bounds")):
+            raise UnsupportedSpec(f"lumi {name} without full measurement config")
+        return _ParSet(name, t, 1, [1.0], [(0.0, 10.0)], [False], "normal",
+                       auxdata=[1.0], sigmas=[1.0])
+    if t == "staterror":
+        sig = stat_sigma[name][stat_mask[name]]
+        fx = (sig == 0).tolist()
+        sig = np.where(sig == 0, 1.0, sig)
+        n = int(sig.size)
+        return _ParSet(name, t, n, [1.0] * n, [(1e-10, 10.0)] * n, fx, "normal",
+                       auxdata=[1.0] * n, sigmas=sig.tolist())
+    if t == "shapesys":
+        nomd = np.asarray(s["data"], float)
+        unc = np.asarray(m["data"], float)
+        if unc.size != nomd.size:
+            raise UnsupportedSpec(f"shapesys {name}: wrong length")
+        valid = (nomd > 0) & (unc > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fac = np.where(valid, nomd**2 / unc**2, 1.0)
+        n = int(nomd.size)
+        return _ParSet(name, t, n, [1.0] * n, [(1e-10, 10.0)] * n, (~valid).tolist(),
+                       "poisson", auxdata=fac.tolist(), factors=fac.tolist())
+    if t == "shapefactor":
+        return _ParSet(name, t, nb, [1.0] * nb, [(0.0, 10.0)] * nb, [False] * nb, None)
+    raise UnsupportedSpec(t)  # pragma: no cover - types checked by _check_modifier_types
+
+
+def _modifier_entries(samples: list[_Sample], nbins: dict[str, int], choff: dict[str, int],
+                      psets: dict[str, _ParSet], stat_mask: dict[str, np.ndarray], E: int
+                      ) -> tuple[list[list[tuple]], _HistosysSpecs]:
+    """What each modifier does to the elements of its sample.
+
+    Args:
+        samples: the model's samples.
+        nbins: bins per channel.
+        choff: first global bin per channel.
+        psets: parameter sets with their offsets.
+        stat_mask: bins of each staterror.
+        E: number of elements.
+
+    Returns:
+        (per element its multiplicative factors (kind "lin" or "c4", parameter, (hi, lo) or
+        None), the histosys modifiers (:data:`_HistosysSpecs`)).
+    """
+    mult: list[list[tuple]] = [[] for _ in range(E)]
+    add_start: list[int] = []
+    add_n: list[int] = []
+    add_off: list[int] = []
+    add_hi: list[list[float]] = []
+    add_lo: list[list[float]] = []
+    for c, s, e_start in samples:
+        nb = nbins[c]
+        els = range(e_start, e_start + nb)
+        for m in s.get("modifiers", []):
+            t, ps = m["type"], psets[m["name"]]
+            if t in ("normfactor", "lumi"):
+                for e in els:
+                    mult[e].append(("lin", ps.offset, None))
+            elif t == "normsys":
+                hi, lo = float(m["data"]["hi"]), float(m["data"]["lo"])
+                if hi <= 0 or lo <= 0:
+                    raise UnsupportedSpec(f"normsys {m['name']} with non-positive factor")
+                for e in els:
+                    mult[e].append(("c4", ps.offset, (hi, lo)))
+            elif t == "histosys":
+                hi_data, lo_data = m["data"]["hi_data"], m["data"]["lo_data"]
+                if len(hi_data) != nb or len(lo_data) != nb:
+                    raise UnsupportedSpec(f"histosys {m['name']}: wrong length")
+                add_start.append(e_start)
+                add_n.append(nb)
+                add_off.append(ps.offset)
+                add_hi.append(hi_data)
+                add_lo.append(lo_data)
+            elif t == "staterror":
+                # parameter index: position of the global bin inside the modifier mask
+                pos = np.cumsum(stat_mask[m["name"]]) - 1
+                for j, e in enumerate(els):
+                    mult[e].append(("lin", ps.offset + int(pos[choff[c] + j]), None))
+            elif t in ("shapesys", "shapefactor"):
+                for j, e in enumerate(els):
+                    mult[e].append(("lin", ps.offset + j, None))
+    return mult, (add_start, add_n, add_off, add_hi, add_lo)
 
 
 # ---------------------------------------------------------------- the compiled model
@@ -149,11 +326,50 @@ class FastModel:
 
     def __init__(self, channels: list[dict], obs: dict[str, list[float]], config: dict,
                  poi: str) -> None:
+        #: Hessian structures shared by the hypotheses of one background (``FastBackground``;
+        #: ``emiss.inference.structured.structure_of``), None for a model of its own
+        self.structure_cache: dict[Any, Any] | None = None
         self._build(channels, obs, config, poi)
 
     # -- construction
     def _build(self, channels: list[dict], obs: dict[str, list[float]], config: dict,
                poi: str) -> None:
+        """Compile the spec: bins and elements, parameter sets, constraints, modifier entries.
+
+        Args:
+            channels: channel specs of the (patched) workspace.
+            obs: observed counts per channel name.
+            config: measurement config (parameter overrides).
+            poi: name of the parameter of interest.
+        """
+        chan_by_name, nbins, choff = self._set_bins(channels, obs)
+        samples = self._set_elements(chan_by_name, nbins, choff)
+        _check_modifier_types(samples)
+        stat_mask, stat_sigma = _staterror_widths(samples, nbins, choff, self.nbins_total)
+        user_cfg = {p["name"]: p for p in config.get("parameters", [])}
+        psets = _parameter_sets(samples, nbins, user_cfg, stat_mask, stat_sigma)
+        self._set_parameters(psets, poi)
+        self._set_constraints()
+        mult, hist = _modifier_entries(samples, nbins, choff, psets, stat_mask, self.E)
+        self._set_factor_slots(mult)
+        self._set_histosys(hist)
+        self._grad_p = np.concatenate([self._mult_p, self._add_p])
+        ent_e = np.concatenate([self._mult_pos % self.E, self._add_e]).astype(int)
+        self._jac_idx = self.el_bin[ent_e] * self.npars + self._grad_p
+        self._main_const = float(lgamma_const(self.main_data))
+        self._prepare_evaluation()
+
+    def _set_bins(self, channels: list[dict], obs: dict[str, list[float]]
+                  ) -> tuple[dict[str, dict], dict[str, int], dict[str, int]]:
+        """Channels in pyhf's (sorted) order, their bins and the observed counts.
+
+        Args:
+            channels: channel specs.
+            obs: observed counts per channel name.
+
+        Returns:
+            (channel spec by name, bins per channel, first global bin per channel).
+        """
         chan_by_name = {}
         for ch in channels:
             if ch["name"] in chan_by_name:
@@ -168,18 +384,29 @@ class FastModel:
             nbins[c] = len(samples[0]["data"])
         offs = np.cumsum([0] + [nbins[c] for c in self.channels])
         choff = {c: int(offs[i]) for i, c in enumerate(self.channels)}
-        self.nbins_total = B = int(offs[-1])
+        self.nbins_total = int(offs[-1])
         try:
             self.main_data = np.concatenate([np.asarray(obs[c], float) for c in self.channels])
         except KeyError as exc:
             raise UnsupportedSpec(f"no observation for channel {exc}") from exc
-        if self.main_data.size != B:
+        if self.main_data.size != self.nbins_total:
             raise UnsupportedSpec("observations do not match channel bins")
-        user_cfg = {p["name"]: p for p in config.get("parameters", [])}
+        return chan_by_name, nbins, choff
 
-        # elements: one per (sample, bin)
+    def _set_elements(self, chan_by_name: dict[str, dict], nbins: dict[str, int],
+                      choff: dict[str, int]) -> list[_Sample]:
+        """One element per (sample, bin): nominal rates ``nom`` and global bins ``el_bin``.
+
+        Args:
+            chan_by_name: channel spec by name.
+            nbins: bins per channel.
+            choff: first global bin per channel.
+
+        Returns:
+            (channel, sample spec, first element) per sample, channels in order.
+        """
         el_nom, el_bin = [], []
-        samples = []  # (channel, sample dict, element offset)
+        samples = []
         e0 = 0
         for c in self.channels:
             for s in chan_by_name[c]["samples"]:
@@ -192,93 +419,16 @@ class FastModel:
                 e0 += nbins[c]
         self.nom = np.concatenate(el_nom)
         self.el_bin = np.concatenate(el_bin)
-        E = e0
+        self.E = e0
+        return samples
 
-        # parameter sets, in order of first appearance
-        psets: dict[str, _ParSet] = {}
-        mods_seen: dict[str, str] = {}
-        for _c, s, _ in samples:
-            for m in s.get("modifiers", []):
-                t = m["type"]
-                if t not in SUPPORTED_MODIFIERS:
-                    raise UnsupportedSpec(f"modifier type {t!r}")
-                if mods_seen.setdefault(m["name"], t) != t:
-                    raise UnsupportedSpec(f"name {m['name']} used by two modifier types")
+    def _set_parameters(self, psets: dict[str, _ParSet], poi: str) -> None:
+        """Lay the parameter sets out in one vector: offsets, names, inits, bounds, fixed.
 
-        # staterror: per global bin; sigma from all samples carrying it (pyhf staterror.py)
-        stat_mask: dict[str, np.ndarray] = {}
-        stat_samples: dict[str, set] = {}
-        stat_mods: dict[str, list] = {}
-        for c, s, _ in samples:
-            for m in s.get("modifiers", []):
-                if m["type"] == "staterror":
-                    mk = stat_mask.setdefault(m["name"], np.zeros(B, bool))
-                    mk[choff[c]:choff[c] + nbins[c]] = True
-                    stat_samples.setdefault(m["name"], set()).add(s["name"])
-                    stat_mods.setdefault(m["name"], []).append((c, m))
-        stat_sigma: dict[str, np.ndarray] = {}
-        for name in stat_mask:
-            nomsall = np.zeros(B)
-            err2 = np.zeros(B)
-            for c, s, _ in samples:
-                if s["name"] in stat_samples[name]:
-                    nomsall[choff[c]:choff[c] + nbins[c]] += np.asarray(s["data"], float)
-            for c, m in stat_mods[name]:
-                u = np.asarray(m["data"], float)
-                if u.size != nbins[c]:
-                    raise UnsupportedSpec(f"staterror {name}: wrong length")
-                sl = slice(choff[c], choff[c] + nbins[c])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    err2[sl] += np.where(nomsall[sl] > 0, (u / nomsall[sl]) ** 2, 0.0)
-            stat_sigma[name] = np.sqrt(err2)
-
-        def add_pset(name: str, t: str, c: str, s: dict, m: dict) -> None:
-            if name in psets:
-                if t == "shapesys":
-                    raise UnsupportedSpec(f"shapesys {name} on several samples")
-                if t == "shapefactor" and psets[name].n != nbins[c]:
-                    raise UnsupportedSpec(f"shapefactor {name} across channels")
-                return
-            if t == "normfactor":
-                ps = _ParSet(name, t, 1, [1.0], [(0.0, 10.0)], [False], None)
-            elif t in ("normsys", "histosys"):
-                ps = _ParSet(name, t, 1, [0.0], [(-5.0, 5.0)], [False], "normal",
-                             auxdata=[0.0], sigmas=[1.0])
-            elif t == "lumi":
-                cfg = user_cfg.get(name, {})
-                if not all(k in cfg for k in ("auxdata", "sigmas", "inits", "bounds")):
-                    raise UnsupportedSpec(f"lumi {name} without full measurement config")
-                ps = _ParSet(name, t, 1, [1.0], [(0.0, 10.0)], [False], "normal",
-                             auxdata=[1.0], sigmas=[1.0])
-            elif t == "staterror":
-                sig = stat_sigma[name][stat_mask[name]]
-                fx = (sig == 0).tolist()
-                sig = np.where(sig == 0, 1.0, sig)
-                n = int(sig.size)
-                ps = _ParSet(name, t, n, [1.0] * n, [(1e-10, 10.0)] * n, fx, "normal",
-                             auxdata=[1.0] * n, sigmas=sig.tolist())
-            elif t == "shapesys":
-                nomd = np.asarray(s["data"], float)
-                unc = np.asarray(m["data"], float)
-                if unc.size != nomd.size:
-                    raise UnsupportedSpec(f"shapesys {name}: wrong length")
-                valid = (nomd > 0) & (unc > 0)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    fac = np.where(valid, nomd**2 / unc**2, 1.0)
-                n = int(nomd.size)
-                ps = _ParSet(name, t, n, [1.0] * n, [(1e-10, 10.0)] * n, (~valid).tolist(),
-                             "poisson", auxdata=fac.tolist(), factors=fac.tolist())
-            elif t == "shapefactor":
-                n = nbins[c]
-                ps = _ParSet(name, t, n, [1.0] * n, [(0.0, 10.0)] * n, [False] * n, None)
-            else:  # pragma: no cover - guarded above
-                raise UnsupportedSpec(t)
-            _apply_user_config(ps, user_cfg.get(name))
-            psets[name] = ps
-
-        for c, s, _ in samples:
-            for m in s.get("modifiers", []):
-                add_pset(m["name"], m["type"], c, s, m)
+        Args:
+            psets: parameter sets in order of first appearance.
+            poi: name of the parameter of interest.
+        """
         if poi not in psets:
             raise UnsupportedSpec(f"POI {poi!r} not in the model")
         if psets[poi].n != 1:
@@ -291,8 +441,7 @@ class FastModel:
             names += [ps.name] if ps.n == 1 and ps.kind not in (
                 "staterror", "shapesys", "shapefactor") else [
                 f"{ps.name}[{i}]" for i in range(ps.n)]
-        P = off
-        self.npars = P
+        self.npars = off
         self.par_names = names
         self.psets = psets
         self.poi_index = psets[poi].offset
@@ -301,9 +450,10 @@ class FastModel:
                                       for p in psets.values()])
         self.fixed = np.concatenate([np.asarray(p.fixed, bool) for p in psets.values()])
 
-        # constraints
+    def _set_constraints(self) -> None:
+        """Gaussian (normal) and Poisson constraint arrays and the constraint widths."""
         nidx, naux, nsig, pidx, paux, pfac = [], [], [], [], [], []
-        for ps in psets.values():
+        for ps in self.psets.values():
             idx = np.arange(ps.offset, ps.offset + ps.n)
             if ps.constraint == "normal":
                 nidx.append(idx)
@@ -313,55 +463,24 @@ class FastModel:
                 pidx.append(idx)
                 paux.append(ps.auxdata)
                 pfac.append(ps.factors)
-        def cat(xs: list, dt: type = float) -> np.ndarray:
-            return np.concatenate([np.asarray(x, dt) for x in xs]) if xs else np.zeros(0, dt)
-
-        self.n_idx, self.n_aux, self.n_sig = cat(nidx, int), cat(naux), cat(nsig)
-        self.p_idx, self.p_aux, self.p_fac = cat(pidx, int), cat(paux), cat(pfac)
-        self.n_const = float(np.sum(np.log(self.n_sig * math.sqrt(2 * math.pi))))
-        width = np.ones(P)
+        self.n_idx, self.n_aux, self.n_sig = _cat(nidx, int), _cat(naux), _cat(nsig)
+        self.p_idx, self.p_aux, self.p_fac = _cat(pidx, int), _cat(paux), _cat(pfac)
+        self.n_const = gaussian_const(self.n_sig)
+        width = np.ones(self.npars)
         width[self.n_idx] = self.n_sig
         with np.errstate(divide="ignore"):
             width[self.p_idx] = 1.0 / np.sqrt(self.p_fac)
         self.width = width
 
-        # multiplicative entries (slot k, element e) and additive (histosys) entries
-        mult: list[list[tuple]] = [[] for _ in range(E)]  # per element: (kind, p, extra)
-        add_start, add_n, add_off, add_hi, add_lo = [], [], [], [], []
-        for c, s, e_start in samples:
-            nb = nbins[c]
-            els = range(e_start, e_start + nb)
-            for m in s.get("modifiers", []):
-                t, ps = m["type"], psets[m["name"]]
-                if t in ("normfactor", "lumi"):
-                    for e in els:
-                        mult[e].append(("lin", ps.offset, None))
-                elif t == "normsys":
-                    hi, lo = float(m["data"]["hi"]), float(m["data"]["lo"])
-                    if hi <= 0 or lo <= 0:
-                        raise UnsupportedSpec(f"normsys {m['name']} with non-positive factor")
-                    for e in els:
-                        mult[e].append(("c4", ps.offset, (hi, lo)))
-                elif t == "histosys":
-                    hi, lo = m["data"]["hi_data"], m["data"]["lo_data"]
-                    if len(hi) != nb or len(lo) != nb:
-                        raise UnsupportedSpec(f"histosys {m['name']}: wrong length")
-                    add_start.append(e_start)
-                    add_n.append(nb)
-                    add_off.append(ps.offset)
-                    add_hi.append(hi)
-                    add_lo.append(lo)
-                elif t == "staterror":
-                    # parameter index: position of the global bin inside the modifier mask
-                    mk = stat_mask[m["name"]]
-                    pos = np.cumsum(mk) - 1
-                    for j, e in enumerate(els):
-                        mult[e].append(("lin", ps.offset + int(pos[choff[c] + j]), None))
-                elif t in ("shapesys", "shapefactor"):
-                    for j, e in enumerate(els):
-                        mult[e].append(("lin", ps.offset + j, None))
+    def _set_factor_slots(self, mult: list[list[tuple]]) -> None:
+        """The multiplicative factors as K slots per element: linear or code 4 (normsys).
+
+        Args:
+            mult: per element, its factors (kind "lin" or "c4", parameter, (hi, lo) or None).
+        """
+        E = self.E
         K = max(1, max(len(x) for x in mult))
-        self.K, self.E = K, E
+        self.K = K
         kind = np.zeros((K, E), int)  # 0 none, 1 linear, 2 code4
         pmat = np.zeros((K, E), int)
         c4hi = np.ones((K, E))
@@ -384,7 +503,14 @@ class FastModel:
         self._c4_coef = code4_coefficients(self._c4_hi, self._c4_lo)
         self._mult_pos = np.concatenate([self._lin_pos, self._c4_pos])
         self._mult_p = np.concatenate([self._lin_p, self._c4_p])
-        # histosys entries (one per modifier and bin): element, parameter, hi - nom, nom - lo
+
+    def _set_histosys(self, hist: _HistosysSpecs) -> None:
+        """histosys entries, one per modifier and bin: element, parameter, hi - nom, nom - lo.
+
+        Args:
+            hist: per histosys modifier its first element, bins, parameter, hi and lo data.
+        """
+        add_start, add_n, add_off, add_hi, add_lo = hist
         n_add = np.asarray(add_n, int)
         first = np.repeat(np.cumsum(n_add) - n_add, n_add)
         self._add_e = (np.repeat(np.asarray(add_start, int), n_add)
@@ -395,11 +521,6 @@ class FastModel:
                                    self._add_e.size) - nom_e
         self._add_dn = nom_e - np.fromiter(itertools.chain.from_iterable(add_lo), float,
                                            self._add_e.size)
-        self._grad_p = np.concatenate([self._mult_p, self._add_p])
-        ent_e = np.concatenate([self._mult_pos % E, self._add_e]).astype(int)
-        self._jac_idx = self.el_bin[ent_e] * P + self._grad_p
-        self._main_const = float(np.sum(gammaln(self.main_data + 1.0)))
-        self._prepare_evaluation()
 
     def _prepare_evaluation(self) -> None:
         """Arrays of the evaluation: histosys per parameter, code-4 powers, bin folding.
@@ -418,7 +539,7 @@ class FastModel:
             col = np.searchsorted(self._hp, self._add_p)
             up, dn = self._add_up, self._add_dn
             m = np.zeros((4, nh, E))
-            for k, w in enumerate((0.5 * (up + dn), 0.0625 * (up - dn), up, dn)):
+            for k, w in enumerate(code4p_blocks(up, dn)):
                 np.add.at(m[k], (col, self._add_e), w)
             self._hmat = m
             self._hstack = m.reshape(4 * nh, E)  # rows: S, A, U, D blocks
@@ -432,9 +553,9 @@ class FastModel:
             self._fold = fold
         n_mult = self._mult_pos.size
         self._jac_idx_mult = self._jac_idx[:n_mult]
-        self._c4_dcoef = self._c4_coef * np.arange(1.0, 7.0)[:, None]
+        self._c4_dcoef = code4_dcoefficients(self._c4_coef)
         # second derivative of the code-4 polynomial: sum_k k (k - 1) c_k alpha^(k - 2)
-        self._c4_d2coef = self._c4_coef[1:] * (np.arange(2.0, 7.0) * np.arange(1.0, 6.0))[:, None]
+        self._c4_d2coef = code4_d2coefficients(self._c4_coef)
         self._c4_lhi = np.log(self._c4_hi)
         self._c4_llo = np.log(self._c4_lo)
         self._unit = np.ones(self.K * E)
@@ -457,22 +578,19 @@ class FastModel:
     def _code4(self, a: np.ndarray, need_d: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """:func:`code4` on the model's normsys entries (the exponential branch only where
         |alpha| >= 1)."""
-        c = self._c4_coef
-        f = 1.0 + a * (c[0] + a * (c[1] + a * (c[2] + a * (c[3] + a * (c[4] + a * c[5])))))
-        df = None
-        if need_d:
-            dc = self._c4_dcoef
-            df = dc[0] + a * (dc[1] + a * (dc[2] + a * (dc[3] + a * (dc[4] + a * dc[5]))))
+        f = code4_poly(a, self._c4_coef)
+        df = code4_dpoly(a, self._c4_dcoef) if need_d else None
         up, dn = a >= 1.0, a <= -1.0
         if up.any() or dn.any():
             for mask, lg, sign in ((up, self._c4_lhi, 1.0), (dn, self._c4_llo, -1.0)):
                 i = np.flatnonzero(mask)
                 f[i] = np.exp(sign * a[i] * lg[i])
-                if need_d:
+                if df is not None:
                     df[i] = sign * lg[i] * f[i]
         return f, df
 
-    def _pieces(self, pars: np.ndarray, need_d: bool):
+    def _pieces(self, pars: np.ndarray, need_d: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Any]:
         """A (nominal + histosys deltas, per element), the slot factors (K, E), their
         derivatives (K * E) and the histosys state for derivatives (:meth:`_hist_dA`)."""
         K, E = self.K, self.E
@@ -485,7 +603,7 @@ class FastModel:
         if self._c4_pos.size:
             f, df = self._code4(pars[self._c4_p], need_d)
             vals[self._c4_pos] = f
-            if need_d:
+            if d1 is not None and df is not None:
                 d1[self._c4_pos] = df
         vals = vals.reshape(K, E)
         hist: Any = None
@@ -495,12 +613,12 @@ class FastModel:
             inside = np.abs(a) <= 1.0
             if inside.all():
                 a2 = a * a
-                A = self.nom + a @ S + (a2 * (15.0 + a2 * (-10.0 + 3.0 * a2))) @ Aq
+                A = self.nom + a @ S + code4p_h(a2) @ Aq
                 hist = (a, None)
             else:
                 ai = np.where(inside, a, 0.0)
                 a2 = ai * ai
-                coef = np.concatenate([ai, a2 * (15.0 + a2 * (-10.0 + 3.0 * a2)),
+                coef = np.concatenate([ai, code4p_h(a2),
                                        np.where(a > 1.0, a, 0.0), np.where(a < -1.0, a, 0.0)])
                 A = self.nom + coef @ self._hstack
                 hist = (a, inside)
@@ -517,17 +635,19 @@ class FastModel:
         S, Aq, U, D = self._hmat
         if inside is None:
             a2 = a * a
-            return S + (a * (30.0 + a2 * (-40.0 + 18.0 * a2)))[:, None] * Aq
+            return S + code4p_dh(a, a2)[:, None] * Aq
         ai = np.where(inside, a, 0.0)
         a2 = ai * ai
-        return (inside[:, None] * S + (ai * (30.0 + a2 * (-40.0 + 18.0 * a2)))[:, None] * Aq
+        return (inside[:, None] * S + code4p_dh(ai, a2)[:, None] * Aq
                 + (a > 1.0)[:, None] * U + (a < -1.0)[:, None] * D)
 
     # -- evaluation
-    def _rates(self, pars: np.ndarray):
+    def _rates(self, pars: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Per-element pieces: A (nominal + deltas), slot values (K, E), their derivatives and
         the entry-wise histosys derivatives (None without histosys)."""
         A, vals, d1, hist = self._pieces(pars, True)
+        assert d1 is not None  # need_d
         dd = None
         if self._add_e.size:
             dd = code4p(pars[self._add_p], self._add_up, self._add_dn)[1]
@@ -557,7 +677,7 @@ class FastModel:
         """-2 ln L (pyhf ``twice_nll``); +inf where a rate is negative."""
         return 2.0 * self.nll_grad(np.asarray(pars, float), data, need_grad=False)[0]
 
-    def nll_grad_jac(self, pars: np.ndarray, data: FitData):
+    def nll_grad_jac(self, pars: np.ndarray, data: FitData) -> NllJac:
         """NLL, gradient and the pieces of the Gauss-Newton Hessian, without forming it.
 
         The Gauss-Newton (expected-information) Hessian is H = J^T diag(c) J + diag(d), with
@@ -574,7 +694,9 @@ class FastModel:
         """
         return self.evaluate_jac(pars, data)[:5]
 
-    def evaluate_jac(self, pars: np.ndarray, data: FitData):
+    def evaluate_jac(self, pars: np.ndarray, data: FitData
+                     ) -> tuple[float, np.ndarray | None, np.ndarray | None, np.ndarray | None,
+                                np.ndarray | None, tuple | None]:
         """:meth:`nll_grad_jac` plus the pieces the exact Hessian needs.
 
         Returns:
@@ -583,6 +705,7 @@ class FastModel:
             d A / d alpha (n_histosys x E) or None), or None with nll = +inf.
         """
         A, vals, d1, hist = self._pieces(pars, True)
+        assert d1 is not None  # need_d
         F = np.prod(vals, axis=0)
         lam = np.bincount(self.el_bin, weights=A * F, minlength=self.nbins_total)
         n = data.main
@@ -607,15 +730,16 @@ class FastModel:
             curv = np.where(n > 0, n / lam**2, 0.0)
         g = w @ J
         dcon = np.zeros(P)
-        g[self.n_idx] += (pars[self.n_idx] - data.n_aux) / self.n_sig**2
-        dcon[self.n_idx] = 1.0 / self.n_sig**2
+        g[self.n_idx] += gaussian_grad(pars[self.n_idx], data.n_aux, self.n_sig)
+        dcon[self.n_idx] = gaussian_curvature(self.n_sig)
         if self.p_idx.size:
             gp = pars[self.p_idx]
-            g[self.p_idx] += self.p_fac - data.p_aux / gp
-            dcon[self.p_idx] = data.p_aux / gp**2
+            g[self.p_idx] += poisson_constraint_grad(gp, self.p_fac, data.p_aux)
+            dcon[self.p_idx] = poisson_constraint_curvature(gp, data.p_aux)
         return nll, g, J, curv, dcon, (pars, A, vals, d1, Fk, F, w, dA, hist)
 
-    def nll_grad_hess(self, pars: np.ndarray, data: FitData):
+    def nll_grad_hess(self, pars: np.ndarray, data: FitData
+                      ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         """NLL, gradient and the Gauss-Newton (expected-information) Hessian.
 
         The Hessian is J^T diag(n / lambda^2) J plus the exact constraint curvatures
@@ -629,7 +753,7 @@ class FastModel:
             (nll, grad, hess); nll = +inf (grad, hess None) where a rate is not positive.
         """
         nll, g, J, curv, dcon = self.nll_grad_jac(pars, data)
-        if g is None:
+        if g is None or J is None or curv is None or dcon is None:  # all None together
             return math.inf, None, None
         H = (J.T * curv) @ J
         H[np.diag_indices_from(H)] += dcon
@@ -638,15 +762,22 @@ class FastModel:
     def _nll_value(self, pars: np.ndarray, data: FitData, lam: np.ndarray) -> float:
         """-ln L from the expected main rates lam: Poisson main term plus Gaussian (normal
         constraints) and Poisson (shapesys) auxiliary terms, pyhf's constants included."""
-        nll = float(np.sum(lam - xlogy(data.main, lam)) + data.main_const)
-        z = (data.n_aux - pars[self.n_idx]) / self.n_sig
-        nll += float(0.5 * np.dot(z, z) + self.n_const)
+        nll = float(poisson_nll(data.main, lam) + data.main_const)
+        nll += float(gaussian_nll(data.n_aux, pars[self.n_idx], self.n_sig) + self.n_const)
         if self.p_idx.size:
-            rate = pars[self.p_idx] * self.p_fac
-            nll += float(np.sum(rate - xlogy(data.p_aux, rate)) + data.p_const)
+            nll += float(poisson_nll(data.p_aux, pars[self.p_idx] * self.p_fac) + data.p_const)
         return nll
 
-    def nll_grad(self, pars: np.ndarray, data: FitData, need_grad: bool = True):
+    @overload
+    def nll_grad(self, pars: np.ndarray, data: FitData,
+                 need_grad: Literal[True] = ...) -> tuple[float, np.ndarray]: ...
+
+    @overload
+    def nll_grad(self, pars: np.ndarray, data: FitData,
+                 need_grad: bool) -> tuple[float, np.ndarray | None]: ...
+
+    def nll_grad(self, pars: np.ndarray, data: FitData, need_grad: bool = True
+                 ) -> tuple[float, np.ndarray | None]:
         """Negative log-likelihood and its gradient in the parameters.
 
         Args:
@@ -665,7 +796,7 @@ class FastModel:
         if np.any(lam <= 0) and np.any((lam <= 0) & (n > 0)) or not np.all(np.isfinite(lam)):
             return math.inf, (np.zeros_like(pars) if need_grad else None)
         nll = self._nll_value(pars, data, lam)
-        if not need_grad:
+        if not need_grad or d1 is None:  # d1 is set when need_grad
             return nll, None
         with np.errstate(divide="ignore", invalid="ignore"):
             w = np.where(n > 0, 1.0 - n / lam, 1.0)
@@ -679,21 +810,21 @@ class FastModel:
             a, inside = hist
             if inside is None:
                 a2 = a * a
-                g[self._hp] += t[0] + a * (30.0 + a2 * (-40.0 + 18.0 * a2)) * t[1]
+                g[self._hp] += t[0] + code4p_dh(a, a2) * t[1]
             else:
                 ai = np.where(inside, a, 0.0)
                 a2 = ai * ai
-                g[self._hp] += np.where(inside, t[0] + ai * (30.0 + a2 * (-40.0 + 18.0 * a2))
-                                        * t[1], np.where(a > 1.0, t[2], t[3]))
+                g[self._hp] += np.where(inside, t[0] + code4p_dh(ai, a2) * t[1],
+                                        np.where(a > 1.0, t[2], t[3]))
         else:
             parts = [gm]
             if hist is not None:
                 parts.append((we * F)[self._add_e] * hist)
             g = np.bincount(self._grad_p, weights=np.concatenate(parts), minlength=self.npars)
-        g[self.n_idx] += (pars[self.n_idx] - data.n_aux) / self.n_sig**2
+        g[self.n_idx] += gaussian_grad(pars[self.n_idx], data.n_aux, self.n_sig)
         if self.p_idx.size:
             with np.errstate(divide="ignore", invalid="ignore"):
-                g[self.p_idx] += self.p_fac - data.p_aux / pars[self.p_idx]
+                g[self.p_idx] += poisson_constraint_grad(pars[self.p_idx], self.p_fac, data.p_aux)
         return nll, g
 
 
@@ -719,8 +850,8 @@ class FitData:
     p_aux: np.ndarray
 
     def __post_init__(self) -> None:
-        self.main_const = float(np.sum(gammaln(self.main + 1.0)))
-        self.p_const = float(np.sum(gammaln(self.p_aux + 1.0)))
+        self.main_const = float(lgamma_const(self.main))
+        self.p_const = float(lgamma_const(self.p_aux))
 
 
 class FastBackground:
@@ -732,7 +863,7 @@ class FastBackground:
         measurement: measurement name (default: the first, as pyhf).
     """
 
-    def __init__(self, spec: dict, *, poi: str = "mu", measurement: str | None = None) -> None:
+    def __init__(self, spec: dict, *, poi: str = POI, measurement: str | None = None) -> None:
         meas = spec.get("measurements") or []
         if not meas:
             raise UnsupportedSpec("no measurement")
@@ -762,8 +893,10 @@ class FastBackground:
                for op in patch_ops):
             chans = [dict(ch, samples=list(ch["samples"])) for ch in self.spec["channels"]]
             for op in patch_ops:
-                i, j = _ADD_SAMPLE_PATH.match(op["path"]).groups()
-                i = int(i)
+                match = _ADD_SAMPLE_PATH.match(op["path"])
+                assert match is not None  # every path matched above
+                i_s, j = match.groups()
+                i = int(i_s)
                 if i >= len(chans):
                     raise UnsupportedSpec(f"patch path {op['path']} out of range")
                 if j == "-":
@@ -796,7 +929,7 @@ class FastBackground:
         return fm
 
 
-def model_from_workspace(spec: dict, patch_ops: list | None = None, poi: str = "mu") -> FastModel:
+def model_from_workspace(spec: dict, patch_ops: list | None = None, poi: str = POI) -> FastModel:
     """Convenience: compile the model of ``spec`` + ``patch_ops``.
 
     Args:

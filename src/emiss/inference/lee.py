@@ -12,7 +12,10 @@ sample fixed at its prediction: SM-only).
   the free fit only where -ln L falls into mu > 0 at the mu = 0 optimum (elsewhere that
   optimum is the bounded free fit: mu_hat = 0, q0 = 0).
   p_global = fraction of toys with max_m q0 >= the observed max; its Monte-Carlo error is the
-  binomial sqrt(p (1 - p) / N_toys).
+  binomial sqrt(p (1 - p) / N_toys). The toys enter only through three numbers each (max q0,
+  upcrossings and excursion components at c0), so toys of several jobs with different seeds
+  merge into one set (:func:`merge_toys`, concatenated in seed order) and give the p-value of
+  all of them.
 * Gross & Vitells, arXiv:1005.1891, Eq. (2) (Davies' bound) with the chi^2_1 scaling of the
   upcrossings, Eq. (6) (one degree of freedom; the one-sided q0 has local p = Phi(-sqrt(c))):
   p_global ~ p_local(c) + <N(c0)> exp(-(c - c0)/2), <N(c0)> the mean number of upcrossings of the
@@ -38,7 +41,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -278,6 +282,7 @@ class MassScan:
             x_c, t_c = fitter.fit(data, x0, poi_value=0.0)
             # the free fit only where -ln L falls into mu > 0 at the mu = 0 optimum; elsewhere
             # that optimum satisfies the bounded free fit's optimality conditions (mu_hat = 0)
+            assert fitter.poi_grad is not None  # set by fit
             need = fitter.poi_grad < 0.0
             x_f, t_f = x_c.copy(), t_c.copy()
             if need.any():
@@ -299,6 +304,9 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
                         batch: int = 250) -> dict[str, Any]:
     """Local and global significance of the best mass of a scan, by toys and by Gross-Vitells.
 
+    The two steps, :func:`observed_significance` and :func:`toy_significance`, are public so
+    that toys of several jobs (:func:`background_toys`, different seeds) can be merged.
+
     Args:
         background: compiled background-only workspace.
         patches: (mass, JSON Patch ops) per grid point.
@@ -319,12 +327,35 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
         ``gross_vitells_toys`` (:func:`gross_vitells` with the toys' mean upcrossings) and
         ``gross_vitells_observed`` (:func:`gross_vitells_observed`).
     """
-    from emiss.inference.fastlimits import Fitter
-
     n_toys = validate.GLOBAL_TOYS.check(n_toys, "n_toys")  # before any work
     seed = validate.SEED.check(seed, "seed")
     ref_level = validate.GV_LEVEL.check(ref_level, "ref_level")
     scan = MassScan(background, patches)
+    out, x_gen = observed_significance(scan, ref_level)
+    out["seed"] = seed
+    if n_toys == 0:
+        return out
+    return toy_significance(out, [background_toys(scan, x_gen, n_toys, seed, ref_level,
+                                                  batch)])
+
+
+def observed_significance(scan: MassScan, ref_level: float = GV_REF_LEVEL
+                          ) -> tuple[dict[str, Any], np.ndarray]:
+    """The observed q0 curve of a scan, its best mass and the Gross-Vitells estimate from it.
+
+    Args:
+        scan: the mass scan.
+        ref_level: Gross-Vitells reference level c0 of q0.
+
+    Returns:
+        (dict with ``masses``, ``q0_obs``, ``mu_hat_obs``, ``best_mass``, ``q0_max``,
+        ``Z_local``, ``p_local``, ``ref_level``, ``gross_vitells_observed``; the
+        background-only fit to the observed data that toys are drawn at, in the order of the
+        first model's parameters).
+    """
+    from emiss.inference.fastlimits import Fitter
+
+    ref_level = validate.GV_LEVEL.check(ref_level, "ref_level")
     fm0 = scan.models[0]
     obs = fm0.observed_data()
     x_gen, _ = Fitter(fm0).fit(obs, 0.0)
@@ -336,11 +367,142 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
         "masses": scan.masses.tolist(), "q0_obs": q_obs.tolist(), "mu_hat_obs": mu_obs.tolist(),
         "best_mass": float(scan.masses[k]), "q0_max": qmax,
         "Z_local": math.sqrt(max(qmax, 0.0)), "p_local": float(norm.sf(math.sqrt(max(qmax, 0)))),
-        "ref_level": ref_level, "seed": seed,
+        "ref_level": ref_level,
     }
     out["gross_vitells_observed"] = gross_vitells_observed(q_obs, ref_level)
-    if n_toys == 0:
-        return out
+    return out, x_gen
+
+
+@dataclass(frozen=True)
+class ToyJob:
+    """Background-only toys of one job (one seed) reduced to what the global p-value needs.
+
+    Attributes:
+        seed: the seed the toys were drawn with.
+        q0_max: max over the mass grid of q0, one per toy.
+        upcrossings: interior upcrossings of the reference level c0, one per toy.
+        components: excursion components (Euler characteristic) at c0, one per toy.
+        n_failed: toys with a failed fit (their failed points count as q0 = 0).
+    """
+
+    seed: int
+    q0_max: np.ndarray
+    upcrossings: np.ndarray
+    components: np.ndarray
+    n_failed: int
+
+    def __post_init__(self) -> None:
+        n = np.shape(self.q0_max)
+        if np.shape(self.upcrossings) != n or np.shape(self.components) != n or len(n) != 1:
+            raise EmissError(f"toys of seed {self.seed}: q0_max, upcrossings and components "
+                             "must be lists of the same length (one entry per toy)")
+        if not 0 <= self.n_failed <= n[0]:
+            raise EmissError(f"toys of seed {self.seed}: n_failed {self.n_failed} is not "
+                             f"between 0 and the {n[0]} toys")
+
+    @property
+    def n_toys(self) -> int:
+        """Number of toys."""
+        return int(np.shape(self.q0_max)[0])
+
+
+def merge_toys(jobs: Sequence[ToyJob]) -> ToyJob:
+    """Toys of several jobs as one set: concatenated in the order of their seeds.
+
+    The order of ``jobs`` does not matter (the same seeds give the same arrays, bit for bit);
+    one job is returned as it is.
+
+    Args:
+        jobs: toys of jobs with distinct seeds.
+
+    Returns:
+        One ToyJob (``seed`` of the first job in seed order) with every toy.
+
+    Raises:
+        EmissError: no job, or a seed given twice (those toys would be the same draws).
+    """
+    if not jobs:
+        raise EmissError("no toys to merge")
+    seeds = [j.seed for j in jobs]
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise EmissError(f"toys of seed {twice[0]} are given twice: toys of one seed are the "
+                         "same draws; run every job with its own seed")
+    if len(jobs) == 1:
+        return jobs[0]
+    order = sorted(jobs, key=lambda j: j.seed)
+    return ToyJob(order[0].seed, np.concatenate([j.q0_max for j in order]),
+                  np.concatenate([j.upcrossings for j in order]),
+                  np.concatenate([j.components for j in order]),
+                  sum(j.n_failed for j in order))
+
+
+def toy_significance(observed: Mapping[str, Any], jobs: Sequence[ToyJob]) -> dict[str, Any]:
+    """The global significance of an observed scan from background-only toys of one or several
+    jobs (merged with :func:`merge_toys`).
+
+    Args:
+        observed: :func:`observed_significance`'s dict (``q0_max``, ``p_local``,
+            ``ref_level``); the toys must count upcrossings at that ``ref_level`` on the
+            same likelihood and mass grid.
+        jobs: the toys.
+
+    Returns:
+        A copy of observed with ``toys`` and ``gross_vitells_toys`` (see
+        :func:`global_significance`).
+    """
+    toys = merge_toys(jobs)
+    qmax, ref_level = float(observed["q0_max"]), float(observed["ref_level"])
+    out = dict(observed)
+    out["toys"] = _toy_summary(toys.q0_max, toys.upcrossings, toys.components, toys.n_failed,
+                               qmax, float(observed["p_local"]), ref_level)
+    n_err = out["toys"]["mean_upcrossings_error"]
+    out["gross_vitells_toys"] = gross_vitells(qmax, float(toys.upcrossings.mean()), ref_level,
+                                              n_up_error=n_err, source="toys",
+                                              n_toys=toys.n_toys)
+    return out
+
+
+def background_toys(scan: MassScan, x_gen: np.ndarray, n_toys: int, seed: int,
+                    ref_level: float = GV_REF_LEVEL, batch: int = 250) -> ToyJob:
+    """Background-only toys of a scan, each refitted over the whole mass grid.
+
+    Args:
+        scan: the mass scan.
+        x_gen: the background-only fit the toys are drawn at (:func:`observed_significance`).
+        n_toys: number of toys (>= 1).
+        seed: their seed.
+        ref_level: Gross-Vitells reference level c0 of q0.
+        batch: toys fitted together (memory ~ batch * 30 * P doubles).
+
+    Returns:
+        The ToyJob.
+    """
+    n_toys = validate.GLOBAL_TOYS.check(n_toys, "n_toys")
+    seed = validate.SEED.check(seed, "seed")
+    if n_toys < 1:
+        raise EmissError(f"n_toys {n_toys}: background_toys needs at least 1 toy")
+    qm, up, phis, n_failed = _toy_curves(scan, x_gen, n_toys, seed, ref_level, batch)
+    return ToyJob(seed, qm, up, phis, n_failed)
+
+
+def _toy_curves(scan: MassScan, x_gen: np.ndarray, n_toys: int, seed: int, ref_level: float,
+                batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The q0 curves of background-only toys, reduced to what the global p-value needs.
+
+    Args:
+        scan: the mass scan.
+        x_gen: parameters the toys are drawn at (the background-only fit, first model's order).
+        n_toys: number of toys.
+        seed: their seed.
+        ref_level: Gross-Vitells reference level c0.
+        batch: toys fitted together.
+
+    Returns:
+        (max q0 per toy, upcrossings of c0 per toy, excursion components per toy, number of
+        toys with a failed fit; their failed points count as q0 = 0).
+    """
+    fm0 = scan.models[0]
     rng = np.random.default_rng(seed)
     bm = BatchModel(fm0)
     qmaxes, ups, phis_l = [], [], []
@@ -356,24 +518,43 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
         ups.append(upcrossings(q, ref_level))
         phis_l.append(excursion_components(q, ref_level))
         log.info("toys %d/%d", start + n, n_toys)
-    qm = np.concatenate(qmaxes)
-    up = np.concatenate(ups)
-    phis = np.concatenate(phis_l)
+    return np.concatenate(qmaxes), np.concatenate(ups), np.concatenate(phis_l), n_failed
+
+
+def _z_of_p(pv: float) -> float:
+    """One-sided significance of a p-value (p clipped to [1e-300, 1]; never below 0)."""
+    return float(max(norm.isf(min(max(pv, 1e-300), 1.0)), 0.0))
+
+
+def _toy_summary(qm: np.ndarray, up: np.ndarray, phis: np.ndarray, n_failed: int, qmax: float,
+                 p_local: float, ref_level: float) -> dict[str, Any]:
+    """The ``toys`` block of :func:`global_significance`.
+
+    Args:
+        qm: max q0 per toy.
+        up: upcrossings of c0 per toy.
+        phis: excursion components per toy.
+        n_failed: toys with a failed fit.
+        qmax: observed max q0.
+        p_local: its asymptotic local p-value.
+        ref_level: Gross-Vitells reference level c0.
+
+    Returns:
+        The block (see :func:`global_significance`).
+    """
+    n_toys = qm.size
     n_pass = int(np.sum(qm >= qmax))
     p = n_pass / n_toys
     # binomial error; with no toy above the observation, the error of p = 1/N instead
     err = math.sqrt(max(p * (1 - p), 1.0 / n_toys) / n_toys) if n_pass < n_toys else 0.0
     p_up95 = 1.0 - 0.05 ** (1.0 / n_toys) if n_pass == 0 else None  # 95 % CL upper limit
-
-    def z(pv: float) -> float:
-        return float(max(norm.isf(min(max(pv, 1e-300), 1.0)), 0.0))
-
-    out["toys"] = {
+    toys: dict[str, Any] = {
         "n_toys": n_toys, "n_exceeding": n_pass, "p_global": p, "p_global_error": err,
-        "Z_global": z(p) if n_pass else None,
+        "Z_global": _z_of_p(p) if n_pass else None,
         "p_global_upper_95": p_up95,
-        "Z_global_lower_bound": z(p_up95) if n_pass == 0 else None,
-        "Z_global_range": [z(p + err), z(max(p - err, 0.0)) if p - err > 0 else None],
+        "Z_global_lower_bound": _z_of_p(p_up95) if p_up95 is not None else None,  # no toy
+        "Z_global_range": [_z_of_p(p + err),
+                           _z_of_p(max(p - err, 0.0)) if p - err > 0 else None],
         "n_failed": n_failed, "mean_upcrossings": float(up.mean()),
         "mean_upcrossings_error": float(up.std(ddof=1) / math.sqrt(n_toys)) if n_toys > 1
         else None,
@@ -381,18 +562,14 @@ def global_significance(background: FastBackground, patches: Sequence[tuple[floa
         "fraction_starting_above_ref": float(np.mean(phis > up)),
         "q0_max_quantiles": {str(qq): float(np.quantile(qm, qq)) for qq in (0.5, 0.9, 0.99)},
     }
-    tf = p / out["p_local"] if out["p_local"] > 0 else math.inf
-    out["toys"]["trials_factor"] = tf
+    tf = p / p_local if p_local > 0 else math.inf
+    toys["trials_factor"] = tf
     if n_pass and tf < 1.0:  # a measurement: kept, but never silently
         log.warning("toy trials factor %.3g < 1: p_global %.3g +- %.2g below the asymptotic "
                     "local p %.3g (toy statistics, or q0 not chi^2-distributed at one mass)",
-                    tf, p, err, out["p_local"])
-        out["toys"]["caveat"] = (f"trials factor {tf:.3g} < 1: the toy p_global is below the "
-                                 "asymptotic local p (toy statistics, or q0 at one mass is not "
-                                 "chi^2-distributed); not clipped, it is a measurement")
-    out["toys"]["gv_check"] = gv_check(qm, float(up.mean()), ref_level)
-    n_err = out["toys"]["mean_upcrossings_error"]
-    out["gross_vitells_toys"] = gross_vitells(qmax, float(up.mean()), ref_level,
-                                              n_up_error=n_err, source="toys",
-                                              n_toys=n_toys)
-    return out
+                    tf, p, err, p_local)
+        toys["caveat"] = (f"trials factor {tf:.3g} < 1: the toy p_global is below the "
+                          "asymptotic local p (toy statistics, or q0 at one mass is not "
+                          "chi^2-distributed); not clipped, it is a measurement")
+    toys["gv_check"] = gv_check(qm, float(up.mean()), ref_level)
+    return toys

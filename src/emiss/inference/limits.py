@@ -28,13 +28,18 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import norm
 
 from emiss.errors import EmissError
 from emiss.inference.rows import ROW_KEYS, failed_row  # noqa: F401 (ROW_KEYS re-exported)
+from emiss.names import POI
+
+if TYPE_CHECKING:
+    from emiss.inference.fastmodel import FastBackground
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +67,12 @@ class LimitSearchError(RuntimeError):
     """A limit search gave up: no bracket, or its time budget ran out (the reason says which)."""
 
 
+# One function on purpose: it follows pyhf 0.7.6's toms748_scan step by step (the same closures
+# over one cache of CLs results), so that the two can be compared line by line.
 def bounded_toms748_scan(data: Any, model: Any, bounds_low: float, bounds_up: float, *,
                          level: float = 0.05, atol: float = 2e-12, rtol: float = 1e-4,
                          max_seconds: float = LIMIT_SEARCH_SECONDS,
-                         max_steps: int = LIMIT_BRACKET_STEPS,
+                         max_steps: int = LIMIT_BRACKET_STEPS, expected: bool = True,
                          **hypotest_kwargs: Any) -> tuple[Any, list, tuple[list, list]]:
     """pyhf's ``toms748_scan`` (0.7.6) with bounded bracket steps and a wall-time budget.
 
@@ -86,6 +93,7 @@ def bounded_toms748_scan(data: Any, model: Any, bounds_low: float, bounds_up: fl
         rtol: relative tolerance of the roots.
         max_seconds: wall-time budget.
         max_steps: largest number of halvings / doublings of the bracket ends.
+        expected: False: bracket and solve the observed limit only (the expected are NaN).
         **hypotest_kwargs: passed to ``pyhf.infer.hypotest``.
 
     Returns:
@@ -126,7 +134,7 @@ def bounded_toms748_scan(data: Any, model: Any, bounds_low: float, bounds_up: fl
         return ks[pos][np.argmin(vals[pos])], ks[neg][np.argmax(vals[neg])]
 
     def all_cls(res: Any) -> np.ndarray:
-        return np.asarray([res[0], *res[1]], dtype=float)
+        return np.asarray([res[0], *res[1]] if expected else [res[0]], dtype=float)
 
     steps = 0
     while np.any(all_cls(f_cached(bounds_low)) < level):
@@ -143,6 +151,8 @@ def bounded_toms748_scan(data: Any, model: Any, bounds_low: float, bounds_up: fl
                                    f"mu = {bounds_up:.3g} ({max_steps} doublings)")
         bounds_up *= 2
     obs = toms748(f, bounds_low, bounds_up, args=(level, 0), k=2, xtol=atol, rtol=rtol)
+    if not expected:
+        return obs, [math.nan] * 5, (list(cache.keys()), list(cache.values()))
     exp = [toms748(f, *best_bracket(i), args=(level, i), k=2, xtol=atol, rtol=rtol)
            for i in range(1, 6)]
     return obs, exp, (list(cache.keys()), list(cache.values()))
@@ -162,6 +172,35 @@ def significance_from_p0(p0: float) -> float:
     return float(max(norm.isf(p0), 0.0))
 
 
+def pyhf_cls_curve(data: Any, model: Any, obs: float, exp: list[float], points: int,
+                   **hypotest_kwargs: Any) -> dict[str, list]:
+    """The CLs curve of one hypothesis with pyhf's ``hypotest`` (qtilde, expected set).
+
+    Args:
+        data: observed data (with auxdata).
+        model: the pyhf model.
+        obs: observed limit on mu.
+        exp: expected limits on mu (NaN entries ignored for the grid).
+        points: grid points (``emiss.inference.fastlimits.cls_curve_grid``).
+        **hypotest_kwargs: passed to ``pyhf.infer.hypotest`` (e.g. ``calctype``).
+
+    Returns:
+        {"mu": grid, "cls_obs": CLs per mu, "cls_exp": 5 CLs per mu (n_sigma 2 ... -2)}.
+    """
+    from pyhf.infer import hypotest
+
+    from emiss.inference.fastlimits import cls_curve_grid
+
+    mus = cls_curve_grid(obs, exp, points)
+    c_obs, c_exp = [], []
+    for mu in mus:
+        res = hypotest(mu, data, model, test_stat="qtilde", return_expected_set=True,
+                       **hypotest_kwargs)
+        c_obs.append(float(res[0]))
+        c_exp.append([float(v) for v in res[1]])
+    return {"mu": mus, "cls_obs": c_obs, "cls_exp": c_exp}
+
+
 def _pyhf_model(workspace: Any, patch_ops: list | None, poi: str) -> tuple[Any, Any]:
     """Build the pyhf model of one hypothesis and its observed data (+ auxdata)."""
     patches = [patch_ops] if patch_ops else None
@@ -174,9 +213,11 @@ def reference_analyse(
     workspace_spec: dict | Any,
     patch_ops: list | None,
     *,
-    poi: str = "mu",
+    poi: str = POI,
     cl: float = 0.95,
     calctype: str = "asymptotics",
+    observed_only: bool = False,
+    cls_points: int = 0,
     **hypotest_kwargs: Any,
 ) -> dict[str, Any]:
     """Analyse one hypothesis the plain pyhf way (the reference for the fast engine).
@@ -187,11 +228,14 @@ def reference_analyse(
         poi: parameter of interest.
         cl: confidence level of the upper limits (CLs < 1 - cl excluded).
         calctype: ``"asymptotics"`` or ``"toybased"``.
+        observed_only: search the observed limit only (``mu_limit_exp`` NaN).
+        cls_points: > 0: also the CLs curve (``pyhf_cls_curve``) of that many points.
         **hypotest_kwargs: passed to ``pyhf.infer.hypotest`` (e.g. ``ntoys``).
 
     Returns:
         Row dict: ``mu_hat``, ``twice_nll``, ``mu_limit_obs``, ``mu_limit_exp`` (5 values:
-        -2, -1, 0, +1, +2 sigma), ``p0``, ``Z``, ``status`` ("ok" or the failure).
+        -2, -1, 0, +1, +2 sigma), ``p0``, ``Z``, ``status`` ("ok" or the failure), and
+        ``cls_curve`` with ``cls_points``.
     """
     import pyhf
 
@@ -212,17 +256,22 @@ def reference_analyse(
         lo, hi = model.config.suggested_bounds()[model.config.poi_index]
         try:  # pyhf's upper_limit (bracket = the POI's bounds), with bounded work
             obs, exp, _ = bounded_toms748_scan(data, model, lo, hi, level=1.0 - cl,
-                                               calctype=calctype, **hypotest_kwargs)
+                                               expected=not observed_only, calctype=calctype,
+                                               **hypotest_kwargs)
         except ValueError as exc:
             # with mu_hat = 0 the asymptotic qtilde is 0/0 at mu = 0 and toms748 refuses the
             # NaN ("function value at x=0 is NaN"): start the bracket just above 0 instead
             log.info("upper_limit failed (%s); bracket from mu = %g", exc, 1e-4 * hi)
             obs, exp, _ = bounded_toms748_scan(
-                data, model, max(lo, 1e-4 * hi), hi, level=1.0 - cl, calctype=calctype,
-                **hypotest_kwargs,
+                data, model, max(lo, 1e-4 * hi), hi, level=1.0 - cl,
+                expected=not observed_only, calctype=calctype, **hypotest_kwargs,
             )
         row["mu_limit_obs"] = float(obs)
         row["mu_limit_exp"] = [float(e) for e in exp]
+        if cls_points > 0:
+            row["cls_curve"] = pyhf_cls_curve(data, model, row["mu_limit_obs"],
+                                              row["mu_limit_exp"], cls_points,
+                                              calctype=calctype, **hypotest_kwargs)
         p0 = pyhf.infer.hypotest(
             0.0, data, model, test_stat="q0", calctype=calctype, **hypotest_kwargs
         )
@@ -248,6 +297,12 @@ class GridAnalyzer:
         calctype: ``"asymptotics"`` or ``"toybased"``.
         engine: ``"fast"`` (default), ``"reference"`` (the previous fast engine) or
             ``"pyhf"``.
+        observed_only: the observed limit only, no expected band (``mu_limit_exp`` NaN). The
+            asymptotic engines then skip the expected limits' fits; with toys the band comes
+            from the same toys and is only dropped.
+        cls_points: > 0: each row also holds its CLs curve (``"cls_curve"``: observed and
+            expected CLs on that many values of mu, ``fastlimits.cls_curve_grid``);
+            asymptotics only.
         **hypotest_kwargs: extra arguments for pyhf (engine ``"pyhf"`` only); ``ntoys`` and
             ``toy_seed`` set the toys of either engine.
     """
@@ -256,10 +311,12 @@ class GridAnalyzer:
         self,
         workspace_spec: dict,
         *,
-        poi: str = "mu",
+        poi: str = POI,
         cl: float = 0.95,
         calctype: str = "asymptotics",
         engine: str = "fast",
+        observed_only: bool = False,
+        cls_points: int = 0,
         **hypotest_kwargs: Any,
     ) -> None:
         import pyhf
@@ -267,6 +324,9 @@ class GridAnalyzer:
         _check_common(cl, calctype)
         if engine not in ENGINES:
             raise EmissError(f"engine {engine!r} is unknown; valid: {', '.join(ENGINES)}")
+        check_cls_curve(cls_points, calctype)
+        self.observed_only = bool(observed_only)
+        self.cls_points = int(cls_points)
         self.spec = copy.deepcopy(workspace_spec)
         self.poi = poi
         self.cl = cl
@@ -281,7 +341,7 @@ class GridAnalyzer:
         if engine == "pyhf" and calctype == "toybased":
             check_pyhf_toys()
             self.hypotest_kwargs["ntoys"] = self.ntoys
-        self._fast = None
+        self._fast: FastBackground | None = None
         if engine in ("fast", "reference"):
             from emiss.inference.fastmodel import FastBackground, UnsupportedSpec
 
@@ -292,7 +352,7 @@ class GridAnalyzer:
                 engine = "pyhf"
         self.engine = engine
 
-    def analyse(self, patch_ops: list | None, warm_start: Any = None,
+    def analyse(self, patch_ops: list | None, warm_start: dict | None = None,
                 cl: float | None = None) -> dict[str, Any]:
         """Analyse one hypothesis.
 
@@ -311,7 +371,7 @@ class GridAnalyzer:
             cl = self.cl
         else:
             _check_common(cl, self.calctype)
-        if self.engine in ("fast", "reference"):
+        if self._fast is not None and self.engine in ("fast", "reference"):
             from emiss.inference.fastmodel import UnsupportedSpec
 
             try:
@@ -324,20 +384,55 @@ class GridAnalyzer:
 
                     row = fast_toy_analyse(fm, cl=cl, ntoys=self.ntoys, seed=self.toy_seed)
                     row["warm_start"] = None
-                    return row
+                    return self._observed_only(row)
                 from emiss.inference.fastlimits import fast_analyse
 
-                return fast_analyse(fm, cl=cl, warm_start=warm_start, engine=self.engine)
+                return fast_analyse(fm, cl=cl, warm_start=warm_start, engine=self.engine,
+                                    observed_only=self.observed_only,
+                                    cls_points=self.cls_points)
         row = reference_analyse(
             self._workspace,
             patch_ops,
             poi=self.poi,
             cl=cl,
             calctype=self.calctype,
+            observed_only=self.observed_only,
+            cls_points=self.cls_points,
             **self.hypotest_kwargs,
         )
         row["warm_start"] = None
+        return self._observed_only(row)
+
+    def _observed_only(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with its expected limits dropped (NaN) when the analyzer is observed-only."""
+        if self.observed_only:
+            row["mu_limit_exp"] = [math.nan] * 5
         return row
+
+
+#: Most points of a CLs curve (each costs two fits).
+MAX_CLS_POINTS = 1000
+
+
+def check_cls_curve(cls_points: Any, calctype: str) -> None:
+    """EmissError unless ``cls_points`` is 0 (no curve) or a count the curve can use.
+
+    Args:
+        cls_points: points of the CLs curve (0: none).
+        calctype: ``"asymptotics"`` or ``"toybased"``.
+
+    Raises:
+        EmissError: a bad count, or a curve asked of toys.
+    """
+    if cls_points is None or cls_points is False or cls_points == 0:
+        return
+    if isinstance(cls_points, bool) or not isinstance(cls_points, int) \
+            or not 2 <= cls_points <= MAX_CLS_POINTS:
+        raise EmissError(f"cls_points {cls_points!r}: the CLs curve needs an integer number "
+                         f"of points from 2 to {MAX_CLS_POINTS} (0: no curve)")
+    if calctype != "asymptotics":
+        raise EmissError(f"a CLs curve (cls_points={cls_points}) needs calctype "
+                         f"'asymptotics', not {calctype!r}: each point would need its own toys")
 
 
 def check_pyhf_toys() -> None:

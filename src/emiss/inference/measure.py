@@ -1,8 +1,7 @@
-"""Measure the SM-shaped signal strength on a bundled workspace (``emiss measure``).
+"""Fit of a signal strength on a workspace and its signal patch (the engine of ``emiss measure``).
 
-The signal enters as a JSON Patch list (the SM hypothesis is a patch like any other).
-``emiss.patches.sm_patch(bundle)`` is used when the patches stage provides it; otherwise the
-private ``_sm_signal_patch`` below builds it from the bundle's response and sidecar.
+The signal enters as a JSON Patch list (the SM hypothesis is a patch like any other), given by
+the caller: ``emiss.studies.measure`` builds the SM patch and states what mu = 1 stands for.
 
 Outputs (profile likelihood ratio t(mu) = -2 ln L(mu, theta_hat_hat) / L(mu_hat, theta_hat)):
 ``mu_hat``; ``mu_err_up``/``mu_err_down`` where t(mu) = 1 (scanned by root finding on
@@ -16,16 +15,17 @@ it does not support, or a fit it cannot converge, falls back to pyhf with MINUIT
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import jsonpatch
 import numpy as np
 import pyhf
 
-from emiss.bundles.bundle import POI, SIGNAL_SAMPLE, Bundle
+from emiss.bundles.bundle import POI, Bundle
 from emiss.errors import EmissError
 
 log = logging.getLogger(__name__)
@@ -55,68 +55,6 @@ class MeasureResult:
         return d
 
 
-def _reference_br(bundle: Bundle) -> float:
-    """The branching ratio mu = 1 stands for in the SM-signal fit.
-
-    The sidecar's reference (Belle II's 4.97e-6 for B+ -> K+); when it states none (the K*
-    bundles), the SM prediction of the first signal channel's process, as ``emiss.patches.sm_patch``
-    normalises it.
-    """
-    ref = bundle.reference_branching_ratio()
-    if ref is not None:
-        return ref
-    from emiss.physics.sm import sm_spectrum
-
-    response = bundle.require_response()
-    names = [c["name"] for c in bundle.spec["channels"]]
-    first = min(response.channels.values(), key=lambda cr: names.index(cr.name))
-    return sm_spectrum(first.process).branching_ratio()
-
-
-def _sm_signal_patch(bundle: Bundle) -> list[dict]:
-    """JSON Patch adding the SM-shaped signal (normfactor mu) to every signal channel.
-
-    Yields = response.fold(SM spectrum scaled to the reference branching ratio, 4.97e-6 for
-    Belle II); the sample carries normfactor ``mu`` plus the sidecar's signal modifiers.
-    """
-    from emiss.physics.sm import sm_spectrum
-
-    response = bundle.require_response()
-    names = [c["name"] for c in bundle.spec["channels"]]
-    ref = _reference_br(bundle)
-    ops: list[dict] = []
-    for name, cr in sorted(response.channels.items(), key=lambda kv: names.index(kv[0])):
-        sm = sm_spectrum(cr.process)
-        yields = cr.fold(sm.scaled(ref / sm.branching_ratio()))
-        mods = [{"name": POI, "type": "normfactor", "data": None}]
-        mods += bundle.signal_modifiers(name)
-        ops.append({
-            "op": "add",
-            "path": f"/channels/{names.index(name)}/samples/0",
-            "value": {"name": SIGNAL_SAMPLE, "data": [float(y) for y in yields],
-                      "modifiers": mods},
-        })
-    return ops
-
-
-def sm_signal_patch(bundle: Bundle) -> tuple[list[dict], str]:
-    """The SM signal patch: ``emiss.patches.sm_patch`` when present, else ``_sm_signal_patch``.
-
-    Returns:
-        (JSON Patch list, "emiss.patches.sm_patch" or "emiss.inference.measure._sm_signal_patch").
-    """
-    try:
-        from emiss.patches.build import sm_patch
-
-        patch = sm_patch(bundle)
-    except ImportError as exc:  # patches stage absent or incomplete
-        log.warning("emiss.patches.sm_patch unavailable (%s); using _sm_signal_patch", exc)
-        return _sm_signal_patch(bundle), "emiss.inference.measure._sm_signal_patch"
-    if isinstance(patch, dict) and "patch" in patch:
-        patch = patch["patch"]
-    return list(patch), "emiss.patches.sm_patch"
-
-
 #: Optimizer of every fit (pyhf's MINUIT interface; errordef 1 on -2 ln L).
 _MINUIT = pyhf.optimize.minuit_optimizer(tolerance=1e-2)
 #: pyhf logs a failed minimisation with its full result; retries are ours to report.
@@ -130,6 +68,26 @@ class FitModel:
     workspace: pyhf.Workspace
     model: Any
     data: np.ndarray
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def restores_pyhf_backend(fn: _F) -> _F:
+    """Run fn with whatever pyhf backend and optimizer it sets, then give the caller's back.
+
+    pyhf's backend is process-wide state: a library call must not leave a user's (or another
+    fit's) choice of optimizer changed.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        saved = pyhf.get_backend()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            pyhf.set_backend(*saved)
+
+    return cast(_F, wrapper)
 
 
 def patched_model(spec: dict, patch: list[dict]) -> FitModel:
@@ -168,7 +126,8 @@ class _FastFits:
         return float(val), np.asarray(self._order(self.fast, self.fm.model, pars))
 
 
-def _fits(spec: dict, patch: list[dict], fm: FitModel):
+def _fits(spec: dict, patch: list[dict], fm: FitModel
+          ) -> Callable[..., tuple[float, np.ndarray]]:
     """A fit function mu -> (-2 ln L, pars): the fast engine, else pyhf (see module doc)."""
     from emiss.inference.fastlimits import FitFailure
     from emiss.inference.fastmodel import UnsupportedSpec
@@ -230,8 +189,8 @@ def _fit_with_retries(fm: FitModel, mu: float | None, starts: list) -> tuple[flo
     raise last  # type: ignore[misc]
 
 
-def _crossing(g, known: dict[float, float], mu_hat: float, direction: int, step: float,
-              bounds: tuple[float, float]) -> float:
+def _crossing(g: Callable[[float], float], known: dict[float, float], mu_hat: float,
+              direction: int, step: float, bounds: tuple[float, float]) -> float:
     """mu on the side ``direction`` (+1 / -1) of mu_hat where g(mu) = sqrt(t(mu)) - 1 = 0.
 
     sqrt(t(mu)) is close to linear in mu, so the secant through the nearest known points
@@ -278,14 +237,18 @@ def _crossing(g, known: dict[float, float], mu_hat: float, direction: int, step:
     return min(pts, key=lambda m: abs(pts[m]))
 
 
-def measure(bundle: Bundle, patch: list[dict] | None = None,
-            progress: Callable[[str], None] | None = None) -> MeasureResult:
-    """Fit the signal strength of the SM-shaped signal.
+@restores_pyhf_backend
+def fit_signal_strength(bundle: Bundle, patch: list[dict], reference_br: float,
+                        progress: Callable[[str], None] | None = None,
+                        source: str = "caller") -> MeasureResult:
+    """Fit the signal strength mu of the signal a patch adds.
 
     Args:
         bundle: the workspace bundle.
-        patch: JSON Patch adding the signal (default: the SM patch, see ``sm_signal_patch``).
+        patch: JSON Patch adding the signal (sample ``signal`` with normfactor ``mu``).
+        reference_br: the branching ratio mu = 1 stands for (``br_hat = mu_hat x reference_br``).
         progress: called with a short message before each long step (the CLI prints them).
+        source: where the patch comes from (``MeasureResult.signal_patch_source``).
 
     Returns:
         The MeasureResult.
@@ -295,9 +258,6 @@ def measure(bundle: Bundle, patch: list[dict] | None = None,
         if progress is not None:
             progress(message)
 
-    source = "caller"
-    if patch is None:
-        patch, source = sm_signal_patch(bundle)
     if not bundle.meta:  # the CLI refuses this unless --no-sidecar (emiss.cli._common)
         log.info("workspace %s has no sidecar: the signal carries only mu (no per-channel "
                  "signal modifiers)", bundle.stem)
@@ -332,7 +292,7 @@ def measure(bundle: Bundle, patch: list[dict] | None = None,
     up = _crossing(g, known, mu_hat, +1, max(down, 0.1), bounds) - mu_hat
     z0 = float(np.sqrt(t0)) if mu_hat > 0 else 0.0
     z1 = float(np.sign(mu_hat - 1.0) * np.sqrt(t1))
-    ref = _reference_br(bundle)
+    ref = float(reference_br)
     return MeasureResult(
         workspace=str(bundle.path), mu_hat=mu_hat, mu_err_up=float(up), mu_err_down=float(down),
         Z_bkg_only=z0, Z_sm=z1, br_hat=mu_hat * ref, reference_branching_ratio=ref,
@@ -341,14 +301,17 @@ def measure(bundle: Bundle, patch: list[dict] | None = None,
     )
 
 
-def postfit_yields(bundle: Bundle, patch: list[dict] | None = None) -> dict[str, dict]:
+@restores_pyhf_backend
+def postfit_yields(bundle: Bundle, patch: list[dict]) -> dict[str, dict]:
     """Post-fit yields per channel and sample plus observed data (for plots).
+
+    Args:
+        bundle: the workspace bundle.
+        patch: JSON Patch adding the signal.
 
     Returns:
         channel -> {"samples": {name: yields}, "data": observed}.
     """
-    if patch is None:
-        patch, _ = sm_signal_patch(bundle)
     pyhf.set_backend("numpy", _MINUIT)
     fm = patched_model(bundle.spec, patch)
     _, pars = _fits(bundle.spec, patch, fm)(None)
@@ -397,7 +360,8 @@ def _fast_covariance(spec: dict, patch: list[dict], fm: FitModel
     return pars_f[idx], cov_f[np.ix_(idx, idx)]
 
 
-def postfit(bundle: Bundle, patch: list[dict] | None = None) -> dict[str, dict]:
+@restores_pyhf_backend
+def postfit(bundle: Bundle, patch: list[dict]) -> dict[str, dict]:
     """Post-fit yields per channel and sample, their total's 1 sigma band and the data.
 
     The band is the linear propagation of the fit covariance (the inverse expected-information
@@ -408,14 +372,12 @@ def postfit(bundle: Bundle, patch: list[dict] | None = None) -> dict[str, dict]:
 
     Args:
         bundle: the workspace bundle.
-        patch: JSON Patch adding the signal (default: the SM patch).
+        patch: JSON Patch adding the signal.
 
     Returns:
         channel -> {"samples": {name: yields}, "total": yields, "total_err": 1 sigma,
         "data": observed}.
     """
-    if patch is None:
-        patch, _ = sm_signal_patch(bundle)
     fm = patched_model(bundle.spec, patch)
     fast = _fast_covariance(bundle.spec, patch, fm)
     if fast is not None:

@@ -48,7 +48,7 @@ import copy
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import gammaln
@@ -57,6 +57,9 @@ from scipy.stats import norm
 from emiss.errors import EmissError
 from emiss.inference.batch import BatchData, BatchModel
 from emiss.inference.fastmodel import FastModel
+
+if TYPE_CHECKING:
+    import emcee
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ class PosteriorSetup:
         log_norm: constant of the log prior (flat priors' 1/width, shapesys' ln tau).
         extra_log_prior: optional further log prior of the sampled parameters, a function of
             rows x (N, D) returning (ln p (N,), d ln p / dx (N, D)) (e.g. flat priors on |C| for
-            normfactors C² in ``emiss.inference.wet``); None: none.
+            normfactors C² in ``emiss.studies.wet``); None: none.
     """
 
     fm: FastModel
@@ -104,7 +107,7 @@ class PosteriorSetup:
             raise EmissError(f"br_max={self.br_max!r}: the flat prior in B needs B_max > 0")
         self.index = np.flatnonzero(free)
         b = fm.bounds.copy()
-        if self.poi_fixed is None:
+        if self.poi_fixed is None and self.br_max is not None:  # br_max is set (checked above)
             b[fm.poi_index] = (0.0, self.br_max / self.ref_br)
         self.bounds = b[self.index]
         unc = np.ones(fm.npars, bool)
@@ -155,7 +158,7 @@ class PosteriorSetup:
         up = ~np.isfinite(lo) & np.isfinite(hi)
         return two, low, up
 
-    def to_x(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def to_x(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Map unconstrained rows u (N, D) to parameters.
 
         Returns:
@@ -321,6 +324,8 @@ def laplace(setup: PosteriorSetup, x0: np.ndarray | None = None
         np.linalg.cholesky(H)
     except np.linalg.LinAlgError:
         _, _, Hgn = fm.nll_grad_hess(pars, fm.observed_data())
+        if Hgn is None:
+            raise EmissError("-2 ln L is not finite at the posterior mode") from None
         H = Hgn[np.ix_(setup.index, setup.index)] + 1e-12 * np.eye(d)
     cov = np.linalg.inv(H)
     cov = 0.5 * (cov + cov.T)
@@ -354,7 +359,7 @@ class StudentT:
         return self.mean + (z @ self.L.T) / np.sqrt(w)[:, None]
 
 
-def _independence_move(proposal: StudentT):
+def _independence_move(proposal: StudentT) -> emcee.moves.MHMove:
     import emcee
 
     def propose(coords: np.ndarray, random: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -51,8 +51,19 @@ from emiss.inference.posterior import (
     summarise,
 )
 from emiss.io import round_sig
+from emiss.names import POI
 
 log = logging.getLogger(__name__)
+
+
+class SamplerSettings(TypedDict):
+    """The sampler settings of a grid (``sample_posterior``) and the seed of its draws."""
+
+    sampler: str
+    draws: int
+    tune: int
+    chains: int
+    seed: int
 
 FORMAT = "emiss-posterior/1"
 SIG = 6  # significant digits written
@@ -73,8 +84,7 @@ def _r(x: Any) -> Any:
         return {k: _r(v) for k, v in x.items()}
     if isinstance(x, (bool, str, int)) and not isinstance(x, float):
         return x
-    x = float(x)
-    return round_sig(x, SIG) if math.isfinite(x) else None
+    return round_sig(float(x), SIG, nonfinite="none")
 
 
 def mass_summary(masses: np.ndarray, probs: np.ndarray, weights_prior: np.ndarray,
@@ -82,7 +92,8 @@ def mass_summary(masses: np.ndarray, probs: np.ndarray, weights_prior: np.ndarra
     """Mode, median, central and HPD intervals of the m marginal on grid cells.
 
     The density is piecewise constant: p_i / (hi_i - lo_i) on cell i (cells end half-way
-    between neighbours; the outer cells are symmetric about their point). Quantiles are
+    between neighbours; the outer cells are symmetric about their point, the lowest one
+    cut at m = 0). Quantiles are
     interpolated linearly inside a cell; the HPD region is the union of the highest-density
     cells reaching the credibility (reported by its extent and whether it is one interval).
 
@@ -107,7 +118,8 @@ def mass_summary(masses: np.ndarray, probs: np.ndarray, weights_prior: np.ndarra
                 "probabilities": p.tolist(),
                 "prior_weights": np.asarray(weights_prior, float).tolist(), "prior": prior}
     mid = 0.5 * (m[1:] + m[:-1])
-    lo = np.concatenate([[m[0] - (mid[0] - m[0])], mid])
+    # a mass is never negative: the lowest cell stops at m = 0
+    lo = np.concatenate([[max(0.0, m[0] - (mid[0] - m[0]))], mid])
     hi = np.concatenate([mid, [m[-1] + (m[-1] - mid[-1])]])
     dens = p / (hi - lo)
     cdf = np.concatenate([[0.0], np.cumsum(p)])
@@ -134,6 +146,27 @@ def mass_summary(masses: np.ndarray, probs: np.ndarray, weights_prior: np.ndarra
 
 def _draws_br(run: PosteriorRun, ref_br: float) -> np.ndarray:
     return run.poi() * ref_br
+
+
+def _shift_laplace_evidences(points: list[dict[str, Any]],
+                             runs: Sequence[tuple[PosteriorRun | None, float]]) -> None:
+    """Add the mean (bridge - Laplace) ln Z difference of the sampled points to the others.
+
+    The Laplace approximation misses the truncation of wide nuisance priors (a common offset,
+    ~0.2 per N(1, 1) factor cut at 0).
+
+    Args:
+        points: the grid points (``ln_z``, ``ln_z_laplace``), updated in place.
+        runs: (run or None when not sampled, B at mu = 1) per point.
+    """
+    diffs = [p["ln_z"] - p["ln_z_laplace"] for p, (r, _) in zip(points, runs, strict=True)
+             if r is not None]
+    if diffs:
+        off = float(np.mean(diffs))
+        for p, (r, _) in zip(points, runs, strict=True):
+            if r is None:
+                p["ln_z"] = p["ln_z_laplace"] + off
+                p["laplace_offset"] = off
 
 
 def _count_parameters(spec: Mapping[str, Any]) -> int:
@@ -168,7 +201,7 @@ class PosteriorGrid:
     def __init__(self, workspace_spec: Mapping[str, Any], *, br_max: float = DEFAULT_BR_MAX,
                  mass_prior: str = "flat", sampler: str = "nuts", draws: int = 1000,
                  tune: int = 500, chains: int = 4, seed: int = 0, label: str = "m_X",
-                 poi: str = "mu", min_weight: float = DEFAULT_MIN_WEIGHT) -> None:
+                 poi: str = POI, min_weight: float = DEFAULT_MIN_WEIGHT) -> None:
         br_max = validate.BR_MAX.check(br_max, "br_max")  # every number before any work
         draws = validate.DRAWS.check(draws, "draws")
         tune = validate.TUNE.check(tune, "tune")
@@ -193,8 +226,9 @@ class PosteriorGrid:
                 "draws x 4 chains already give R-hat and ESS), or run seeds separately")
         self.br_max = float(br_max)
         self.mass_prior = mass_prior
-        self.settings = {"sampler": sampler, "draws": int(draws), "tune": int(tune),
-                         "chains": int(chains), "seed": int(seed)}
+        self.settings: SamplerSettings = {"sampler": sampler, "draws": int(draws),
+                                          "tune": int(tune), "chains": int(chains),
+                                          "seed": int(seed)}
         self.label = label
         if not 0.0 <= min_weight < 1.0:
             raise EmissError(f"--min-weight {min_weight!r}: must be in [0, 1)")
@@ -268,7 +302,7 @@ class PosteriorGrid:
             labels = list(ps["metadata"].get("labels", []))
             metas = [(j, ps["patches"][j]["metadata"]) for j in idx]
             blocks = {j: patch_emiss_meta(m) for j, m in metas}
-            names = {str(b.get("scenario")) for b in blocks.values()}
+            names = {b.scenario for b in blocks.values()}
             if len(names) != 1:
                 raise EmissError(f"patchset #{i + 1} mixes scenarios {sorted(names)}; one "
                                  "scenario per patchset is needed")
@@ -279,90 +313,19 @@ class PosteriorGrid:
                                      "select one with --names")
                 j = idx[0]
                 sm_patch = (ps["patches"][j]["patch"], blocks[j])
-                log.info("posterior: rescaled SM (%s)", metas[0][1]["name"])
-                run, res = self.run_patch(sm_patch[0], float(blocks[j][
-                    "reference_branching_ratio"]))
-                res.update({"name": metas[0][1]["name"]})
-                scenarios.append({"scenario": "rescaled-sm", "patchset": i, "points": [res],
-                                  "ln_z": res["ln_z"], "ln_z_error": res["ln_z_error"],
-                                  "B": res["B"]})
-                draws_by_scen["rescaled-sm"] = {"single": _draws_br(
-                    run, float(blocks[j]["reference_branching_ratio"]))}
+                entry, draws_by_scen["rescaled-sm"] = self._run_rescaled_sm(
+                    i, ps["patches"][j]["patch"], metas[0][1]["name"],
+                    blocks[j].reference_branching_ratio)
+                scenarios.append(entry)
                 continue
             if labels != [self.label]:
                 raise EmissError(f"patchset #{i + 1} ({scen}) has labels {labels}; the posterior "
                                  f"needs a mass grid with the single label {self.label!r} "
                                  "(or the one-patch 'sm' patchset)")
-            masses = np.array([float(m["values"][0]) for _, m in metas])
-            order = np.argsort(masses, kind="stable")
-            masses = masses[order]
-            w = mass_weights(masses, self.mass_prior)
-            # pass 1: Laplace evidences; points far below the best are not sampled
-            laps, lz_lap = [], []
-            for k in order:
-                j, meta = metas[k]
-                ref = float(blocks[j]["reference_branching_ratio"])
-                setup = self.setup_patch(ps["patches"][j]["patch"], ref)
-                lap = laplace(setup)
-                laps.append(lap)
-                lz_lap.append(laplace_ln_evidence(setup, lap[1], lap[2], lap[0]))
-            rel = np.log(w) + np.array(lz_lap)
-            rel -= rel.max()
-            points, runs = [], []
-            for kk, k in enumerate(order):
-                j, meta = metas[k]
-                ref = float(blocks[j]["reference_branching_ratio"])
-                base = {"name": meta["name"], self.label: float(meta["values"][0]),
-                        "reference_branching_ratio": ref,
-                        "ln_z_laplace": float(lz_lap[kk])}
-                if lightx_patch is None:
-                    lightx_patch = (ps["patches"][j]["patch"], blocks[j])
-                if rel[kk] < math.log(self.min_weight):
-                    log.info("posterior: %s %s = %g not sampled (Laplace weight %.2g)", scen,
-                             self.label, float(meta["values"][0]), math.exp(rel[kk]))
-                    base.update({"ln_z": float(lz_lap[kk]), "ln_z_error": LAPLACE_LN_Z_ERROR,
-                                 "evidence_method": "laplace (not sampled: weight below "
-                                 f"{self.min_weight:g} of the best point)"})
-                    points.append(base)
-                    runs.append((None, ref))
-                    continue
-                log.info("posterior: %s %s = %g", scen, self.label, float(meta["values"][0]))
-                run, res = self.run_patch(ps["patches"][j]["patch"], ref, lap=laps[kk])
-                res.update(base)
-                res["evidence_method"] = "bridge sampling"
-                points.append(res)
-                runs.append((run, ref))
-            # the Laplace approximation misses the truncation of wide nuisance priors (a common
-            # offset, ~0.2 per N(1, 1) factor cut at 0): unsampled points get the mean
-            # (bridge - Laplace) difference of the sampled ones added
-            diffs = [p["ln_z"] - p["ln_z_laplace"] for p, (r, _) in zip(points, runs,
-                                                                         strict=True)
-                     if r is not None]
-            if diffs:
-                off = float(np.mean(diffs))
-                for p, (r, _) in zip(points, runs, strict=True):
-                    if r is None:
-                        p["ln_z"] = p["ln_z_laplace"] + off
-                        p["laplace_offset"] = off
-            comb = combine_grid([p["ln_z"] for p in points], [p["ln_z_error"] for p in points],
-                                w)
-            probs = np.asarray(comb["posterior_weights"])
-            for p, pr, wi in zip(points, probs, w, strict=True):
-                p["posterior_probability"] = float(pr)
-                p["prior_weight"] = float(wi)
-            sampled = [(r, ref) for r, ref in runs if r is not None]
-            mix = self._mixture([_draws_br(r, ref) if r is not None else np.zeros(0)
-                                 for r, ref in runs], probs)
-            entry = {"scenario": scen, "patchset": i, "label": self.label, "points": points,
-                     "ln_z": comb["ln_z"], "ln_z_error": comb["ln_z_error"],
-                     "mass": mass_summary(masses, probs, w, self.mass_prior),
-                     "B": summarise(mix, lower=0.0),
-                     "joint_mode": self._joint_mode(masses, probs, runs),
-                     "n_sampled": len(sampled)}
+            entry, draws_by_scen[scen], first = self._run_mass_grid(i, ps, scen, metas, blocks)
+            if lightx_patch is None:
+                lightx_patch = first
             scenarios.append(entry)
-            draws_by_scen[scen] = {"masses": masses, "probs": probs,
-                                   "draws": [_draws_br(r, ref) if r is not None else np.zeros(0)
-                                             for r, ref in runs]}
         if not scenarios:
             raise EmissError("no patches selected")
         # reference: SM only
@@ -374,11 +337,119 @@ class PosteriorGrid:
             ref_desc = "light-X patch at mu = 0: the SM nu nu-bar sample at its prediction"
         else:  # pragma: no cover - scenarios is non-empty
             raise EmissError("no reference")
+        doc = self._document(scenarios, ref_desc, ref_res)
+        self.draws = draws_by_scen
+        return doc
+
+    def _run_rescaled_sm(self, i: int, patch_ops: list, name: str, ref: float
+                         ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The "rescaled SM" scenario: the one-patch SM patchset with B free.
+
+        Args:
+            i: index of the patchset.
+            patch_ops: the SM patch.
+            name: its name.
+            ref: B at mu = 1.
+
+        Returns:
+            (scenario entry, its draws of B).
+        """
+        log.info("posterior: rescaled SM (%s)", name)
+        run, res = self.run_patch(patch_ops, ref)
+        res.update({"name": name})
+        entry = {"scenario": "rescaled-sm", "patchset": i, "points": [res],
+                 "ln_z": res["ln_z"], "ln_z_error": res["ln_z_error"], "B": res["B"]}
+        return entry, {"single": _draws_br(run, ref)}
+
+    def _run_mass_grid(self, i: int, ps: Mapping[str, Any], scen: str,
+                       metas: list[tuple[int, Any]], blocks: Mapping[int, Any]
+                       ) -> tuple[dict[str, Any], dict[str, Any], tuple[list, Any]]:
+        """One scenario on a mass grid: Laplace evidences, sampled points, the mixture.
+
+        Args:
+            i: index of the patchset.
+            ps: the PatchSet.
+            scen: its scenario.
+            metas: (patch index, patch metadata) of the selected patches.
+            blocks: patch index -> its ``emiss`` block.
+
+        Returns:
+            (scenario entry, its masses, probabilities and draws, (patch, block) of the lightest
+            point).
+        """
+        masses = np.array([float(m["values"][0]) for _, m in metas])
+        order = np.argsort(masses, kind="stable")
+        masses = masses[order]
+        w = mass_weights(masses, self.mass_prior)
+        # pass 1: Laplace evidences; points far below the best are not sampled
+        laps, lz_lap = [], []
+        for k in order:
+            j, meta = metas[k]
+            ref = blocks[j].reference_branching_ratio
+            setup = self.setup_patch(ps["patches"][j]["patch"], ref)
+            lap = laplace(setup)
+            laps.append(lap)
+            lz_lap.append(laplace_ln_evidence(setup, lap[1], lap[2], lap[0]))
+        rel = np.log(w) + np.array(lz_lap)
+        rel -= rel.max()
+        points: list[dict[str, Any]] = []
+        runs: list[tuple[PosteriorRun | None, float]] = []
+        for kk, k in enumerate(order):
+            j, meta = metas[k]
+            ref = blocks[j].reference_branching_ratio
+            base = {"name": meta["name"], self.label: float(meta["values"][0]),
+                    "reference_branching_ratio": ref,
+                    "ln_z_laplace": float(lz_lap[kk])}
+            if rel[kk] < math.log(self.min_weight):
+                log.info("posterior: %s %s = %g not sampled (Laplace weight %.2g)", scen,
+                         self.label, float(meta["values"][0]), math.exp(rel[kk]))
+                base.update({"ln_z": float(lz_lap[kk]), "ln_z_error": LAPLACE_LN_Z_ERROR,
+                             "evidence_method": "laplace (not sampled: weight below "
+                             f"{self.min_weight:g} of the best point)"})
+                points.append(base)
+                runs.append((None, ref))
+                continue
+            log.info("posterior: %s %s = %g", scen, self.label, float(meta["values"][0]))
+            run, res = self.run_patch(ps["patches"][j]["patch"], ref, lap=laps[kk])
+            res.update(base)
+            res["evidence_method"] = "bridge sampling"
+            points.append(res)
+            runs.append((run, ref))
+        _shift_laplace_evidences(points, runs)
+        comb = combine_grid([p["ln_z"] for p in points], [p["ln_z_error"] for p in points], w)
+        probs = np.asarray(comb["posterior_weights"])
+        for p, pr, wi in zip(points, probs, w, strict=True):
+            p["posterior_probability"] = float(pr)
+            p["prior_weight"] = float(wi)
+        draws = [_draws_br(r, ref) if r is not None else np.zeros(0) for r, ref in runs]
+        mix = self._mixture(draws, probs)
+        entry = {"scenario": scen, "patchset": i, "label": self.label, "points": points,
+                 "ln_z": comb["ln_z"], "ln_z_error": comb["ln_z_error"],
+                 "mass": mass_summary(masses, probs, w, self.mass_prior),
+                 "B": summarise(mix, lower=0.0),
+                 "joint_mode": self._joint_mode(masses, probs, runs),
+                 "n_sampled": sum(r is not None for r, _ in runs)}
+        j0 = metas[order[0]][0]
+        return (entry, {"masses": masses, "probs": probs, "draws": draws},
+                (ps["patches"][j0]["patch"], blocks[j0]))
+
+    def _document(self, scenarios: list[dict[str, Any]], ref_desc: str,
+                  ref_res: dict[str, Any]) -> dict[str, Any]:
+        """The posterior document: priors, sampler, reference, scenarios, Bayes factors.
+
+        Args:
+            scenarios: the scenario entries.
+            ref_desc: what the sm-only reference is.
+            ref_res: its evidence (``run_patch``).
+
+        Returns:
+            The document (without digests).
+        """
         evid = {"sm-only": {"ln_z": ref_res["ln_z"], "ln_z_error": ref_res["ln_z_error"]}}
         for s in scenarios:
             evid[s["scenario"]] = {"ln_z": s["ln_z"], "ln_z_error": s["ln_z_error"]}
         table = bayes_factor_table(evid, "sm-only")
-        doc = {
+        return {
             "priors": {
                 "B": {"kind": "flat", "min": 0.0, "max": self.br_max},
                 self.label: {"kind": self.mass_prior, "support": "the grid points of each "
@@ -396,8 +467,6 @@ class PosteriorGrid:
             "scenarios": scenarios,
             "bayes_factors": table,
         }
-        self.draws = draws_by_scen
-        return doc
 
     def _mixture(self, draws: Sequence[np.ndarray], probs: np.ndarray) -> np.ndarray:
         """Draws of the B marginal: each point's draws resampled in proportion to its weight."""
@@ -411,7 +480,7 @@ class PosteriorGrid:
         return np.concatenate(parts) if parts else np.zeros(1)
 
     def _joint_mode(self, masses: np.ndarray, probs: np.ndarray,
-                    runs: Sequence[tuple[PosteriorRun, float]]) -> dict[str, float]:
+                    runs: Sequence[tuple[PosteriorRun | None, float]]) -> dict[str, float]:
         """Maximum of the joint density p_i / width_i x p(B | m_i) over the grid."""
         from scipy.stats import gaussian_kde
 

@@ -24,8 +24,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from emiss import contracts
+from emiss.contracts import Coupling, PatchBlock
 from emiss.errors import EmissError
-from emiss.io import atomic_write_text, read_json, write_json
+from emiss.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ SIG_DIGITS = 10
 EXP_BAND = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
 
 JOURNAL_SUFFIX = ".journal.jsonl"
-RESULTS_FORMAT = "emiss-scan-results/1"
+RESULTS_FORMAT = contracts.RESULTS_FORMAT
 
 
 def _round(x: Any) -> float | None:
@@ -57,25 +59,26 @@ def _sqrt_or_none(x: float | None) -> float | None:
     return math.sqrt(x)
 
 
-def patch_emiss_meta(patch_meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``emiss`` block of one patch's metadata, checked.
+def patch_emiss_meta(patch_meta: Mapping[str, Any], where: str | None = None) -> PatchBlock:
+    """The ``emiss`` block of one patch's metadata, checked against its contract.
 
     Args:
         patch_meta: ``patch["metadata"]`` of a PatchSet patch.
+        where: what messages call the patch (default: its name).
 
     Returns:
-        The block (with at least ``reference_branching_ratio``).
+        The typed block (``emiss.contracts.PatchBlock``).
+
+    Raises:
+        EmissError: no block, or a block that breaks the contract ``patch``.
     """
     name = patch_meta.get("name", "?")
-    block = patch_meta.get("emiss")
-    if not isinstance(block, Mapping):
-        raise EmissError(f"patch {name!r} has no metadata.emiss block; "
-                         "expected {scenario, reference_branching_ratio, process, coupling}")
-    ref = block.get("reference_branching_ratio")
-    if not isinstance(ref, (int, float)) or not ref > 0:
-        raise EmissError(f"patch {name!r}: emiss.reference_branching_ratio={ref!r}; "
-                         "must be a positive number (mu = 1 <-> this branching ratio)")
-    return dict(block)
+    block = PatchBlock.from_patch(patch_meta, where)
+    if block is None:
+        raise EmissError(f"patch {name!r} has no metadata.emiss block; expected "
+                         "{scenario, process, reference_branching_ratio, coupling} (build the "
+                         "PatchSet with emiss patchset)")
+    return block
 
 
 #: A best-fit mu within this fraction of its upper bound is "at the bound" (flagged in the row).
@@ -98,20 +101,45 @@ def make_row(patch_meta: Mapping[str, Any], labels: Sequence[str],
         The row (keys documented in docs/interfaces.md).
     """
     block = patch_emiss_meta(patch_meta)
-    ref_br = float(block["reference_branching_ratio"])
-    coupling = block.get("coupling") or None
-    values = list(patch_meta.get("values", []))
     row: dict[str, Any] = {
         "name": patch_meta["name"],
         "patchset": patchset_index,
-        "scenario": block.get("scenario"),
-        "process": block.get("process"),
-        "reference_branching_ratio": _round(ref_br),
+        "scenario": block.scenario,
+        "process": block.process,
+        "reference_branching_ratio": _round(block.reference_branching_ratio),
         "status": status,
     }
-    for label, value in zip(labels, values, strict=False):
+    for label, value in zip(labels, list(patch_meta.get("values", [])), strict=False):
         row[label] = _round(value)
     a = analysis or {}
+    # may replace "status" (same place in the row) and add "at_bound" before the fit fields
+    row.update(_fit_fields(a, block.reference_branching_ratio, status))
+    p_inv = (block.P_inv or {}).get(block.process)
+    if p_inv is not None:  # a partly invisible X: the limits on B * P_inv too
+        row.update(_pinv_fields(row, float(p_inv)))
+    if a.get("toy_errors"):  # toy-based rows: the Monte-Carlo errors of p0 and CLs
+        row["toy_errors"] = {k: _round(v) if isinstance(v, float) else v
+                             for k, v in a["toy_errors"].items()}
+    if block.coupling is not None:
+        row.update(_coupling_fields(block.coupling, row))
+    curve = a.get("cls_curve")
+    if curve:
+        row["cls_curve"] = cls_curve_field(curve)
+    return row
+
+
+def _fit_fields(a: Mapping[str, Any], ref_br: float, status: str) -> dict[str, Any]:
+    """The row's best fit, limits and significance in mu and in B = mu * ref_br.
+
+    Args:
+        a: the analyser's output ({} when every attempt failed).
+        ref_br: the branching ratio at mu = 1.
+        status: the hypothesis' status.
+
+    Returns:
+        ``mu_hat`` ... ``Z`` in row order, led by ``at_bound`` and an extended ``status`` when
+        the best fit is capped at the upper bound of mu.
+    """
     mu_hat = _round(a.get("mu_hat"))
     mu_obs = _round(a.get("mu_limit_obs"))
     mu_exp_raw = a.get("mu_limit_exp")
@@ -122,15 +150,16 @@ def make_row(patch_meta: Mapping[str, Any], labels: Sequence[str],
     def br(mu: float | None) -> float | None:
         return None if mu is None else _round(mu * ref_br)
 
+    fields: dict[str, Any] = {}
     upper = a.get("mu_upper_bound")
     if mu_hat is not None and upper is not None and math.isfinite(upper) \
             and mu_hat >= upper * (1.0 - AT_BOUND_RTOL):
         # the best fit is capped: it may lie beyond the bound, and B_hat, Z and -2 ln L are
         # those of the capped fit
-        row["at_bound"] = "mu"
-        row["status"] = (f"{status} (mu_hat at its upper bound {upper:g}: the best fit lies at "
-                         "or beyond it; B_hat, Z and -2 ln L are those of the capped fit)")
-    row.update({
+        fields["at_bound"] = "mu"
+        fields["status"] = (f"{status} (mu_hat at its upper bound {upper:g}: the best fit lies "
+                            "at or beyond it; B_hat, Z and -2 ln L are those of the capped fit)")
+    fields.update({
         "mu_hat": mu_hat,
         "br_hat": br(mu_hat),
         "twice_nll": _round(a.get("twice_nll")),
@@ -141,31 +170,56 @@ def make_row(patch_meta: Mapping[str, Any], labels: Sequence[str],
         "p0": _round(a.get("p0")),
         "Z": _round(a.get("Z")),
     })
-    p_inv = (block.get("P_inv") or {}).get(block.get("process") or "")
-    if p_inv is not None:  # a partly invisible X: the limits on B * P_inv too
-        f = float(p_inv)
-        row["P_inv"] = _round(f)
-        row["br_pinv_hat"] = None if row["br_hat"] is None else _round(row["br_hat"] * f)
-        row["br_pinv_limit_obs"] = None if row["br_limit_obs"] is None \
-            else _round(row["br_limit_obs"] * f)
-        row["br_pinv_limit_exp"] = [None if v is None else _round(v * f)
-                                    for v in row["br_limit_exp"]]
-    if a.get("toy_errors"):  # toy-based rows: the Monte-Carlo errors of p0 and CLs
-        row["toy_errors"] = {k: _round(v) if isinstance(v, float) else v
-                             for k, v in a["toy_errors"].items()}
-    if coupling and coupling.get("name") and coupling.get("reference_value") is not None:
-        g_ref = float(coupling["reference_value"])
+    return fields
 
-        def g(mu: float | None) -> float | None:
-            s = _sqrt_or_none(mu)
-            return None if s is None else _round(g_ref * s)
 
-        row["coupling_name"] = coupling["name"]
-        row["coupling_reference"] = _round(g_ref)
-        row["coupling_hat"] = g(mu_hat)
-        row["coupling_limit_obs"] = g(mu_obs)
-        row["coupling_limit_exp"] = [g(v) for v in mu_exp]
-    return row
+def _pinv_fields(row: Mapping[str, Any], p_inv: float) -> dict[str, Any]:
+    """The limits on B * P_inv of a partly invisible X, from the row's B fields."""
+    return {
+        "P_inv": _round(p_inv),
+        "br_pinv_hat": None if row["br_hat"] is None else _round(row["br_hat"] * p_inv),
+        "br_pinv_limit_obs": None if row["br_limit_obs"] is None
+        else _round(row["br_limit_obs"] * p_inv),
+        "br_pinv_limit_exp": [None if v is None else _round(v * p_inv)
+                              for v in row["br_limit_exp"]],
+    }
+
+
+def _coupling_fields(coupling: Coupling, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The coupling at the row's best fit and limits: g = g_ref * sqrt(mu)."""
+    g_ref = coupling.reference_value
+
+    def g(mu: float | None) -> float | None:
+        s = _sqrt_or_none(mu)
+        return None if s is None else _round(g_ref * s)
+
+    return {
+        "coupling_name": coupling.name,
+        "coupling_reference": _round(g_ref),
+        "coupling_hat": g(row["mu_hat"]),
+        "coupling_limit_obs": g(row["mu_limit_obs"]),
+        "coupling_limit_exp": [g(v) for v in row["mu_limit_exp"]],
+    }
+
+
+def cls_curve_field(curve: Mapping[str, Any]) -> dict[str, Any]:
+    """The row's ``cls_curve``: the analyser's curve with its numbers rounded like the row's.
+
+    Args:
+        curve: {"mu": [...], "cls_obs": [...], "cls_exp": [[5 values] per mu]}.
+
+    Returns:
+        The same keys, numbers rounded to SIG_DIGITS (NaN becomes None).
+
+    Raises:
+        EmissError: lists of different lengths, or an expected entry that is not 5 values.
+    """
+    mus, obs, exp = list(curve["mu"]), list(curve["cls_obs"]), list(curve["cls_exp"])
+    if not (len(mus) == len(obs) == len(exp)) or any(len(e) != 5 for e in exp):
+        raise EmissError(f"analyser returned a CLs curve of {len(mus)} mu, {len(obs)} observed "
+                         f"and {len(exp)} expected values; need one each per mu, 5 expected")
+    return {"mu": [_round(m) for m in mus], "cls_obs": [_round(c) for c in obs],
+            "cls_exp": [[_round(c) for c in e] for e in exp]}
 
 
 def data_info(meta: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -231,21 +285,14 @@ def workspace_record(path: str | os.PathLike | None) -> dict[str, Any] | None:
     """
     if path is None:
         return None
-    from emiss.bundles.bundle import sidecar_path
+    from emiss.bundles.bundle import read_sidecar, sidecar_path
 
     p = Path(path)
     side = sidecar_path(p)
     meta: dict[str, Any] = {}
-    if side.exists():
-        try:
-            meta = read_json(side)  # a folder is an EmissError too
-        except (OSError, ValueError) as exc:
-            raise EmissError(f"sidecar {str(side)!r} cannot be read ({exc}); fix it, or move it "
-                             "away to go on without the data source it names") from None
-        if not isinstance(meta, dict):
-            raise EmissError(f"sidecar {str(side)!r} is not a JSON object (it holds a "
-                             f"{type(meta).__name__}); fix it, or move it away to go on without "
-                             "the data source it names")
+    if side.exists():  # a folder is an EmissError too
+        meta = read_sidecar(side, hint="fix it, or move it away to go on without the data "
+                            "source it names")
     return {"name": p.name.removesuffix(".json"), "file": p.name,
             "sidecar": side.name if side.is_file() else None, **data_info(meta)}
 
@@ -267,18 +314,11 @@ def results_document(workspace_digest: str, patchset_digests: Sequence[str],
     Returns:
         The document written to RESULTS.json.
     """
-    extra = {} if workspace is None else {"workspace": dict(workspace)}
-    return {
-        **extra,
-        "format": RESULTS_FORMAT,
-        "workspace_digest": workspace_digest,
-        "patchset_digest": patchset_digests[0] if len(patchset_digests) == 1 else
-        list(patchset_digests),
-        "patchset_digests": list(patchset_digests),
-        "labels": list(labels),
-        "options": dict(options),
-        "results": [dict(r) for r in rows],
-    }
+    return contracts.ResultsDocument(
+        workspace_digest=workspace_digest, patchset_digests=list(patchset_digests),
+        labels=list(labels), options=dict(options),
+        results=[contracts.ResultRow.from_dict(r, check=False) for r in rows],
+        workspace=None if workspace is None else dict(workspace)).to_dict()
 
 
 def csv_text(doc: Mapping[str, Any]) -> str:
@@ -290,7 +330,8 @@ def csv_text(doc: Mapping[str, Any]) -> str:
     Returns:
         CSV text with a header line; when the document records its workspace's data
         (``workspace.label``, see ``data_info``) a last column ``data`` repeats it on every row,
-        so a CSV read alone still says whether the data were emulated.
+        so a CSV read alone still says whether the data were emulated. The rows' CLs curves
+        (``cls_curve``) are left out: they are in the JSON.
     """
     rows = doc["results"]
     label = (doc.get("workspace") or {}).get("label")
@@ -299,6 +340,8 @@ def csv_text(doc: Mapping[str, Any]) -> str:
     for row in rows:
         flat: dict[str, Any] = {}
         for key, val in row.items():
+            if key == "cls_curve":
+                continue
             if isinstance(val, list):
                 for tag, v in zip(EXP_BAND, val, strict=False):
                     flat[f"{key}_{tag}"] = v
@@ -326,39 +369,34 @@ def write_results(path: str | os.PathLike, doc: Mapping[str, Any], with_csv: boo
 
     Args:
         path: JSON destination.
-        doc: results document.
+        doc: results document (checked against the contract ``results`` first).
         with_csv: also write ``<path without suffix>.csv``.
 
     Returns:
         Written paths.
     """
-    out = [write_json(path, doc)]
+    out = [contracts.write(path, doc, "results")]
     if with_csv:
         out.append(atomic_write_text(Path(path).with_suffix(".csv"), csv_text(doc)))
     return out
 
 
 def load_results(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check a results file written by :func:`write_results`.
+    """Read and check a results file written by :func:`write_results`: the one results reader.
 
     Args:
         path: RESULTS.json.
 
     Returns:
-        The document.
+        The document (``emiss.contracts.ResultsDocument.from_dict(doc, check=False)`` types it).
+
+    Raises:
+        EmissError: missing, not JSON, breaking the contract ``results`` (one line naming the
+            file, the JSON path of the bad field and what is valid) or holding NaN.
     """
-    try:
-        doc = read_json(path)
-    except FileNotFoundError:
-        raise EmissError(f"results file {str(path)!r} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise EmissError(f"results file {str(path)!r} is not valid JSON ({exc})") from None
-    if not isinstance(doc, dict) or "results" not in doc or "workspace_digest" not in doc:
-        raise EmissError(f"{str(path)!r} is not an emiss scan results file "
-                         "(needs 'workspace_digest' and 'results')")
-    for row in doc["results"] if isinstance(doc["results"], list) else []:
-        bad = [k for k, v in (row.items() if isinstance(row, dict) else [])
-               if isinstance(v, float) and not math.isfinite(v)]
+    doc = contracts.read(path, "results", hint="rerun the scan (emiss scan writes the file)")
+    for row in doc["results"]:
+        bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             raise EmissError(f"results file {str(path)!r}, row {row.get('name')!r}: {bad[0]} is "
                              f"{row[bad[0]]!r}; emiss writes strict JSON (a failed number is "

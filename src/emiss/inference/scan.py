@@ -1,6 +1,6 @@
 """Scan hypothesis grids: every patch of one or more PatchSets on one background-only workspace.
 
-Structure (issue 5): the grid shares one background model, so each worker builds one
+Structure: the grid shares one background model, so each worker builds one
 ``GridAnalyzer`` (``emiss.inference.limits``) and reuses it; patches are grouped by patchset,
 ordered by their label values (neighbours warm-start each other) and cut into contiguous chunks
 of fixed size; chunks run serially, on local processes or on Dask (``executors``). Finished
@@ -8,10 +8,16 @@ chunks are appended to a journal next to the output (``results``), so ``resume=T
 after a kill; the final JSON is written atomically, with rows in patchset order, and equals the
 file an uninterrupted run writes.
 
-Rows of patches whose metadata ``emiss`` block names a B -> K* process (``process`` or a key of
-``reference_branching_ratios``) also carry the K* polarisation of the hypothesis (issue 7.4):
-``FL_process``, ``FL``, ``FL_binned``, ``FL_q2_edges`` (``emiss.physics.observables.fl_row`` of
-the physics spectrum with central form factors). Other rows are unchanged and cost nothing extra.
+The steps of ``scan``: check the options; read and check the inputs once
+(``load_scan_inputs`` -> ``ScanInputs``); then ``_run_scan`` locks the output, reads the journal
+on resume (``_resume_state``), plans the chunks (``plan_chunks``), runs them on an executor
+(``_run_chunks``: one row per hypothesis, ``ScanInputs.row``) and writes the results
+(``_write_output``).
+
+Rows of B -> K* hypotheses also carry the K* polarisation, copied from the ``polarisation`` of
+the patch's ``emiss`` block (computed when the patch was built, ``emiss.patches.metadata.
+polarisation``): ``FL_process``, ``FL``, ``FL_binned``, ``FL_q2_edges``. Other rows do not have
+these keys.
 """
 
 from __future__ import annotations
@@ -20,14 +26,16 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from emiss.contracts import PatchBlock
 from emiss.errors import EmissError, Interrupted
-from emiss.inference.executors import EXECUTORS, Chunk, make_executor
+from emiss.inference.executors import EXECUTORS, Chunk, Executor, Key, make_executor
+from emiss.inference.fastlimits import CLS_CURVE_POINTS
 from emiss.inference.results import (
     Journal,
-    _round,
     iter_journal_rows,
     journal_path,
     make_row,
@@ -36,8 +44,9 @@ from emiss.inference.results import (
     workspace_record,
     write_results,
 )
-from emiss.io import OutputLock, check_output_file, write_error
+from emiss.io import OutputLock, check_output_file, read_json, write_error
 from emiss.patches.assemble import check_patch_numbers
+from emiss.patches.metadata import KSTAR_PROCESSES
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +55,10 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_SIZE = 8
 
 
-#: B -> K* processes whose polarisation a row reports (the first one a patch names).
-KSTAR_PROCESSES = ("B0->K*0", "B+->K*+")
+_WARNED_NO_FL: set[str] = set()
 
 
-def kstar_process(block: Mapping[str, Any]) -> str | None:
+def kstar_process(block: PatchBlock | Mapping[str, Any]) -> str | None:
     """The B -> K* process a patch's ``emiss`` block names, or None.
 
     Args:
@@ -59,40 +67,33 @@ def kstar_process(block: Mapping[str, Any]) -> str | None:
     Returns:
         The first of KSTAR_PROCESSES named as ``process`` or in ``reference_branching_ratios``.
     """
-    named = {block.get("process"), *(block.get("reference_branching_ratios") or {})}
-    return next((p for p in KSTAR_PROCESSES if p in named), None)
+    if not isinstance(block, PatchBlock):
+        block = PatchBlock.from_dict(block, check=False)
+    return next((p for p in KSTAR_PROCESSES if p in block.processes), None)
 
 
-def fl_fields(block: Mapping[str, Any]) -> dict[str, Any]:
-    """Binned <F_L> row fields of a K* hypothesis ({} when the patch names no K* process).
-
-    The spectrum is ``get_scenario(scenario).spectrum(process, m_X, parameters)`` with central
-    form factors; F_L does not depend on the overall coupling, so the defaults of parameters the
-    block does not list are right. An unknown scenario (a patch from elsewhere) gives {} and a
-    warning.
+def fl_fields(block: PatchBlock | Mapping[str, Any]) -> dict[str, Any]:
+    """The K* polarisation row fields of a hypothesis, from its patch's ``emiss`` block.
 
     Args:
-        block: the ``emiss`` block of a patch's metadata.
+        block: the block (typed, or as read; checked by ``patch_emiss_meta``).
 
     Returns:
-        {"FL_process", "FL", "FL_binned", "FL_q2_edges"} or {}.
+        {"FL_process", "FL", "FL_binned", "FL_q2_edges"}, or {} for a patch without a
+        ``polarisation`` (not B -> K*; a B -> K* patch built before emiss wrote it gives {} and
+        a warning once per scenario: rebuild the PatchSet).
     """
+    if not isinstance(block, PatchBlock):
+        block = PatchBlock.from_dict(block, check=False)
+    if block.polarisation is not None:
+        return block.polarisation.row_fields()
     proc = kstar_process(block)
-    if proc is None:
-        return {}
-    from emiss.physics.observables import fl_row
-    from emiss.physics.scenarios import get_scenario
-
-    try:
-        spec = get_scenario(str(block.get("scenario"))).spectrum(
-            proc, mass=block.get("m_X"), params=dict(block.get("parameters") or {}))
-        fl = fl_row(spec)
-    except EmissError as exc:
-        log.warning("no F_L for scenario %r (%s): %s", block.get("scenario"), proc, exc)
-        return {}
-    return {"FL_process": proc, "FL": _round(fl["FL"]),
-            "FL_binned": [_round(v) for v in fl["FL_binned"]],
-            "FL_q2_edges": fl["FL_q2_edges"]}
+    if proc is not None and block.scenario not in _WARNED_NO_FL:
+        _WARNED_NO_FL.add(block.scenario)
+        log.warning("patches of scenario %r name %s but carry no polarisation (built by an "
+                    "older emiss): their rows have no F_L; rebuild the PatchSet to get it",
+                    block.scenario, proc)
+    return {}
 
 
 def _digest(obj: Any) -> str:
@@ -159,6 +160,11 @@ def _sort_key(values: Sequence[Any]) -> tuple:
     return tuple((0, float(v)) if isinstance(v, (int, float)) else (1, str(v)) for v in values)
 
 
+def _in_label_order(patches: Sequence[Mapping[str, Any]], idx: Sequence[int]) -> list[int]:
+    """The patch indices idx ordered by the patches' label values (ties: by position)."""
+    return sorted(idx, key=lambda j: (_sort_key(patches[j]["metadata"].get("values", [])), j))
+
+
 def plan_chunks(patchsets: Sequence[Mapping[str, Any]], selected: Sequence[Sequence[int]],
                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Chunk]:
     """Group by patchset, order by label values, cut into contiguous chunks.
@@ -175,10 +181,10 @@ def plan_chunks(patchsets: Sequence[Mapping[str, Any]], selected: Sequence[Seque
         raise EmissError(f"chunk size {chunk_size}: must be at least 1")
     chunks = []
     for i, (ps, idx) in enumerate(zip(patchsets, selected, strict=True)):
-        order = sorted(idx, key=lambda j, ps=ps: (_sort_key(ps["patches"][j]["metadata"]
-                                                            .get("values", [])), j))
+        patches = ps["patches"]
+        order = _in_label_order(patches, idx)
         for c, start in enumerate(range(0, len(order), chunk_size)):
-            items = tuple(((i, ps["patches"][j]["metadata"]["name"]), ps["patches"][j]["patch"])
+            items = tuple(((i, patches[j]["metadata"]["name"]), patches[j]["patch"])
                           for j in order[start:start + chunk_size])
             chunks.append(Chunk(f"p{i}c{c}", items))
     return chunks
@@ -203,14 +209,21 @@ def _progress(total: int, initial: int, enabled: bool | None) -> Any:
 
 
 def _check_scan_options(*, cl: Any, jobs: Any, chunk_size: Any, ntoys: Any, toy_seed: Any,
-                        calctype: str, engine: str, executor: str) -> None:
+                        calctype: str, engine: str, executor: str, observed_only: Any = False,
+                        cls_curve: Any = False) -> None:
     """The scan's numbers and names against their declared ranges, before any work.
 
     Raises:
         EmissError: one line naming the bad value and what is valid.
     """
     from emiss import validate as V
-    from emiss.inference.limits import CALCTYPES, ENGINES
+    from emiss.inference.limits import CALCTYPES, ENGINES, check_cls_curve
+
+    for name, flag in (("observed_only", observed_only), ("cls_curve", cls_curve)):
+        if not isinstance(flag, bool):
+            raise EmissError(f"{name} {flag!r} is not a switch; valid: True, False")
+    if cls_curve and calctype in CALCTYPES:
+        check_cls_curve(CLS_CURVE_POINTS, calctype)
 
     V.CL.check(cl, "cl")
     V.CHUNK_SIZE.check(chunk_size, "chunk_size")
@@ -224,26 +237,349 @@ def _check_scan_options(*, cl: Any, jobs: Any, chunk_size: Any, ntoys: Any, toy_
             raise EmissError(f"{name} {value!r} is unknown; valid: {', '.join(valid)}")
 
 
+# ------------------------------------------------------------------------ the inputs, read once
+@runtime_checkable
+class WorkspaceBundle(Protocol):
+    """What a scan uses of an ``emiss.bundles.Bundle``: its workspace and the workspace's file."""
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        """The background-only workspace JSON."""
+        ...
+
+    @property
+    def path(self) -> str | os.PathLike | None:
+        """The workspace file."""
+        ...
+
+
+#: A workspace as ``scan`` takes it: JSON, a file path or name, or a bundle.
+WorkspaceInput = Mapping[str, Any] | str | os.PathLike | WorkspaceBundle
+
+#: A PatchSet as ``scan`` takes it: JSON or a file path.
+PatchSetInput = Mapping[str, Any] | str | os.PathLike
+
+
+@dataclass(frozen=True)
+class ScanInputs:
+    """The inputs of a scan, read and checked once.
+
+    Attributes:
+        workspace: the background-only workspace JSON.
+        workspace_path: its file, recorded in the results (None: not known).
+        patchsets: the PatchSet JSON dicts, in input order.
+        workspace_digest: sha256 digest of the workspace.
+        patchset_digests: sha256 digest of each patchset.
+        selected: indices of the selected patches, per patchset.
+        hypotheses: the selected patches' metadata by key, in the order of the results rows.
+        blocks: the selected patches' checked ``emiss`` blocks by key.
+        labels: the patchsets' labels, each once, first seen first.
+    """
+
+    workspace: Mapping[str, Any]
+    workspace_path: str | os.PathLike | None
+    patchsets: list[dict[str, Any]]
+    workspace_digest: str
+    patchset_digests: list[str]
+    selected: list[list[int]]
+    hypotheses: dict[Key, Mapping[str, Any]]
+    blocks: dict[Key, PatchBlock]
+    labels: list[str]
+
+    def row(self, key: Key, analysis: Mapping[str, Any] | None, status: str) -> dict[str, Any]:
+        """The results row of one analysed hypothesis, with its K* polarisation fields.
+
+        Args:
+            key: the hypothesis.
+            analysis: the analyser's output (None when every attempt failed).
+            status: "ok" or what failed / which fallback was used.
+
+        Returns:
+            The row.
+        """
+        labels = self.patchsets[key[0]]["metadata"].get("labels", [])
+        row = make_row(self.hypotheses[key], labels, analysis, status, key[0])
+        row.update(fl_fields(self.blocks[key]))
+        return row
+
+
+def _load_workspace(spec: WorkspaceInput, path: str | os.PathLike | None)\
+        -> tuple[Mapping[str, Any], str | os.PathLike | None]:
+    """The workspace JSON and the file to record for it (path, when given, wins)."""
+    if isinstance(spec, (str, os.PathLike)):
+        from emiss.bundles.bundle import resolve_workspace
+
+        resolved = resolve_workspace(spec)  # a file, `belle2` or a bundled stem
+        assert resolved is not None  # without missing_ok it raises instead
+        return load_json_file(resolved, "workspace"), resolved if path is None else path
+    if isinstance(spec, WorkspaceBundle):
+        return spec.spec, spec.path if path is None else path
+    return spec, path
+
+
+def _hypotheses(patchsets: Sequence[Mapping[str, Any]], selected: Sequence[Sequence[int]])\
+        -> tuple[dict[Key, Mapping[str, Any]], dict[Key, PatchBlock]]:
+    """The selected patches' metadata and checked ``emiss`` blocks by key, in row order."""
+    meta: dict[Key, Mapping[str, Any]] = {}
+    blocks: dict[Key, PatchBlock] = {}
+    for i, (ps, idx) in enumerate(zip(patchsets, selected, strict=True)):
+        for j in idx:
+            pm = ps["patches"][j]["metadata"]
+            key = (i, pm["name"])
+            if key in meta:
+                raise EmissError(f"patch name {pm['name']!r} appears twice in patchset #{i + 1}")
+            # fail early on a patch without the emiss block or breaking its contract
+            blocks[key] = patch_emiss_meta(pm, f"of patch {pm['name']!r} (patchset #{i + 1})")
+            meta[key] = pm
+    return meta, blocks
+
+
+def load_scan_inputs(workspace_spec: WorkspaceInput, patchsets: Sequence[PatchSetInput],
+                     names: Sequence[str] | None = None,
+                     workspace_path: str | os.PathLike | None = None) -> ScanInputs:
+    """Read a scan's workspace and patchsets once and check that they belong together.
+
+    Args:
+        workspace_spec, patchsets, names, workspace_path: as for ``scan``.
+
+    Returns:
+        The typed inputs.
+
+    Raises:
+        EmissError: an unreadable file, a patchset made for another workspace, an unknown or
+            twice-used patch name, a patch without a valid ``emiss`` block.
+    """
+    workspace, workspace_path = _load_workspace(workspace_spec, workspace_path)
+    loaded = [load_json_file(ps, "patchset") if isinstance(ps, (str, os.PathLike)) else dict(ps)
+              for ps in patchsets]
+    ws_digest, ps_digests = check_patchsets(workspace, loaded)
+    selected = _select(loaded, list(names) if names is not None else None)
+    meta, blocks = _hypotheses(loaded, selected)
+    return ScanInputs(workspace, workspace_path, loaded, ws_digest, ps_digests, selected, meta,
+                      blocks, _labels(loaded))
+
+
+def _scan_options(*, cl: float, calctype: str, engine: str, poi: str, chunk_size: int,
+                  ntoys: int, toy_seed: int, observed_only: bool, cls_curve: bool)\
+        -> dict[str, Any]:
+    """The ``options`` of the results document (and of the journal's header)."""
+    options: dict[str, Any] = {"cl": cl, "calctype": calctype, "engine": engine, "poi": poi,
+                               "chunk_size": chunk_size}
+    if calctype == "toybased":
+        options.update({"ntoys": int(ntoys), "toy_seed": int(toy_seed)})
+    if observed_only:  # only when set: a scan without it writes the file it always wrote
+        options["observed_only"] = True
+    if cls_curve:
+        options["cls_curve"] = CLS_CURVE_POINTS
+    return options
+
+
+# ------------------------------------------------------------------ output, journal and resume
+def _claim_output(output: str | os.PathLike) -> tuple[Path, OutputLock]:
+    """The journal of output (checked) and the lock that keeps a second scan off output."""
+    jpath = journal_path(output)
+    if jpath.is_dir():
+        raise EmissError(f"the scan journal {str(jpath)!r} of {str(output)!r} is a folder; "
+                         "move it away or give another -o")
+    check_output_file(jpath, "scan journal")  # a link or device there: one line
+    return jpath, OutputLock(output, "results file").acquire()  # a second scan on it refuses
+
+
+def _check_resumable(old: Mapping[str, Any], header: Mapping[str, Any], jpath: Path) -> None:
+    """EmissError unless the journal's header is that of this scan (chunk size aside)."""
+    for name in ("workspace_digest", "patchset_digests", "names"):
+        if old.get(name) != header[name]:
+            raise EmissError(f"cannot resume: journal {jpath} has {name}={old.get(name)!r} but "
+                             f"this scan has {header[name]!r}; rerun without --resume")
+    old_opts, options = old.get("options", {}), header["options"]
+    for name in ("cl", "calctype", "engine", "poi", "ntoys", "toy_seed", "observed_only",
+                 "cls_curve"):
+        if old_opts.get(name) != options.get(name):
+            raise EmissError(f"cannot resume: journal {jpath} used {name}="
+                             f"{old_opts.get(name)!r}, this scan {name}={options.get(name)!r}")
+
+
+def _resume_state(jpath: Path | None, header: Mapping[str, Any], resume: bool,
+                  n_hypotheses: int) -> tuple[dict[Key, dict[str, Any]], int | None, int]:
+    """What an earlier run of this scan left in its journal.
+
+    Args:
+        jpath: the journal (None: no output file).
+        header: this scan's journal header (digests, names, options).
+        resume: continue from the journal.
+        n_hypotheses: hypotheses of this scan (for the log).
+
+    Returns:
+        (rows done by key, byte length of the journal's prefix to keep or None for a fresh
+        journal, chunk size: the journal's on resume, else this scan's).
+    """
+    chunk_size = int(header["options"]["chunk_size"])
+    if not resume:
+        if jpath is not None and jpath.exists():
+            log.warning("overwriting the old journal %s (use --resume to continue it)", jpath)
+        return {}, None, chunk_size
+    if jpath is None:
+        raise EmissError("--resume needs an output file (its journal holds the progress)")
+    old, chunk_recs, prefix = Journal.read(jpath)
+    if old is None:
+        log.warning("no journal %s to resume from; starting from scratch", jpath)
+        return {}, None, chunk_size
+    _check_resumable(old, header, jpath)
+    done = {_key(k): row for k, row in iter_journal_rows(chunk_recs)}
+    log.info("resuming: %d of %d hypotheses already done", len(done), n_hypotheses)
+    return done, prefix, int(old.get("options", {}).get("chunk_size", chunk_size))
+
+
+def _key(raw: Sequence[Any]) -> Key:
+    """A hypothesis' key as a hashable tuple (the journal and transports give lists)."""
+    return raw[0], raw[1]
+
+
+def _start_executor(name: str, inputs: ScanInputs, options: Mapping[str, Any],
+                    jobs: int | None, scheduler: Any) -> Executor:
+    """The executor ``name`` with the analyser options the workers need."""
+    ex_options = {"workspace_digest": inputs.workspace_digest, "poi": options["poi"],
+                  "cl": options["cl"], "calctype": options["calctype"],
+                  "engine": options["engine"]}
+    ex_options.update({k: options[k] for k in ("ntoys", "toy_seed", "observed_only",
+                                               "cls_curve") if k in options})
+    return make_executor(name, inputs.workspace, ex_options, jobs=jobs, scheduler=scheduler)
+
+
+def _start_journal(journal: Journal, header: Mapping[str, Any], resume_prefix: int | None,
+                   ex: Executor | None) -> None:
+    """Open the journal (fresh, or keeping resume_prefix bytes); on failure stop ex too."""
+    try:
+        journal.start(header, resume_prefix=resume_prefix)
+    except OSError as exc:
+        journal.close(remove=resume_prefix is None)  # a fresh one goes
+        if ex is not None:
+            ex.close()
+        raise write_error(journal.path, exc, "scan journal") from None
+
+
+# ------------------------------------------------------------------------------------ the run
+def _record_chunk(journal: Journal, chunk_id: str, keyed: list[tuple[list, dict]],
+                  n_done: int) -> None:
+    """Append a finished chunk to the journal, with a clear error when that fails."""
+    try:
+        journal.append_chunk(chunk_id, keyed)
+    except OSError as exc:  # e.g. disk full; the chunks before it are kept
+        raise EmissError(
+            f"cannot append to the scan journal {str(journal.path)!r}: "
+            f"{exc.strerror or exc}; the {n_done - len(keyed)} "
+            "hypotheses recorded before are kept: make room, then rerun "
+            "the same command with --resume") from None
+
+
+def _run_chunks(ex: Executor, chunks: Sequence[Chunk], inputs: ScanInputs,
+                done: dict[Key, dict[str, Any]], journal: Journal | None,
+                progress: bool | None) -> None:
+    """Run the chunks; each hypothesis' row goes into done, each finished chunk to the journal.
+
+    Closes the executor and the journal at the end, also on an error or an interrupt.
+    """
+    n_all = len(inputs.hypotheses)
+    bar = _progress(total=n_all, initial=n_all - sum(len(c.items) for c in chunks),
+                    enabled=progress)
+    n_failed = 0
+    try:
+        for chunk_id, outcomes in ex.run(chunks):
+            keyed: list[tuple[list, dict]] = []
+            for raw_key, analysis, status in outcomes:
+                key = _key(raw_key)
+                row = inputs.row(key, analysis, status)
+                if not status.startswith("ok"):
+                    n_failed += 1
+                    log.warning("hypothesis %s failed: %s", key[1], status)
+                done[key] = row
+                keyed.append((list(key), row))
+            if journal is not None:
+                _record_chunk(journal, chunk_id, keyed, len(done))
+            bar.update(len(outcomes))
+    finally:
+        ex.close()
+        bar.close()
+        if journal is not None:
+            journal.close()
+    if n_failed:
+        log.warning("%d hypotheses failed (reported in their status)", n_failed)
+
+
+def _write_output(output: str | os.PathLike, doc: Mapping[str, Any], n_rows: int,
+                  write_csv: bool, journal: Journal | None) -> None:
+    """Write the results (and CSV); then the journal goes."""
+    try:
+        write_results(output, doc, with_csv=write_csv)
+    except EmissError as exc:  # e.g. disk full: the journal still holds every row
+        if journal is None:
+            raise
+        raise EmissError(f"{exc}; the journal {str(journal.path)!r} keeps all {n_rows} "
+                         "hypotheses: rerun the same command with --resume once it can "
+                         "be written") from None
+    if journal is not None:
+        journal.close(remove=True)
+    log.info("wrote %s (%d hypotheses)", output, n_rows)
+
+
+def _run_scan(inputs: ScanInputs, header: dict[str, Any], ws_record: dict[str, Any] | None,
+              output: str | os.PathLike | None, *, executor: str, jobs: int | None,
+              scheduler: Any, resume: bool, write_csv: bool, progress: bool | None)\
+        -> dict[str, Any]:
+    """Run a scan of checked inputs: lock the output, resume, run the chunks, write the results.
+
+    Args:
+        inputs: the scan's inputs.
+        header: the journal's header; its ``options`` are the results document's.
+        ws_record: the results' ``workspace`` block.
+        output, executor, jobs, scheduler, resume, write_csv, progress: as for ``scan``.
+
+    Returns:
+        The results document.
+    """
+    options = header["options"]
+    jpath, lock = _claim_output(output) if output is not None else (None, None)
+    done: dict[Key, dict[str, Any]] = {}
+    journal = None
+    try:
+        done, prefix, chunk_size = _resume_state(jpath, header, resume, len(inputs.hypotheses))
+        options["chunk_size"] = chunk_size  # on resume: the journal's
+        chunks = [c for c in plan_chunks(inputs.patchsets, inputs.selected, chunk_size)
+                  if not all(k in done for k in c.keys)]
+        # the executor before the journal: a bad --jobs or an unreachable scheduler leaves nothing
+        ex = _start_executor(executor, inputs, options, jobs, scheduler) if chunks else None
+        if jpath is not None:
+            journal = Journal(jpath)
+            _start_journal(journal, header, prefix, ex)
+        if ex is not None:
+            _run_chunks(ex, chunks, inputs, done, journal, progress)
+        rows = [done[key] for key in inputs.hypotheses]
+        doc = results_document(inputs.workspace_digest, inputs.patchset_digests, inputs.labels,
+                               options, rows, workspace=ws_record)
+        if output is not None:
+            _write_output(output, doc, len(rows), write_csv, journal)
+        return doc
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM in the CLI: say what is kept
+        if journal is None:
+            raise
+        raise Interrupted(
+            f"{len(done)} of {len(inputs.hypotheses)} hypotheses are in the journal "
+            f"{str(journal.path)!r}: rerun the same command with --resume to continue",
+            signum=getattr(exc, "signum", None)) from None
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 def scan(
-    workspace_spec: Mapping[str, Any] | str | os.PathLike,
-    patchsets: Sequence[Mapping[str, Any] | str | os.PathLike],
-    output: str | os.PathLike | None = None,
-    *,
-    names: Sequence[str] | None = None,
-    jobs: int | None = None,
-    executor: str = "local",
-    scheduler: Any = None,
-    resume: bool = False,
-    calctype: str = "asymptotics",
-    engine: str = "fast",
-    cl: float = 0.95,
-    poi: str = "mu",
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    write_csv: bool = False,
-    progress: bool | None = None,
-    ntoys: int = 2000,
-    toy_seed: int = 0,
-    workspace_path: str | os.PathLike | None = None,
+    workspace_spec: WorkspaceInput, patchsets: Sequence[PatchSetInput],
+    output: str | os.PathLike | None = None, *, names: Sequence[str] | None = None,
+    jobs: int | None = None, executor: str = "local", scheduler: Any = None,
+    resume: bool = False, calctype: str = "asymptotics", engine: str = "fast", cl: float = 0.95,
+    poi: str = "mu", chunk_size: int = DEFAULT_CHUNK_SIZE, write_csv: bool = False,
+    progress: bool | None = None, ntoys: int = 2000, toy_seed: int = 0,
+    workspace_path: str | os.PathLike | None = None, observed_only: bool = False,
+    cls_curve: bool = False,
 ) -> dict[str, Any]:
     """Run limits, discovery and best fits for every selected patch.
 
@@ -270,6 +606,12 @@ def scan(
         workspace_path: the workspace file, recorded (name, data source from its sidecar) in
             the results' ``workspace`` block; defaults to ``workspace_spec`` when that is a
             path.
+        observed_only: observed limits, p0 and best fits only: the expected limits (and the
+            B and coupling bands) are null, and ``options.observed_only`` says so. The
+            asymptotic engines skip the expected limits' fits; toy-based rows drop the band.
+        cls_curve: each row also keeps its CLs curve (``cls_curve``: observed and expected
+            CLs on ``CLS_CURVE_POINTS`` values of mu up to beyond its limits; about two fits a
+            point), ``options.cls_curve`` the number of points; asymptotics only.
 
     Returns:
         The results document (also written to ``output``).
@@ -281,168 +623,26 @@ def scan(
             names the journal that ``resume=True`` continues from.
     """
     _check_scan_options(cl=cl, jobs=jobs, chunk_size=chunk_size, ntoys=ntoys,
-                        toy_seed=toy_seed, calctype=calctype, engine=engine, executor=executor)
-    cl, chunk_size = float(cl), int(chunk_size)
+                        toy_seed=toy_seed, calctype=calctype, engine=engine, executor=executor,
+                        observed_only=observed_only, cls_curve=cls_curve)
     if engine == "pyhf" and calctype == "toybased":
         from emiss.inference.limits import check_pyhf_toys
 
         check_pyhf_toys()  # before any work: pyhf's toys may not run with this numpy
-    if isinstance(workspace_spec, (str, os.PathLike)):
-        from emiss.bundles.bundle import resolve_workspace
-
-        resolved = resolve_workspace(workspace_spec)  # a file, `belle2` or a bundled stem
-        workspace_path = resolved if workspace_path is None else workspace_path
-        workspace_spec = load_json_file(resolved, "workspace")
-    elif hasattr(workspace_spec, "spec") and hasattr(workspace_spec, "path"):  # a Bundle
-        workspace_path = workspace_spec.path if workspace_path is None else workspace_path
-        workspace_spec = workspace_spec.spec
-    patchsets = [load_json_file(ps, "patchset") if isinstance(ps, (str, os.PathLike)) else dict(ps)
-                 for ps in patchsets]
-    ws_digest, ps_digests = check_patchsets(workspace_spec, patchsets)
-    selected = _select(patchsets, list(names) if names is not None else None)
-    meta = {}
-    for i, (ps, idx) in enumerate(zip(patchsets, selected, strict=True)):
-        for j in idx:
-            pm = ps["patches"][j]["metadata"]
-            patch_emiss_meta(pm)  # fail early on a patch without the emiss block
-            key = (i, pm["name"])
-            if key in meta:
-                raise EmissError(f"patch name {pm['name']!r} appears twice in patchset #{i + 1}")
-            meta[key] = pm
-    labels = _labels(patchsets)
-    options = {"cl": cl, "calctype": calctype, "engine": engine, "poi": poi,
-               "chunk_size": chunk_size}
-    if calctype == "toybased":
-        options.update({"ntoys": int(ntoys), "toy_seed": int(toy_seed)})
-    header = {"workspace_digest": ws_digest, "patchset_digests": ps_digests,
+    inputs = load_scan_inputs(workspace_spec, patchsets, names, workspace_path)
+    options = _scan_options(cl=float(cl), calctype=calctype, engine=engine, poi=poi,
+                            chunk_size=int(chunk_size), ntoys=ntoys, toy_seed=toy_seed,
+                            observed_only=observed_only, cls_curve=cls_curve)
+    header = {"workspace_digest": inputs.workspace_digest,
+              "patchset_digests": inputs.patchset_digests,
               "names": sorted(names) if names is not None else None, "options": options}
+    ws_record = workspace_record(inputs.workspace_path)  # a bad sidecar fails before any work
+    return _run_scan(inputs, header, ws_record, output, executor=executor, jobs=jobs,
+                     scheduler=scheduler, resume=resume, write_csv=write_csv, progress=progress)
 
-    ws_record = workspace_record(workspace_path)  # a bad sidecar fails before any work
-    done: dict[tuple, dict] = {}
-    journal = None
-    jpath = journal_path(output) if output is not None else None
-    lock = None
-    if jpath is not None:
-        if jpath.is_dir():
-            raise EmissError(f"the scan journal {str(jpath)!r} of {str(output)!r} is a folder; "
-                             "move it away or give another -o")
-        check_output_file(jpath, "scan journal")  # a link or device there: one line
-        lock = OutputLock(output, "results file").acquire()  # a second scan on it refuses
-    try:
-        prefix = None
-        if resume:
-            if jpath is None:
-                raise EmissError("--resume needs an output file (its journal holds the progress)")
-            old, chunk_recs, prefix = Journal.read(jpath)
-            if old is None:
-                log.warning("no journal %s to resume from; starting from scratch", jpath)
-                prefix = None
-            else:
-                for key in ("workspace_digest", "patchset_digests", "names"):
-                    if old.get(key) != header[key]:
-                        raise EmissError(f"cannot resume: journal {jpath} has "
-                                         f"{key}={old.get(key)!r} but this scan has "
-                                         f"{header[key]!r}; rerun without --resume")
-                old_opts = old.get("options", {})
-                for key in ("cl", "calctype", "engine", "poi", "ntoys", "toy_seed"):
-                    if old_opts.get(key) != options.get(key):
-                        raise EmissError(f"cannot resume: journal {jpath} used {key}="
-                                         f"{old_opts.get(key)!r}, this scan {key}="
-                                         f"{options.get(key)!r}")
-                chunk_size = int(old_opts.get("chunk_size", chunk_size))
-                options["chunk_size"] = chunk_size
-                done = dict(iter_journal_rows(chunk_recs))
-                log.info("resuming: %d of %d hypotheses already done", len(done), len(meta))
-        elif jpath is not None and jpath.exists():
-            log.warning("overwriting the old journal %s (use --resume to continue it)", jpath)
-
-        chunks = [c for c in plan_chunks(patchsets, selected, chunk_size)
-                  if not all(k in done for k in c.keys)]
-        ex = None
-        if chunks:  # before the journal: a bad --jobs or an unreachable scheduler leaves nothing
-            ex_options = {"workspace_digest": ws_digest, "poi": poi, "cl": cl,
-                          "calctype": calctype, "engine": engine}
-            ex_options.update({k: options[k] for k in ("ntoys", "toy_seed") if k in options})
-            ex = make_executor(executor, workspace_spec, ex_options, jobs=jobs,
-                               scheduler=scheduler)
-        if jpath is not None:
-            journal = Journal(jpath)
-            try:
-                journal.start(header, resume_prefix=prefix if resume else None)
-            except OSError as exc:
-                journal.close(remove=not resume or prefix is None)  # a fresh one goes
-                if ex is not None:
-                    ex.close()
-                raise write_error(jpath, exc, "scan journal") from None
-
-        if ex is not None:
-            n_todo = sum(len(c.items) for c in chunks)
-            bar = _progress(total=len(meta), initial=len(meta) - n_todo, enabled=progress)
-            n_failed = 0
-            try:
-                for chunk_id, outcomes in ex.run(chunks):
-                    keyed = []
-                    for key, analysis, status in outcomes:
-                        key = tuple(key)
-                        row = make_row(meta[key],
-                                       patchsets[key[0]]["metadata"].get("labels", []),
-                                       analysis, status, key[0])
-                        row.update(fl_fields(meta[key]["emiss"]))
-                        if not status.startswith("ok"):
-                            n_failed += 1
-                            log.warning("hypothesis %s failed: %s", key[1], status)
-                        done[key] = row
-                        keyed.append((list(key), row))
-                    if journal is not None:
-                        try:
-                            journal.append_chunk(chunk_id, keyed)
-                        except OSError as exc:  # e.g. disk full; the chunks before it are kept
-                            raise EmissError(
-                                f"cannot append to the scan journal {str(jpath)!r}: "
-                                f"{exc.strerror or exc}; the {len(done) - len(keyed)} "
-                                "hypotheses recorded before are kept: make room, then rerun "
-                                "the same command with --resume") from None
-                    bar.update(len(outcomes))
-            finally:
-                ex.close()
-                bar.close()
-                if journal is not None:
-                    journal.close()
-            if n_failed:
-                log.warning("%d hypotheses failed (reported in their status)", n_failed)
-
-        rows = [done[(i, ps["patches"][j]["metadata"]["name"])]
-                for i, (ps, idx) in enumerate(zip(patchsets, selected, strict=True))
-                for j in idx]
-        doc = results_document(ws_digest, ps_digests, labels, options, rows,
-                               workspace=ws_record)
-        if output is not None:
-            try:
-                write_results(output, doc, with_csv=write_csv)
-            except EmissError as exc:  # e.g. disk full: the journal still holds every row
-                if journal is None:
-                    raise
-                raise EmissError(f"{exc}; the journal {str(jpath)!r} keeps all {len(rows)} "
-                                 "hypotheses: rerun the same command with --resume once it can "
-                                 "be written") from None
-            if journal is not None:
-                journal.close(remove=True)
-            log.info("wrote %s (%d hypotheses)", output, len(rows))
-        return doc
-
-    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM in the CLI: say what is kept
-        if journal is None:
-            raise
-        raise Interrupted(
-            f"{len(done)} of {len(meta)} hypotheses are in the journal {str(jpath)!r}: rerun "
-            "the same command with --resume to continue",
-            signum=getattr(exc, "signum", None)) from None
-    finally:
-        if lock is not None:
-            lock.release()
 
 def load_json_file(path: str | os.PathLike, what: str) -> dict[str, Any]:
-    """Read a JSON input file with a clear error.
+    """Read a JSON input file with a clear error (``emiss.io.read_json``).
 
     Args:
         path: file path.
@@ -455,25 +655,11 @@ def load_json_file(path: str | os.PathLike, what: str) -> dict[str, Any]:
         EmissError: one line naming the file: missing, a folder, unreadable, not JSON, not an
             object, or (for a workspace) not a pyhf workspace.
     """
-    import json
-
-    p = Path(path)
-    if p.is_dir():
-        raise EmissError(f"{what} file {str(p)!r} is a folder; give the {what} JSON file")
-    try:
-        with open(p, encoding="utf-8") as fh:
-            obj = json.load(fh)
-    except FileNotFoundError:
-        raise EmissError(f"{what} file {str(p)!r} does not exist") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise EmissError(f"{what} file {str(p)!r} is not valid JSON ({exc})") from None
-    except OSError as exc:
-        raise EmissError(f"{what} file {str(p)!r} cannot be read ({exc.strerror or exc})") \
-            from None
+    obj = read_json(path, what)
     if not isinstance(obj, dict):
-        raise EmissError(f"{what} file {str(p)!r} does not hold a JSON object")
+        raise EmissError(f"{what} file {str(path)!r} does not hold a JSON object")
     if what == "workspace":
-        check_workspace_shape(obj, repr(str(p)))
+        check_workspace_shape(obj, repr(str(path)))
     return obj
 
 

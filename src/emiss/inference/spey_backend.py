@@ -54,6 +54,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,7 @@ from spey.base import ModelConfig
 from emiss.errors import EmissError
 from emiss.inference.fastlimits import FitFailure, Fitter
 from emiss.inference.fastmodel import FastBackground, FastModel, FitData, UnsupportedSpec
+from emiss.names import POI
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +220,7 @@ class EmissBackend(BackendBase):
         if chosen is None:
             raise EmissError(f"measurement {measurement!r} is not in the workspace; its "
                              f"measurements: {', '.join(m.get('name', '?') for m in meas)}")
-        self.poi = poi or chosen.get("config", {}).get("poi") or "mu"
+        self.poi = poi or chosen.get("config", {}).get("poi") or POI
         try:
             self.fm: FastModel = FastBackground(spec, poi=self.poi, measurement=measurement)\
                 .with_patch(ops)
@@ -242,7 +244,7 @@ class EmissBackend(BackendBase):
         self._observed = fm.observed_data()
         self._apriori = FitData(self._background.copy(), fm.n_aux.copy(), fm.p_aux.copy())
         self._fit_cache: dict[tuple, dict[float, tuple[np.ndarray, float]]] = {}
-        self._asimov: dict[tuple, tuple[FitData, np.ndarray, float]] = {}
+        self._asimov: dict[tuple, tuple[FitData, np.ndarray]] = {}
         log.debug("emiss spey backend: %s + %s, %d parameters, %d bins, fitter %s",
                   self.workspace_label, self.patch_name, fm.npars, self.nmain, fitter)
 
@@ -420,7 +422,7 @@ class EmissBackend(BackendBase):
         read from its frame, so that ``return_nll=False`` gets spey's own, correct answer)."""
         if self.fitter != "emiss" or init_pars is not None or par_bounds is not None or kwargs:
             raise NotImplementedError("spey's optimiser handles this call")
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None and frame.f_globals.get("__name__") == __name__:
             frame = frame.f_back
         if frame is not None and frame.f_locals.get("return_nll", True) is False:
@@ -486,11 +488,16 @@ class EmissBackend(BackendBase):
         """Cache key of a dataset (None: an explicit data vector, not cached)."""
         if data is not None:
             return None
+        return self._expected_key(expected)
+
+    @staticmethod
+    def _expected_key(expected: Any) -> tuple[str]:
+        """Cache key of the observed or the a-priori expected dataset."""
         return ("apriori",) if expected == ExpectationType.apriori else ("observed",)
 
     def _asimov_data(self, expected: Any, test_statistics: str) -> tuple[FitData, np.ndarray]:
         """spey's Asimov data: fit with mu = 1 (q0) or 0 (otherwise), expected data there."""
-        key = (self._data_key(expected, None), test_statistics == "q0")
+        key = (self._expected_key(expected), test_statistics == "q0")
         if key not in self._asimov:
             mu = 1.0 if test_statistics == "q0" else 0.0
             pars, _ = self._fixed_fit(key[0], self.fit_data(expected), mu)
@@ -566,7 +573,7 @@ class EmissBackend(BackendBase):
         self._fast(kwargs, init_pars, par_bounds)
         mu = self._poi_value(poi_test)
         fd, _ = self._asimov_data(expected, test_statistics)
-        key = ("asimov",) + self._data_key(expected, None) + (test_statistics == "q0",)
+        key = ("asimov",) + self._expected_key(expected) + (test_statistics == "q0",)
         return 0.5 * self._fixed_fit(key, fd, mu)[1]
 
     def minimize_asimov_negative_loglikelihood(self, expected: Any = ExpectationType.observed,

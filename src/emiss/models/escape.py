@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emiss.physics.kinematics import kallen_clipped
 
@@ -54,8 +56,18 @@ def lab_momenta(m_B: float, m_M: float, m_X: float) -> tuple[np.ndarray, np.ndar
     return np.sqrt(pz**2 + pt2), 0.5 * _W
 
 
-def escape_probability(m_B: float, m_M: float, m_X: float, ctau_m,
-                       radius_m: float = BELLE2_RADIUS_M):
+@overload
+def escape_probability(m_B: float, m_M: float, m_X: float, ctau_m: float,
+                       radius_m: float = ...) -> float: ...
+
+
+@overload
+def escape_probability(m_B: float, m_M: float, m_X: float, ctau_m: np.ndarray,
+                       radius_m: float = ...) -> np.ndarray: ...
+
+
+def escape_probability(m_B: float, m_M: float, m_X: float, ctau_m: ArrayLike,
+                       radius_m: float = BELLE2_RADIUS_M) -> np.ndarray | float:
     """Probability that X from B -> M X decays beyond radius_m.
 
     Args:
@@ -64,7 +76,7 @@ def escape_probability(m_B: float, m_M: float, m_X: float, ctau_m,
         radius_m: detector radius in m.
 
     Returns:
-        Probability in [0, 1] (same shape as ctau_m).
+        Probability in [0, 1] (same shape as ctau_m; a float for a scalar ctau_m).
     """
     p, w = lab_momenta(m_B, m_M, m_X)
     ctau = np.asarray(ctau_m, dtype=float)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,13 @@ DCHI2_95_1D: float = 3.841
 SOURCE = "PDG 2024, Electroweak model and constraints on new physics, eq. (10.98)"
 
 
-def covariance(correlation=None) -> np.ndarray:
+def covariance(correlation: ArrayLike | None = None) -> np.ndarray:
     """Covariance of (S, T, U): diagonal unless a 3x3 correlation matrix is given."""
     rho = np.eye(3) if correlation is None else np.asarray(correlation, dtype=float)
     return np.outer(STU_SIGMA, STU_SIGMA) * rho
 
 
-def chi2(stu, correlation=None):
+def chi2(stu: ArrayLike, correlation: ArrayLike | None = None) -> np.ndarray:
     """chi^2 of model values (S, T, U) against the fit; stu has shape (..., 3)."""
     d = np.asarray(stu, dtype=float) - STU_CENTRAL
     W = np.linalg.inv(covariance(correlation))

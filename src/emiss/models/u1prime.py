@@ -47,11 +47,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cache
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
 from emiss import validate as V
@@ -118,7 +120,7 @@ def top_mass() -> float:
     return C.mass("t")
 
 
-def make_params(**kw) -> U1PrimeParams:
+def make_params(**kw: float | None) -> U1PrimeParams:
     """Validate inputs and complete (ṽ, M_Z') from M_Z' = g̃ q' ṽ.
 
     Args:
@@ -220,7 +222,7 @@ def mixing_angles(m_T: float, vtilde: float, Y_Tt: float) -> dict[str, float]:
             "Y_t": p["Y_t"], "M_T": M, "b": p["b"]}
 
 
-def oblique(s_L, m_T: float) -> dict:
+def oblique(s_L: ArrayLike, m_T: float) -> dict:
     """S, T, U of the T'-t mixing (talk's formulas, s_L^2 << 1); s_L may be an array."""
     m_t, m_W = top_mass(), C.mass("W")
     sw2 = C.SIN2_THETA_W
@@ -313,7 +315,7 @@ def delta_for_invisibility(p: U1PrimeParams, target: float = 0.9,
 def _unit_rate(process: str, m_Zp: float) -> float | None:
     """B(process) for twobody-vector with g = 1, c_L = 1 (central form factors); None if closed."""
     proc = get_process(process)
-    if m_Zp >= proc.m_B - proc.m_M:
+    if m_Zp >= proc.mass_limit():
         return None
     spec = twobody.vector_line(proc, F.central(proc.ff_kind), m_Zp, 1.0, 1.0, 0.0)
     return float(spec.lines[0][1])
@@ -322,14 +324,14 @@ def _unit_rate(process: str, m_Zp: float) -> float | None:
 @cache
 def _unit_long(process: str, m_Zp: float) -> float | None:
     proc = get_process(process)
-    if not proc.is_vector or m_Zp >= proc.m_B - proc.m_M:
+    if not proc.is_vector or m_Zp >= proc.mass_limit():
         return None
     spec = twobody.vector_line(proc, F.central(proc.ff_kind), m_Zp, 1.0, 1.0, 0.0)
     return float(spec.lines_long[0])
 
 
-def branching_ratios(p: U1PrimeParams, processes=ALL_PROCESSES, decays: dict | None = None)\
-        -> dict[str, dict]:
+def branching_ratios(p: U1PrimeParams, processes: Sequence[str] = ALL_PROCESSES,
+                     decays: dict | None = None) -> dict[str, dict]:
     """B(process Z'), F_L, B * P_inv (Belle II B modes) for each process; closed modes flagged."""
     g_ij = flavour_couplings(p.m_T, p.g_qprime)
     d = decays or zprime_decays(p)
@@ -343,12 +345,13 @@ def branching_ratios(p: U1PrimeParams, processes=ALL_PROCESSES, decays: dict | N
         if unit is None:
             row.update({"open": False, "branching_ratio": 0.0,
                         "note": f"closed: M_Z' = {p.m_Zp:g} GeV >= m_{proc.parent} - "
-                                f"m_{proc.meson} = {proc.m_B - proc.m_M:.4f} GeV"})
+                                f"m_{proc.meson} = {proc.mass_limit():.4f} GeV"})
         else:
             br = g * g * unit
             row.update({"open": True, "branching_ratio": br})
-            if proc.is_vector:
-                row["FL"] = _unit_long(name, p.m_Zp) / unit
+            long = _unit_long(name, p.m_Zp)  # set for an open vector mode
+            if long is not None:
+                row["FL"] = long / unit
             if name in BELLE2_PROCESSES:
                 pinv = p_invisible(p, name, d)
                 row.update({"P_inv": pinv, "branching_ratio_times_P_inv": br * pinv})
@@ -356,8 +359,8 @@ def branching_ratios(p: U1PrimeParams, processes=ALL_PROCESSES, decays: dict | N
     return out
 
 
-def required_coupling(br_hat: float, m_T, m_Zp: float = DEFAULT_MZP, process: str = "B+->K+",
-                      p_inv: float = 1.0):
+def required_coupling(br_hat: float, m_T: ArrayLike, m_Zp: float = DEFAULT_MZP,
+                      process: str = "B+->K+", p_inv: float = 1.0) -> np.ndarray:
     """g̃ q' that gives B(process) * P_inv = br_hat (B ∝ (g̃ q' m_T)^2 by the talk's g_ij).
 
     Args:
@@ -385,7 +388,7 @@ def required_coupling(br_hat: float, m_T, m_Zp: float = DEFAULT_MZP, process: st
 
 
 # ---------------------------------------------------------------- constraints, relic
-def ewpo_constraint(p: U1PrimeParams, correlation=None) -> dict | None:
+def ewpo_constraint(p: U1PrimeParams, correlation: ArrayLike | None = None) -> dict | None:
     """S, T, U, chi^2 and the 95 % CL verdict (None without Y_T^t: see ``ewpo_unavailable``)."""
     if p.Y_Tt is None:
         return None
@@ -399,7 +402,7 @@ def ewpo_constraint(p: U1PrimeParams, correlation=None) -> dict | None:
             "correlations_used": correlation is not None}
 
 
-def sL2_max_95(m_T: float, correlation=None) -> float:
+def sL2_max_95(m_T: float, correlation: ArrayLike | None = None) -> float:
     """Largest s_L^2 allowed by EWPO at 95 % CL at m_T (Delta chi^2 = 3.84 on the family x v).
 
     Args:
@@ -466,7 +469,7 @@ def dark_matter(p: U1PrimeParams) -> dict:
                           "> M_Z' for the talk's relic formula) to compute them",
                 "needs": ["g_qX", "m_X"]}
     valid = p.m_X > p.m_Zp
-    out = {"computed": True, "relic_coupling": float(relic_coupling(p.m_X)),
+    out: dict[str, Any] = {"computed": True, "relic_coupling": float(relic_coupling(p.m_X)),
            "formula_valid": valid, "cmb_allowed": cmb_allowed(p.m_X, p.g_qX)}
     if valid:
         out["relic_fraction"] = float(relic_fraction(p.m_X, p.g_qX))
@@ -491,7 +494,7 @@ def mixing_unavailable(p: U1PrimeParams) -> dict:
             "Y_Tt_max_reason": "a real mixing solution needs ṽ Y_T^t/√2 <= m_T - m_t"}
 
 
-def ewpo_unavailable(p: U1PrimeParams, correlation=None) -> dict:
+def ewpo_unavailable(p: U1PrimeParams, correlation: ArrayLike | None = None) -> dict:
     """Why S, T, U are not computed without Y_T^t, and the EWPO bound on the mixing instead."""
     x = sL2_max_95(p.m_T, correlation)
     y = Y_Tt_for_sL(p.m_T, p.vtilde, math.sqrt(x))
@@ -509,7 +512,7 @@ def ewpo_unavailable(p: U1PrimeParams, correlation=None) -> dict:
 
 
 # ---------------------------------------------------------------------------- summary
-def derive(**kw) -> dict:
+def derive(**kw: float | None) -> dict:
     """Every derived quantity of the model at one parameter point (JSON-ready).
 
     Args:

@@ -9,10 +9,13 @@ Modules, in the order they import each other:
 * ``systematics``: form-factor principal components, the sidecar's signal modifiers;
 * ``target``: the workspace a patch is made for (``Target``, ``load_target``; via
   ``emiss.bundles``);
-* ``templates``: folding through the response, any channel kind (``TemplateBuilder``);
+* ``templates``: hypothesis -> spectra -> templates, folded by the response stage
+  (``TemplateBuilder``);
 * ``assemble``: templates -> JSON Patch ops -> PatchSet, digests, validation (no physics);
 * ``build``: the entry points (``build_patchset``, ``generate``, ``scenario_patchset``,
-  ``sm_patch``).
+  ``sm_patch``);
+* ``patchsets``: PatchSet files as a user meets them (``inspect_patchsets``,
+  ``merge_patchsets``, ``read_patchset``).
 """
 
 from emiss.patches.assemble import validate_patchset, verify_digest
@@ -34,9 +37,15 @@ from emiss.patches.grid import (
 )
 from emiss.patches.hypotheses import ResolvedEntry, check_masses, resolve_entry
 from emiss.patches.metadata import LIGHT_X_REFERENCE_BR, SM_REFERENCE_BR
+from emiss.patches.patchsets import (
+    format_inspect,
+    inspect_patchsets,
+    merge_patchsets,
+    read_patchset,
+)
 from emiss.patches.systematics import DEFAULT_FF_SAMPLES, DEFAULT_FF_SEED
 from emiss.patches.target import Target, load_target, target_from_bundle
-from emiss.patches.templates import TemplateBuilder, fold_many, total_br
+from emiss.patches.templates import TemplateBuilder
 
 __all__ = [
     "DEFAULT_FF_SAMPLES",
@@ -50,19 +59,21 @@ __all__ = [
     "TemplateBuilder",
     "build_patchset",
     "check_masses",
-    "fold_many",
+    "format_inspect",
     "generate",
     "hypothesis_name",
+    "inspect_patchsets",
     "load_grid",
     "load_target",
     "make_entry",
+    "merge_patchsets",
     "parse_masses",
     "parse_values",
+    "read_patchset",
     "resolve_entry",
     "scenario_patchset",
     "sm_patch",
     "target_from_bundle",
-    "total_br",
     "validate_patchset",
     "verify_digest",
     "write_patchset",

@@ -11,6 +11,7 @@ compact and byte-reproducible.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -19,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from emiss import io
+from emiss import contracts, io
 from emiss.errors import EmissError
+from emiss.names import POI
 from emiss.patches.systematics import materialise
 
 log = logging.getLogger(__name__)
@@ -30,8 +32,6 @@ SIG_DIGITS = 10
 #: Significant digits of the MC-statistical uncertainties ``one_family`` sets: the constraint
 #: widths of different patches then agree to ~1e-12 relative (8 digits would leave ~1e-8).
 STAT_DIGITS = 12
-#: Name of the parameter of interest the patches introduce.
-POI = "mu"
 #: Relative size (of the channel's largest nominal yield) below which a histosys variation of a
 #: sample in a channel is numerical noise and dropped.
 NEGLIGIBLE = 1e-5
@@ -39,20 +39,11 @@ NEGLIGIBLE = 1e-5
 PATCHSET_VERSION = "1.0.0"
 
 
-def round_sig(values: Any, digits: int = SIG_DIGITS) -> list[float]:
-    """Round to ``digits`` significant digits and return plain floats (deterministic JSON).
-
-    Args:
-        values: array-like of finite numbers.
-        digits: significant digits.
-
-    Returns:
-        List of floats.
-    """
-    arr = np.asarray(values, dtype=float).ravel()
-    if not np.all(np.isfinite(arr)):
-        raise EmissError("a template contains NaN or infinite yields; check the spectrum")
-    return io.round_sig(arr, digits)
+#: Yields as patches write them: ``emiss.io.round_sig`` to ``SIG_DIGITS`` (``digits=`` to
+#: change), a flat list of plain floats, NaN and infinities refused.
+round_yields = functools.partial(
+    io.round_sig, digits=SIG_DIGITS, flat=True, nonfinite="raise",
+    error="a template contains NaN or infinite yields; check the spectrum")
 
 
 @dataclass
@@ -176,10 +167,10 @@ def sample_ops(
                         <= NEGLIGIBLE * scale:
                     continue
                 mods.append({"name": mname, "type": "histosys",
-                             "data": {"hi_data": round_sig(hi), "lo_data": round_sig(lo)}})
+                             "data": {"hi_data": round_yields(hi), "lo_data": round_yields(lo)}})
             for m in channel_modifiers.get(ch, ()):
-                mods.append(materialise(m, nominal, round_sig))
-            value = {"name": sample.name, "data": round_sig(nominal), "modifiers": mods}
+                mods.append(materialise(m, nominal, round_yields))
+            value = {"name": sample.name, "data": round_yields(nominal), "modifiers": mods}
             ops.append((idx[ch], s_order, {"op": "add", "value": value,
                                            "path": f"/channels/{idx[ch]}/samples/{where}"}))
     ops.sort(key=lambda t: (t[0], t[1]))
@@ -249,7 +240,8 @@ def one_family(spec: Mapping, ops: Sequence[dict], family: Sequence[str] = ()) -
                 n = np.clip(np.asarray(v["data"], float), 0.0, None)
                 delta = np.where(on, sigma * np.sqrt(n * (2.0 * total + n_all)),
                                  np.asarray(v["modifiers"][k]["data"], float))
-                v["modifiers"][k] = {**v["modifiers"][k], "data": round_sig(delta, STAT_DIGITS)}
+                v["modifiers"][k] = {**v["modifiers"][k],
+                                     "data": round_yields(delta, digits=STAT_DIGITS)}
     if not family:
         return
     present = {m["name"] for op in ops for m in op["value"]["modifiers"]}
@@ -327,7 +319,7 @@ def make_patchset(
         ops = sample_ops(spec, t.samples, channel_modifiers, family)
         meta = {"name": t.name, "values": [_num(v) for v in t.values]}
         if t.emiss:
-            meta["emiss"] = t.emiss
+            meta["emiss"] = contracts.validate(t.emiss, "patch", f"of patch {t.name!r}")
         patches.append({"metadata": meta, "patch": ops})
     md: dict[str, Any] = {
         "description": description,

@@ -21,7 +21,8 @@ from typing import Any
 from emiss import validate
 from emiss.errors import EmissError
 from emiss.io import dumps_json, write_json
-from emiss.patches.assemble import POI, make_patchset, sample_ops, validate_patchset
+from emiss.names import POI, SIGNAL_SAMPLE, SM_SAMPLE
+from emiss.patches.assemble import make_patchset, sample_ops, validate_patchset
 from emiss.patches.grid import GridEntry, make_entry
 from emiss.patches.hypotheses import ResolvedEntry, check_masses, resolve_entry
 from emiss.patches.metadata import LIGHT_X_REFERENCE_BR, SM_REFERENCE_BR, describe
@@ -32,13 +33,7 @@ from emiss.patches.systematics import (
     FF_MIN_RELATIVE,
 )
 from emiss.patches.target import PROCESS_ORDER, Target, load_target, target_from_bundle
-from emiss.patches.templates import (
-    SIGNAL,
-    SM_SAMPLE,
-    TemplateBuilder,
-    fold_many,
-    total_br,
-)
+from emiss.patches.templates import TemplateBuilder
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +73,7 @@ def build_patchset(
         "workspace": target.name,
         "ff_samples": builder.n_samples,
         "ff_seed": builder.seed,
-        "signal_sample": SIGNAL,
+        "signal_sample": SIGNAL_SAMPLE,
         "poi": POI,
         "likelihood_family": {
             "nuisances": builder.family,
@@ -100,7 +95,7 @@ def build_patchset(
     )
 
 
-def sm_patch(bundle: Any, n_samples: int = DEFAULT_FF_SAMPLES, seed: int = DEFAULT_FF_SEED)\
+def sm_patch(bundle: Target, n_samples: int = DEFAULT_FF_SAMPLES, seed: int = DEFAULT_FF_SEED)\
         -> list[dict]:
     """JSON Patch operations adding the SM nu nubar signal (mu = 1 <-> B = 4.97e-6 for B+ -> K+).
 
@@ -235,7 +230,7 @@ __all__ = [
     "LIGHT_X_REFERENCE_BR",
     "POI",
     "PROCESS_ORDER",
-    "SIGNAL",
+    "SIGNAL_SAMPLE",
     "SM_REFERENCE_BR",
     "SM_SAMPLE",
     "ResolvedEntry",
@@ -245,14 +240,12 @@ __all__ = [
     "check_masses",
     "describe",
     "dumps_json",
-    "fold_many",
     "generate",
     "load_target",
     "resolve_entry",
     "scenario_patchset",
     "sm_patch",
     "target_from_bundle",
-    "total_br",
     "validate_patchset",
     "write_patchset",
 ]

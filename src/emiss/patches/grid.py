@@ -27,13 +27,15 @@ import logging
 import math
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emiss.contracts import GridFile
 from emiss.errors import EmissError
-from emiss.validate import check_hypotheses
+from emiss.validate import check_hypotheses, split_assignment
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ VALUE_DECIMALS = 10
 _NAME_RE = re.compile(r"^[a-zA-Z0-9_]+$")
 
 
-def _to_float(text: str, what: str) -> float:
+def _to_float(text: str | float, what: str) -> float:
     try:
         val = float(text)
     except (TypeError, ValueError):
@@ -141,12 +143,7 @@ def parse_param(text: str) -> tuple[str, list[float]]:
     Returns:
         (name, values).
     """
-    if "=" not in text:
-        raise EmissError(f"bad --param {text!r}; expected NAME=VALUE, e.g. C_L=-6.3")
-    name, _, spec = text.partition("=")
-    name = name.strip()
-    if not name:
-        raise EmissError(f"bad --param {text!r}; the parameter name is empty")
+    name, spec = split_assignment(text, example="C_L=-6.3")
     return name, parse_values(spec.strip(), f"--param {name}")
 
 
@@ -368,11 +365,8 @@ def make_entry(
     return entry
 
 
-_ENTRY_KEYS = {"name", "scenario", "masses", "params", "fixed"}
-
-
 def grid_from_dict(data: Any, source: str = "grid", key: str = "patchsets") -> list[GridEntry]:
-    """Read grid entries from a parsed grid file.
+    """Read grid entries from a parsed grid file (contract ``grid`` of ``emiss.contracts``).
 
     Args:
         data: ``{"patchsets": [ {scenario, masses?, params?, name?, fixed?}, ... ]}``.
@@ -382,30 +376,19 @@ def grid_from_dict(data: Any, source: str = "grid", key: str = "patchsets") -> l
 
     Returns:
         The entries (names unique).
+
+    Raises:
+        EmissError: a file breaking the contract (one line naming the bad field and what is
+            valid), no list ``key``, an empty list, duplicate names or bad values.
     """
-    if not isinstance(data, dict) or not isinstance(data.get(key), list):
-        raise EmissError(f"{source}: expected a top-level {key!r} list of grid entries")
-    entries = []
-    for i, raw in enumerate(data[key]):
-        if not isinstance(raw, dict) or "scenario" not in raw:
-            raise EmissError(f"{source}: {key}[{i}] needs a 'scenario'")
-        unknown = set(raw) - _ENTRY_KEYS
-        if unknown:
-            raise EmissError(
-                f"{source}: {key}[{i}] has unknown key(s) {sorted(unknown)}; "
-                f"valid keys: {sorted(_ENTRY_KEYS)}"
-            )
-        entries.append(
-            make_entry(
-                raw["scenario"],
-                raw.get("masses"),
-                raw.get("params"),
-                name=raw.get("name", ""),
-                fixed=raw.get("fixed"),
-            )
-        )
+    grid = GridFile.from_dict(data, repr(source))
+    if key not in grid.lists:
+        raise EmissError(f"{source}: expected a top-level {key!r} list of grid entries; the "
+                         f"file has {sorted(grid.lists) or 'none'}")
+    entries = [make_entry(e.scenario, e.masses, e.params or None, name=e.name,
+                          fixed=e.fixed or None) for e in grid.lists[key]]
     if not entries:
-        raise EmissError(f"{source}: the 'patchsets' list is empty")
+        raise EmissError(f"{source}: the {key!r} list is empty")
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -451,9 +434,9 @@ def load_grid(path: str | os.PathLike, key: str = "patchsets") -> list[GridEntry
         except yaml.YAMLError as exc:
             raise EmissError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     elif suffix == ".toml":
-        try:
+        if sys.version_info >= (3, 11):
             import tomllib
-        except ModuleNotFoundError:  # pragma: no cover - python < 3.11
+        else:  # pragma: no cover - python < 3.11
             import tomli as tomllib
         try:
             data = tomllib.loads(text)

@@ -10,7 +10,6 @@ physics by stand-ins).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,30 +18,30 @@ from emiss.errors import EmissError
 from emiss.patches.grid import GridEntry, Hypothesis, sanitize
 from emiss.physics import formfactors
 from emiss.physics.constants import C_L_SM
-from emiss.physics.processes import get_process
-from emiss.physics.scenarios import get_scenario
-from emiss.physics.twobody import mass_range_text
+from emiss.physics.formfactors import FormFactors
+from emiss.physics.processes import Process, get_process
+from emiss.physics.scenarios import Scenario, get_scenario
 
 log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------- physics calls
-def scenario(name: str) -> Any:
+def scenario(name: str) -> Scenario:
     """The Scenario registered under name (``emiss.physics.scenarios.get_scenario``)."""
     return get_scenario(name)
 
 
-def central_ff(kind: str) -> Any:
+def central_ff(kind: str) -> FormFactors:
     """Central form factors of a family ("B->K", "B->K*")."""
     return formfactors.central(kind)
 
 
-def ff_samples(kind: str, n: int, seed: int) -> list:
+def ff_samples(kind: str, n: int, seed: int) -> list[FormFactors]:
     """n correlated form-factor draws of a family with a fixed seed."""
     return formfactors.sample(kind, n, seed=seed)
 
 
-def process(name: str) -> Any:
+def process(name: str) -> Process:
     """The Process (masses, form-factor family) of a decay name such as "B+->K+"."""
     return get_process(name)
 
@@ -53,10 +52,11 @@ def sm_c_l() -> float:
 
 
 # ------------------------------------------------------------------------------- checks
-def check_masses(scenario: Any, masses: Sequence[float], processes: Sequence[str]) -> None:
+def check_masses(scenario: Scenario, masses: Sequence[float], processes: Sequence[str]) -> None:
     """Reject masses at or above the kinematic endpoint before any work is done.
 
-    Two-body: m_X < m_B - m_M; pairs: m_X < (m_B - m_M) / 2 (each of the pair).
+    Two-body: m_X < m_B - m_M; pairs: m_X < (m_B - m_M) / 2 (each of the pair): the process'
+    rule (``emiss.physics.processes.Process.check_mass``), as the physics stage applies it.
 
     Args:
         scenario: Scenario (``multiplicity`` 2 or 3 is checked).
@@ -70,17 +70,8 @@ def check_masses(scenario: Any, masses: Sequence[float], processes: Sequence[str
     allow_zero = bool(getattr(scenario, "massless_allowed", True))
     for proc in processes:
         p = process(proc)
-        limit = (p.m_B - p.m_M) / n
-        valid = mass_range_text(limit, n, allow_zero)
         for m in masses:
-            if not math.isfinite(m) or m < 0 or (m == 0 and not allow_zero):
-                raise EmissError(f"mass {m:g} GeV of scenario {scenario.name!r} is invalid for "
-                                 f"{proc}; valid: {valid}")
-            if m >= limit:
-                raise EmissError(
-                    f"mass {m:g} GeV of scenario {scenario.name!r} is at or above the kinematic "
-                    f"endpoint of {proc}; valid: {valid}"
-                )
+            p.check_mass(m, n, allow_zero, owner=f"of scenario {scenario.name!r}")
 
 
 @dataclass
@@ -88,7 +79,7 @@ class ResolvedEntry:
     """A grid entry checked against its scenario: labels and hypotheses."""
 
     entry: GridEntry
-    scenario: Any
+    scenario: Scenario
     labels: list[str]
     hypotheses: list[Hypothesis]
 
@@ -135,7 +126,7 @@ def resolve_entry(entry: GridEntry) -> ResolvedEntry:
 def parameter_default(pinfo: Any) -> float:
     """Default value of a scenario parameter (dict, tuple or object with default/value)."""
     if isinstance(pinfo, Mapping):
-        return float(pinfo.get("default"))
+        return float(pinfo["default"])
     if isinstance(pinfo, (tuple, list)):
         return float(pinfo[0])
     for attr in ("default", "value"):

@@ -12,9 +12,11 @@ Normalisation (what mu means), the same for every scenario:
       mu = 1 to (arXiv:2311.14647; shared/reference/belle2.md 1.2), so that the SM patch
       reproduces ``emiss measure``; other processes: the computed SM value.
 
-The ``emiss`` block of each patch's metadata states it (``emiss_block``); the PatchSet
-description says it in words (``describe``); ``hepdata_reference`` reads the INSPIRE id a
-workspace sidecar names.
+The ``emiss`` block of each patch's metadata states it (``emiss_block``; its contract is the
+schema ``patch`` of ``emiss.contracts``), together with the physics a later stage needs of the
+hypothesis: for B -> K* hypotheses the K* polarisation (``polarisation``), so that the scan copies
+it into its rows instead of computing it; the PatchSet description says it in words
+(``describe``).
 """
 
 from __future__ import annotations
@@ -24,41 +26,68 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from emiss.bundles.bundle import SM_REFERENCE_BR
+from emiss.contracts import PATCH_FORMAT, Polarisation
+from emiss.errors import EmissError
 from emiss.patches.hypotheses import parameter_default
+from emiss.physics.observables import fl_row
+from emiss.physics.scenarios import get_scenario
 
 log = logging.getLogger(__name__)
+
+__all__ = ["KSTAR_PROCESSES", "LIGHT_X_REFERENCE_BR", "SM_REFERENCE_BR", "describe",
+           "emiss_block", "polarisation"]
 
 #: mu = 1 <-> B(B -> K X) (or B(B -> K X X̄)) = 1e-5 for light invisible particles: a round
 #: number of the size of the Belle II excess (B ~ 0.9e-5, arXiv:2311.14629).
 LIGHT_X_REFERENCE_BR = 1e-5
-#: Belle II's mu = 1 for B+ -> K+ nu nubar: short-distance SM B = 4.97e-6 (arXiv:2311.14647,
-#: shared/reference/belle2.md section 1.2).
-SM_REFERENCE_BR = {"B+->K+": 4.97e-6}
-
-
-def hepdata_reference(meta: Mapping) -> str | None:
-    """The INSPIRE reference ("insNNNNNNN") a workspace sidecar names, or None.
-
-    Args:
-        meta: the sidecar dict.
-
-    Returns:
-        The reference, or None when the sidecar names none.
-    """
-    for key in ("hepdata", "hepdata_id", "inspire"):
-        val = meta.get(key)
-        if isinstance(val, str):
-            return val if val.startswith("ins") else f"ins{val}"
-        if isinstance(val, int):
-            return f"ins{val}"
-    refs = meta.get("references")
-    if isinstance(refs, Mapping) and isinstance(refs.get("hepdata"), str):
-        return refs["hepdata"]
-    return None
+#: B -> K* processes whose polarisation a patch carries (the first the workspace measures).
+KSTAR_PROCESSES = ("B0->K*0", "B+->K*+")
+#: Significant digits of the polarisation fields: those of the scan's result rows
+#: (``emiss.inference.results.SIG_DIGITS``), which copy them.
+FL_DIGITS = 10
 
 
 def _sig(x: float, digits: int = 8) -> float:
     return float(f"{float(x):.{digits}g}")
+
+
+def _fl(x: float | None) -> float | None:
+    """A polarisation number as the rows write it (FL_DIGITS digits; None when undefined)."""
+    return None if x is None or not math.isfinite(x) else _sig(x, FL_DIGITS)
+
+
+def polarisation(scenario: str, processes: Sequence[str], mass: float | None,
+                 params: Mapping[str, float]) -> Polarisation | None:
+    """The K* longitudinal polarisation of a hypothesis on a workspace measuring B -> K*.
+
+    F_L and the binned <F_L> (``emiss.physics.observables.fl_row``, default q^2 edges) of the
+    spectrum ``get_scenario(scenario).spectrum(process, mass, params)`` with central form
+    factors; F_L does not depend on the overall coupling, so the defaults of parameters not
+    given are right.
+
+    Args:
+        scenario: scenario name.
+        processes: processes of the workspace; the first of KSTAR_PROCESSES among them is used.
+        mass: m_X in GeV (None without a mass).
+        params: the hypothesis' parameters.
+
+    Returns:
+        The Polarisation, or None when the workspace measures no B -> K* process (or the
+        scenario cannot say, with a warning).
+    """
+    proc = next((p for p in KSTAR_PROCESSES if p in processes), None)
+    if proc is None:
+        return None
+    try:
+        spec = get_scenario(scenario).spectrum(proc, mass=mass, params=dict(params))
+        fl = fl_row(spec)
+    except EmissError as exc:
+        log.warning("no F_L for scenario %r (%s): %s", scenario, proc, exc)
+        return None
+    return Polarisation(process=proc, FL=_fl(fl["FL"]),
+                        FL_binned=[_fl(v) for v in fl["FL_binned"]],
+                        FL_q2_edges=list(fl["FL_q2_edges"]))
 
 
 def emiss_block(scen: Any, hyp: Any, params: Mapping[str, float], processes: Sequence[str],
@@ -76,10 +105,11 @@ def emiss_block(scen: Any, hyp: Any, params: Mapping[str, float], processes: Seq
         br_central: process -> the hypothesis' branching ratio (central form factors).
 
     Returns:
-        JSON-ready dict.
+        JSON-ready dict (contract ``patch`` of ``emiss.contracts``).
     """
     coupling = getattr(scen, "coupling", None)
     block: dict[str, Any] = {
+        "format": PATCH_FORMAT,
         "scenario": scen.name,
         "process": processes[0],
         "reference_branching_ratio": _sig(ref),
@@ -104,6 +134,9 @@ def emiss_block(scen: Any, hyp: Any, params: Mapping[str, float], processes: Seq
         block["m_X"] = hyp.mass
     if params:
         block["parameters"] = {k: float(v) for k, v in sorted(params.items())}
+    pol = polarisation(scen.name, processes, hyp.mass, block.get("parameters", {}))
+    if pol is not None:
+        block["polarisation"] = pol.to_dict()
     return block
 
 

@@ -15,7 +15,8 @@ only (each draw keeps B of the first process fixed); the fixed ``sm_nunu`` sampl
 hypotheses keeps its full (rate and shape) form-factor uncertainty.
 
 Detector systematics: the modifiers the workspace sidecar says every signal sample must carry
-per channel (``sidecar_modifiers``; same names as the background ones, so they correlate).
+per channel (``Bundle.channel_modifiers``, from the sidecar; same names as the background ones,
+so they correlate).
 A sidecar modifier may be relative (Belle II's released likelihood, ``emiss.bundles.
 belle2_hepdata``): histosys with per-bin ``hi_rel``/``lo_rel`` and staterror with per-bin
 ``rel`` factors become, for a template with yields n, hi_data = n hi_rel, lo_data = n lo_rel and
@@ -28,12 +29,17 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from emiss.errors import EmissError
+from emiss.names import POI
 from emiss.patches.grid import sanitize
+
+#: Rounds a sequence of yields for the JSON file (``emiss.patches.assemble.round_yields``).
+Rounder = Callable[..., list]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +108,7 @@ def is_relative(modifier: Mapping) -> bool:
     return isinstance(data, Mapping) and ("hi_rel" in data or "rel" in data)
 
 
-def materialise(modifier: Mapping, nominal: np.ndarray, rounder=None) -> dict:
+def materialise(modifier: Mapping, nominal: np.ndarray, rounder: Rounder | None = None) -> dict:
     """A sidecar modifier for a sample with yields ``nominal`` (relative factors -> data).
 
     Args:
@@ -131,7 +137,7 @@ def materialise(modifier: Mapping, nominal: np.ndarray, rounder=None) -> dict:
 
 
 def scaled_sample(sample: Mapping, factor: float, name: str, normfactor: str | None,
-                  rounder=None) -> dict:
+                  rounder: Rounder | None = None) -> dict:
     """A published pyhf sample with every yield (nominal, histosys, staterror) times factor.
 
     Args:
@@ -148,13 +154,13 @@ def scaled_sample(sample: Mapping, factor: float, name: str, normfactor: str | N
     exact = factor == 1.0
     r = (lambda v: [float(x) for x in v]) if exact or rounder is None else rounder
 
-    def sc(values):
+    def sc(values: Sequence[float]) -> list:
         return list(values) if exact else r(np.asarray(values, dtype=float) * factor)
 
-    mods = []
+    mods: list[dict[str, Any]] = []
     placed = normfactor is None
     for m in sample["modifiers"]:
-        if m["type"] == "normfactor" and m["name"] == "mu":
+        if m["type"] == "normfactor" and m["name"] == POI:
             if not placed:  # the new normfactor takes mu's place (same modifier order)
                 mods.append({"name": normfactor, "type": "normfactor", "data": None})
                 placed = True
@@ -170,35 +176,3 @@ def scaled_sample(sample: Mapping, factor: float, name: str, normfactor: str | N
     if not placed:
         mods.insert(0, {"name": normfactor, "type": "normfactor", "data": None})
     return {"name": name, "data": sc(sample["data"]), "modifiers": mods}
-
-
-def sidecar_modifiers(meta: Mapping) -> dict[str, list[dict]]:
-    """channel -> modifiers every signal sample there must carry, from a workspace sidecar.
-
-    Args:
-        meta: the sidecar dict (``signal_modifiers`` at top level, or per channel under
-            ``channels``).
-
-    Returns:
-        channel -> list of pyhf modifier dicts ({} when the sidecar names none).
-    """
-    for key in ("signal_modifiers", "signal_sample_modifiers"):
-        val = meta.get(key)
-        if isinstance(val, Mapping):
-            return {str(k): [dict(m) for m in v] for k, v in val.items()}
-    chans = meta.get("channels")
-    out: dict[str, list[dict]] = {}
-    if isinstance(chans, Mapping):
-        for name, info in chans.items():
-            if isinstance(info, Mapping) and isinstance(info.get("signal_modifiers"), list):
-                out[str(name)] = [dict(m) for m in info["signal_modifiers"]]
-    return out
-
-
-def sidecar_sm_samples(meta: Mapping) -> dict[str, dict]:
-    """channel -> the published SM signal sample (sidecar ``channels[c]["sm_sample"]``)."""
-    chans = meta.get("channels")
-    if not isinstance(chans, Mapping):
-        return {}
-    return {str(n): dict(info["sm_sample"]) for n, info in chans.items()
-            if isinstance(info, Mapping) and isinstance(info.get("sm_sample"), Mapping)}

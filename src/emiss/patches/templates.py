@@ -3,28 +3,34 @@
 ``TemplateBuilder.template`` turns one hypothesis into the ``signal`` sample (normfactor ``mu``)
 and, for light X, the fixed ``sm_nunu`` SM sample, over every channel of the workspace that has
 a response, normalised as ``emiss.patches.metadata`` states and with the form-factor
-variations of ``emiss.patches.systematics``. Folding follows the channel kind
-(``emiss.response.channels``): isotropic channels fold n_b (R @ bin integrals + lines via the
-exact column); polarised channels (``KstarChannelResponse``: B -> K* binned in the K* helicity
-angle) fold the longitudinal and transverse parts of a spectrum with their own matrices
-(``continuum_long`` / ``lines_long``), so that the templates follow the hypothesis' F_L. The
-same code serves K, K* and K + K* workspaces.
+variations of ``emiss.patches.systematics``. Folding is the response stage's: each spectrum is
+integrated over the true bins of its process' channels (``emiss.response.binned``: exact for the
+nominal, one fast quadrature for the form-factor draws), cached per hypothesis, and every
+channel folds it by its own kind (``ChannelResponse.fold_binned``, all draws at once), so the
+same code serves K, K* and K + K* workspaces and any new channel kind.
+
+A process without form factors (B_s -> invisible, one line at q^2 = m_Bs^2) is folded like any
+other with the hypothesis' own spectrum of it; it belongs to no form-factor family, so its
+draws are the central spectrum (its yields still follow the draws of the first process through
+mu's normalisation). A hypothesis may predict 0 there (a scenario that cannot annihilate a
+B_s): that channel then gets no signal, and the reason is logged once per scenario.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emiss.errors import EmissError
+from emiss.io import round_sig
+from emiss.names import POI, SIGNAL_SAMPLE, SM_SAMPLE
 from emiss.patches import hypotheses
-from emiss.patches.assemble import POI, PatchTemplate, SampleTemplate
+from emiss.patches.assemble import PatchTemplate, SampleTemplate, round_yields
 from emiss.patches.grid import Hypothesis, sanitize
 from emiss.patches.hypotheses import ResolvedEntry
 from emiss.patches.metadata import LIGHT_X_REFERENCE_BR, emiss_block
@@ -36,170 +42,18 @@ from emiss.patches.systematics import (
     ff_histosys,
 )
 from emiss.patches.target import Target
-from emiss.response import KstarChannelResponse
+from emiss.response import Response
+from emiss.response.binned import Binned, DrawQuadrature, integrate, parts_of, total_br
+
+if TYPE_CHECKING:  # types only: the physics calls go through emiss.patches.hypotheses
+    from emiss.physics.formfactors import FormFactors
+    from emiss.physics.scenarios import Scenario
+    from emiss.physics.spectrum import Spectrum
 
 log = logging.getLogger(__name__)
 
-#: Sample names.
-SIGNAL = "signal"
-SM_SAMPLE = "sm_nunu"
-
-
-# ------------------------------------------------------------------------------- folding
-def fold_many(response: Any, channels: Sequence[str], spectra: Sequence[Any]) -> np.ndarray:
-    """Fold several spectra of one process into the given channels at once.
-
-    Same arithmetic as ``ChannelResponse.fold`` (n_b (R @ continuum bin integrals + lines via
-    the exact column)) and, for polarised K* channels, ``KstarChannelResponse.fold`` (R_L on
-    the longitudinal, R_T on the transverse part), but the bin integrals of each spectrum are
-    computed once for all channels sharing true-q^2 edges.
-
-    Args:
-        response: Response.
-        channels: channel names (all measuring the spectra's process).
-        spectra: Spectrum objects.
-
-    Returns:
-        Array (n_spectra, sum of channel bins): yields, channels concatenated in order.
-    """
-    blocks = []
-    cache: dict[tuple[bytes, bool], np.ndarray] = {}
-    for ch in channels:
-        cr = response.channels[ch]
-        pol = isinstance(cr, KstarChannelResponse)
-        if pol:
-            for s in spectra:
-                _check_polarised(s, ch)
-        key = (cr.true_edges.tobytes(), False)
-        if key not in cache:
-            cache[key] = np.array([np.asarray(_continuum_only(s).bin_integrals(cr.true_edges),
-                                              dtype=float) for s in spectra])
-        if not pol:
-            y = cache[key] @ cr.matrix.T
-        else:
-            key_l = (cr.true_edges.tobytes(), True)
-            if key_l not in cache:
-                cache[key_l] = np.array([np.asarray(
-                    _continuum_only(s).bin_integrals_long(cr.true_edges), dtype=float)
-                    for s in spectra])
-            b_l = cache[key_l]
-            y = b_l @ cr.matrix_long.T + (cache[key] - b_l) @ cr.matrix_trans.T
-        cols: dict[float, Any] = {}
-        for k, s in enumerate(spectra):
-            for i, (q2, br) in enumerate(s.lines):
-                if q2 not in cols:
-                    cols[q2] = cr.columns_at(q2) if pol else cr.column_at(q2)
-                if pol:
-                    br_l = s.lines_long[i]
-                    y[k] += br_l * cols[q2][0] + (br - br_l) * cols[q2][1]
-                else:
-                    y[k] += br * cols[q2]
-        blocks.append(cr.n_b * y)
-    return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(spectra), 0))
-
-
-def total_br(spectrum: Any, n_panels: int = 48) -> float:
-    """Total branching ratio (continuum by Gauss-Legendre panels + lines), vectorised.
-
-    Args:
-        spectrum: Spectrum.
-        n_panels: panels over [q2_min, q2_max].
-
-    Returns:
-        B.
-    """
-    total = float(sum(br for _, br in spectrum.lines))
-    if spectrum.continuum is not None and spectrum.q2_max > spectrum.q2_min:
-        cont = dataclasses.replace(spectrum, lines=(), lines_long=()) if spectrum.lines \
-            else spectrum
-        edges = np.array([spectrum.q2_min, spectrum.q2_max])
-        total += float(np.sum(cont.bin_integrals(edges, n_sub=n_panels)))
-    return total
-
-
-def _check_polarised(spectrum: Any, channel: str) -> None:
-    """Raise EmissError unless the spectrum has the longitudinal parts a K* channel needs."""
-    name = spectrum.label or spectrum.process
-    if spectrum.continuum is not None and spectrum.continuum_long is None:
-        raise EmissError(f"spectrum {name!r} has no longitudinal part (continuum_long); "
-                         f"K* channel {channel!r} needs it")
-    if spectrum.lines and len(spectrum.lines_long) != len(spectrum.lines):
-        raise EmissError(f"spectrum {name!r} has lines without their longitudinal parts "
-                         f"(lines_long); K* channel {channel!r} needs them")
-
-
-def _continuum_only(spectrum: Any) -> Any:
-    """The spectrum without its lines (they are folded through exact response columns)."""
-    return dataclasses.replace(spectrum, lines=(), lines_long=()) if spectrum.lines else spectrum
-
 
 # ------------------------------------------------------------------------------- templates
-#: Gauss-Legendre order per true-q^2 sub-interval for the form-factor draws (the nominal uses
-#: exactly the arithmetic of ``Response.fold``).
-_DRAW_GL_ORDER = 8
-_DRAW_X, _DRAW_W = np.polynomial.legendre.leggauss(_DRAW_GL_ORDER)
-
-
-class _DrawQuadrature:
-    """Fast continuum integrals over the true-q^2 bins of several channels at once.
-
-    The union of all channels' true edges and the spectrum's support [q2_min, q2_max] is
-    integrated once per spectrum with ``_DRAW_GL_ORDER``-point Gauss-Legendre rules; channel-bin
-    integrals are sums of those pieces and the total branching ratio is their sum.
-    """
-
-    def __init__(self, edge_sets: Sequence[np.ndarray]) -> None:
-        self.edge_sets = [np.asarray(e, dtype=float) for e in edge_sets]
-        self.union = np.unique(np.concatenate(self.edge_sets))
-
-    def pieces(self, spectrum: Any, long: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Midpoints and continuum integrals of the sub-intervals of the union grid.
-
-        Args:
-            spectrum: Spectrum.
-            long: integrate the longitudinal part (``continuum_long``) instead of the total.
-        """
-        fn = spectrum.continuum_long if long else spectrum.continuum
-        if fn is None or spectrum.q2_max <= spectrum.q2_min:
-            return np.zeros(0), np.zeros(0)
-        lo_s, hi_s = spectrum.q2_min, spectrum.q2_max
-        inner = self.union[(self.union > lo_s) & (self.union < hi_s)]
-        cuts = np.concatenate([[lo_s], inner, [hi_s]])
-        a, b = cuts[:-1], cuts[1:]
-        half, mid = 0.5 * (b - a), 0.5 * (b + a)
-        x = mid[:, None] + half[:, None] * _DRAW_X[None, :]
-        vals = np.asarray(fn(x.ravel()), dtype=float).reshape(x.shape)
-        return mid, np.sum(vals * _DRAW_W[None, :], axis=1) * half
-
-    def split(self, mid: np.ndarray, pieces: np.ndarray) -> list[np.ndarray]:
-        """Bin integrals per edge set from the sub-interval pieces."""
-        out = []
-        for e in self.edge_sets:
-            idx = np.searchsorted(e, mid, side="right") - 1
-            ok = (idx >= 0) & (idx < len(e) - 1)
-            out.append(np.bincount(idx[ok], weights=pieces[ok], minlength=len(e) - 1))
-        return out
-
-
-@dataclass
-class _Integrals:
-    """Folding inputs of one spectrum over the channels of its process.
-
-    Attributes:
-        ints: continuum integrals per channel true bin.
-        ints_long: their longitudinal parts (None per channel: process not polarised).
-        total: total branching ratio (lines included).
-        lines: (q2, B) of the lines.
-        lines_long: longitudinal B of each line (K* only).
-    """
-
-    ints: list[np.ndarray]
-    ints_long: list[np.ndarray | None]
-    total: float
-    lines: tuple
-    lines_long: tuple
-
-
 @dataclass
 class _Raw:
     """Unnormalised folded yields of one hypothesis (all processes, channels concatenated).
@@ -216,14 +70,22 @@ class _Raw:
     draws: np.ndarray | None = None
     draw_br: np.ndarray | None = None
 
+    def drawn(self) -> tuple[np.ndarray, np.ndarray]:
+        """(draws, draw_br) of yields that have form-factor draws (both are set together)."""
+        assert self.draws is not None and self.draw_br is not None
+        return self.draws, self.draw_br
+
     def combine(self, others: Sequence[tuple[float, _Raw]], c0: float) -> _Raw:
         """c0 * self + sum c_i * raw_i (the fold is linear in the spectrum)."""
         nom = c0 * self.nominal + sum(c * r.nominal for c, r in others)
         br = {p: c0 * v + sum(c * r.br[p] for c, r in others) for p, v in self.br.items()}
-        draws = draw_br = None
+        draws: np.ndarray | None = None
+        draw_br: np.ndarray | None = None
         if self.draws is not None:
-            draws = c0 * self.draws + sum(c * r.draws for c, r in others)
-            draw_br = c0 * self.draw_br + sum(c * r.draw_br for c, r in others)
+            d0, b0 = self.drawn()
+            rest = [(c, r.drawn()) for c, r in others]
+            draws = c0 * d0 + sum(c * d for c, (d, _) in rest)
+            draw_br = c0 * b0 + sum(c * b for c, (_, b) in rest)
         return _Raw(nom, br, draws, draw_br)
 
 
@@ -254,25 +116,33 @@ class TemplateBuilder:
         self.seed = validate.SEED.check(seed, "seed")
         # spectrum integrals, shareable between builders of workspaces with the same true bins
         self.cache = cache if cache is not None else {}
-        self._columns: dict[tuple[str, float], np.ndarray] = {}
         self.channels = target.channels()
         self.processes = target.processes()
         if not self.channels:
             raise EmissError(f"workspace {target.name!r}: no channel has a response")
-        resp = target.response.channels
+        self.response: Response = target.require_response()
+        # the sidecar's data (a Bundle fills each in when it is made)
+        self.sm_reference: dict[str, float] = target.sm_reference or {}
+        self.sm_samples: dict[str, dict] = target.sm_samples or {}
+        self.sm_positions: dict[str, int] = target.sm_positions or {}
+        resp = self.response.channels
         self.by_process = {p: [c for c in self.channels if resp[c].process == p]
                            for p in self.processes}
+        # form-factor family of each process ("" for a process without form factors)
         self.kinds = {p: hypotheses.process(p).ff_kind for p in self.processes}
-        self._quad = {p: _DrawQuadrature([resp[c].true_edges for c in self.by_process[p]])
+        self._quad = {p: DrawQuadrature([resp[c].true_edges for c in self.by_process[p]])
                       for p in self.processes}
-        #: processes with polarised (K* helicity) channels fold longitudinal parts too
-        self.polarised = {p: any(isinstance(resp[c], KstarChannelResponse)
-                                 for c in self.by_process[p]) for p in self.processes}
+        #: spectrum parts each process' channels fold (K* helicity channels: the
+        #: longitudinal part too; ``emiss.response.binned.PARTS``)
+        self.parts = {p: parts_of([resp[c].parts for c in self.by_process[p]])
+                      for p in self.processes}
         #: form-factor families, varied one at a time (draw k varies families[k // n_samples])
-        self.families = sorted(set(self.kinds.values()))
+        self.families = sorted(set(self.kinds.values()) - {""})
         self.n_draws = self.n_samples * len(self.families)
-        self._ff: dict[str, list] = {}
+        self._ff: dict[str, list[FormFactors]] = {}
         self._raw_cache: dict[tuple, _Raw] = {}
+        #: (scenario, process) pairs whose zero rate has been logged
+        self._zero_logged: set[tuple[str, str]] = set()
 
     @property
     def family(self) -> list[str]:
@@ -286,14 +156,14 @@ class TemplateBuilder:
         names = [f"ff_{FF_TAGS.get(fam, sanitize(fam))}_pc{i}"
                  for fam in self.families for i in range(1, FF_COMPONENTS + 1)
                  if self.n_samples]
-        for c, sample in sorted(self.target.sm_samples.items()):
-            carried = {m["name"] for m in self.target.channel_modifiers.get(c, ())}
+        for c, sample in sorted(self.sm_samples.items()):
+            carried = {m["name"] for m in self.target.signal_modifiers(c)}
             names += [m["name"] for m in sample["modifiers"] if m["type"] == "histosys"
                       and m["name"] not in carried and m["name"] not in names]
         return names
 
     # -- form factors
-    def ff_samples(self, kind: str) -> list:
+    def ff_samples(self, kind: str) -> list[FormFactors]:
         """The fixed form-factor draws of one family (cached)."""
         if kind not in self._ff:
             self._ff[kind] = hypotheses.ff_samples(kind, self.n_samples, self.seed)
@@ -310,100 +180,90 @@ class TemplateBuilder:
         fam, i = divmod(int(k), self.n_samples)
         return i if self.families[fam] == self.kinds[proc] else -1
 
-    def _spectrum(self, scen: Any, proc: str, mass: float | None, params: dict,
-                  k: int | None) -> Any:
+    def _spectrum(self, scen: Scenario, proc: str, mass: float | None, params: dict,
+                  k: int | None) -> Spectrum:
         kind = self.kinds[proc]
+        if not kind:  # no form factors (B_s -> invisible): the scenario's own spectrum
+            return scen.spectrum(proc, mass=mass, params=params)
         i = self._draw_index(proc, k)
         ff = hypotheses.central_ff(kind) if i is None or i < 0 else self.ff_samples(kind)[i]
         return scen.spectrum(proc, mass=mass, params=params, ff=ff)
 
-    def _integrals(self, scen: Any, proc: str, mass: float | None, params: Mapping,
-                   k: int | None) -> _Integrals:
-        """Continuum integrals per channel true bin, total B and lines of one spectrum (cached).
+    def _integrals(self, scen: Scenario, proc: str, mass: float | None, params: Mapping,
+                   k: int | None) -> tuple[list[Binned], float]:
+        """The fold's input per channel of the process and the total B of one spectrum (cached).
 
         k None: central form factors, the exact arithmetic of ``Response.fold``
-        (``Spectrum.bin_integrals``); k = draw index: fast quadrature (``_DrawQuadrature``).
-        Processes with polarised channels also get the longitudinal integrals and lines.
+        (``emiss.response.binned.integrate``); k = draw index: the fast quadrature
+        (``emiss.response.binned.DrawQuadrature``). Each channel's kind says which spectrum
+        parts it needs (``ChannelResponse.parts``).
+
+        Returns:
+            (one Binned per channel of ``by_process[proc]``, total branching ratio).
         """
-        resp = self.target.response.channels
-        edges = [resp[c].true_edges for c in self.by_process[proc]]
-        quad = self._quad[proc]
-        pol = self.polarised[proc]
+        chans = [self.response.channels[c] for c in self.by_process[proc]]
+        parts = self.parts[proc]
         i = self._draw_index(proc, k)
         base = (scen.name, proc, mass, tuple(sorted(params.items())), i, self.n_samples,
-                self.seed, pol)
+                self.seed, parts)
         spec = None
         if k is None:  # exact integrals, cached per true-edge array
-            ints, ints_long = [], []
-            for e in edges:
-                key = (*base, e.tobytes())
+            binned, total = [], 0.0
+            for cr in chans:
+                key = (*base, cr.true_edges.tobytes())
                 hit = self.cache.get(key)
                 if hit is None:
                     spec = spec or self._spectrum(scen, proc, mass, dict(params), k)
-                    if pol:
-                        _check_polarised(spec, proc)
-                    cont = _continuum_only(spec)
-                    hit = self.cache[key] = (
-                        np.asarray(cont.bin_integrals(e), dtype=float), total_br(cont),
-                        tuple(spec.lines),
-                        np.asarray(cont.bin_integrals_long(e), dtype=float) if pol else None,
-                        tuple(spec.lines_long))
-                ints.append(hit[0])
-                ints_long.append(hit[3])
-            total, lines, lines_long = hit[1], hit[2], hit[4]
-        else:  # fast quadrature pieces on the union grid
-            key = (*base, quad.union.tobytes())
-            hit = self.cache.get(key)
-            if hit is None:
-                spec = self._spectrum(scen, proc, mass, dict(params), k)
-                if pol:
-                    _check_polarised(spec, proc)
-                cont = _continuum_only(spec)
-                hit = self.cache[key] = (quad.pieces(cont), tuple(spec.lines),
-                                         quad.pieces(cont, long=True) if pol else None,
-                                         tuple(spec.lines_long))
-            (mid, pieces), lines, long_pieces, lines_long = hit
-            ints, total = quad.split(mid, pieces), float(pieces.sum())
-            ints_long = quad.split(*long_pieces) if pol else [None] * len(ints)
-        return _Integrals(ints, ints_long, total + float(sum(br for _, br in lines)), lines,
-                          lines_long)
+                    for c in chans:
+                        c.check_spectrum(spec)
+                    hit = self.cache[key] = (integrate(spec, cr.true_edges, parts),
+                                             total_br(spec))
+                binned.append(hit[0])
+                total = hit[1]
+            return binned, total
+        quad = self._quad[proc]  # fast quadrature pieces on the union grid
+        key = (*base, quad.union.tobytes())
+        hit = self.cache.get(key)
+        if hit is None:
+            spec = self._spectrum(scen, proc, mass, dict(params), k)
+            for c in chans:
+                c.check_spectrum(spec)
+            hit = self.cache[key] = quad.pieces(spec, parts)
+        return quad.binned(hit), hit.total
 
-    def _fold_cached(self, scen: Any, proc: str, mass: float | None, params: Mapping,
-                     k: int | None) -> tuple[np.ndarray, float, bool]:
-        """Yields over the process' channels (concatenated), B, and whether there is a continuum."""
-        resp = self.target.response.channels
-        it = self._integrals(scen, proc, mass, params, k)
-        blocks = []
-        for c, integ, integ_l in zip(self.by_process[proc], it.ints, it.ints_long, strict=True):
-            cr = resp[c]
-            pol = isinstance(cr, KstarChannelResponse)
-            if pol:  # longitudinal and transverse parts with their own matrices
-                y = cr.matrix_long @ integ_l + cr.matrix_trans @ (integ - integ_l)
-            else:
-                y = cr.matrix @ integ
-            for j, (q2, br) in enumerate(it.lines):
-                col = self._columns.get((c, q2))
-                if col is None:
-                    col = self._columns[(c, q2)] = cr.columns_at(q2) if pol else \
-                        cr.column_at(q2)
-                if pol:
-                    br_l = it.lines_long[j]
-                    y = y + br_l * col[0] + (br - br_l) * col[1]
-                else:
-                    y = y + br * col
-            blocks.append(cr.n_b * y)
-        return np.concatenate(blocks), it.total, any(np.any(i) for i in it.ints)
+    def _fold_nominal(self, scen: Scenario, proc: str, mass: float | None, params: Mapping
+                      ) -> tuple[np.ndarray, float, bool]:
+        """Yields over the process' channels (concatenated), B, and whether there is a continuum
+        (central form factors)."""
+        binned, total = self._integrals(scen, proc, mass, params, None)
+        resp = self.response.channels
+        blocks = [resp[c].fold_binned(b) for c, b in zip(self.by_process[proc], binned,
+                                                         strict=True)]
+        return np.concatenate(blocks), total, any(np.any(b.continuum["total"]) for b in binned)
+
+    def _fold_draws(self, scen: Scenario, proc: str, mass: float | None, params: Mapping
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Yields of every form-factor draw over the process' channels, all draws folded at once.
+
+        Returns:
+            (yields (n_draws, channel bins concatenated), branching ratio per draw (n_draws,)).
+        """
+        per_draw = [self._integrals(scen, proc, mass, params, k) for k in range(self.n_draws)]
+        resp = self.response.channels
+        blocks = [resp[c].fold_binned(Binned.stack([b[j] for b, _ in per_draw]))
+                  for j, c in enumerate(self.by_process[proc])]
+        return np.concatenate(blocks, axis=1), np.array([t for _, t in per_draw])
 
     def _split(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         out, i = {}, 0
         for p in self.processes:
             for c in self.by_process[p]:
-                n = self.target.response.channels[c].n_reco
+                n = self.response.channels[c].n_reco
                 out[c] = flat[..., i:i + n]
                 i += n
         return out
 
-    def raw(self, scen: Any, mass: float | None, params: Mapping[str, float]) -> _Raw:
+    def raw(self, scen: Scenario, mass: float | None, params: Mapping[str, float]) -> _Raw:
         """Unnormalised yields (nominal and per form-factor draw) of one hypothesis (cached).
 
         Heavy-NP spectra are bilinear in (C_L, C_R) (the amplitude is linear,
@@ -420,30 +280,23 @@ class TemplateBuilder:
             return b10.combine([(cr * cr - cl * cr, b01), (cl * cr, b11)], cl * cl - cl * cr)
         return self._raw_direct(scen, mass, params)
 
-    def _raw_direct(self, scen: Any, mass: float | None, params: Mapping[str, float]) -> _Raw:
+    def _raw_direct(self, scen: Scenario, mass: float | None, params: Mapping[str, float]) -> _Raw:
         key = (scen.name, mass, tuple(sorted(params.items())))
         if key in self._raw_cache:
             return self._raw_cache[key]
         noms, br = [], {}
         has_continuum = False
         for p in self.processes:
-            y, b, cont = self._fold_cached(scen, p, mass, params, None)
+            y, b, cont = self._fold_nominal(scen, p, mass, params)
             noms.append(y)
             br[p] = b
             has_continuum |= cont
         nominal = np.concatenate(noms)
         draws = draw_br = None
         if self.n_samples and (len(self.processes) > 1 or has_continuum):
-            rows, brs = [], []
-            for k in range(self.n_draws):
-                parts = []
-                for i, p in enumerate(self.processes):
-                    y, b, _ = self._fold_cached(scen, p, mass, params, k)
-                    parts.append(y)
-                    if i == 0:
-                        brs.append(b)
-                rows.append(np.concatenate(parts))
-            draws, draw_br = np.array(rows), np.array(brs)
+            folded = [self._fold_draws(scen, p, mass, params) for p in self.processes]
+            draws = np.concatenate([y for y, _ in folded], axis=1)
+            draw_br = folded[0][1]
         out = _Raw(nominal, br, draws, draw_br)
         self._raw_cache[key] = out
         return out
@@ -474,25 +327,41 @@ class TemplateBuilder:
         if mult in (2, 3):
             ref = LIGHT_X_REFERENCE_BR
         elif is_sm:
-            ref = self.target.sm_reference.get(first, br0)
+            ref = self.sm_reference.get(first, br0)
         else:
             ref = br0
         scale = ref / br0
-        published = self.target.sm_samples
+        published = self.sm_samples
         if published and mult == 1 and (is_sm or self._sm_shaped(raw)):
             # the workspace's own SM signal sample (Belle II's), scaled to the hypothesis
             # (the SM patch keeps the published sample names: it restores the likelihood exactly)
-            factor = 1.0 if is_sm else ref / self.target.sm_reference.get(first, ref)
-            samples = [self._published(None if is_sm else SIGNAL, factor, POI)]
+            factor = 1.0 if is_sm else ref / self.sm_reference.get(first, ref)
+            samples = [self._published(None if is_sm else SIGNAL_SAMPLE, factor, POI)]
         else:
             samples = self._folded(raw, scale, ref, mult, hyp, published)
-        emiss = emiss_block(scen, hyp, params, self.processes, ref, br0, scale, raw.br)
-        if self.ctau_m is not None and mult == 2:
-            self._make_partly_invisible(samples, emiss, float(hyp.mass))
+        # processes the hypothesis predicts nothing in (B_s -> invisible of a tensor current,
+        # of a single X, ...) get no signal and no reference branching ratio
+        predicted = [p for p in self.processes if p == first or raw.br[p] > 0]
+        self._log_zero_rates(scen, hyp, params, [p for p in self.processes
+                                                 if p not in predicted])
+        emiss = emiss_block(scen, hyp, params, predicted, ref, br0, scale, raw.br)
+        if self.ctau_m is not None and mult == 2 and hyp.mass is not None:
+            self._make_partly_invisible(samples, emiss, float(hyp.mass), self.ctau_m)
         return PatchTemplate(name=hyp.name, values=hyp.values, samples=samples, emiss=emiss)
 
+    def _log_zero_rates(self, scen: Scenario, hyp: Hypothesis, params: Mapping[str, float],
+                        procs: Sequence[str]) -> None:
+        """Log once per scenario and process why a hypothesis puts no signal there."""
+        for p in procs:
+            if (scen.name, p) in self._zero_logged:
+                continue
+            self._zero_logged.add((scen.name, p))
+            reason = self._spectrum(scen, p, hyp.mass, dict(params), None).meta.get("reason")
+            log.info("scenario %r predicts B(%s) = 0, no signal in its channels%s", scen.name,
+                     p, f": {reason}" if reason else "")
+
     def _make_partly_invisible(self, samples: list[SampleTemplate], emiss: dict,
-                               mass: float) -> None:
+                               mass: float, ctau_m: float) -> None:
         """Scale the signal by P_inv, the probability that X escapes Belle II undecayed.
 
         mu = 1 still stands for B(B -> K X) = the reference; the yields are those of
@@ -500,23 +369,24 @@ class TemplateBuilder:
         """
         from emiss.models.escape import BELLE2_RADIUS_M, escape_probability
 
-        resp = self.target.response.channels
+        resp = self.response.channels
         p_inv = {}
         for p in self.processes:
             proc = hypotheses.process(p)
-            p_inv[p] = float(escape_probability(proc.m_B, proc.m_M, max(mass, 1e-9),
-                                                self.ctau_m))
+            if not proc.has_form_factors:  # B_s -> invisible: no single X there, no signal
+                continue
+            p_inv[p] = float(escape_probability(proc.m_B, proc.m_M, max(mass, 1e-9), ctau_m))
         for s in samples:
-            if s.name != SIGNAL:
+            if s.name != SIGNAL_SAMPLE:
                 continue
             for c in list(s.nominal):
-                f = p_inv[resp[c].process]
+                f = p_inv.get(resp[c].process, 1.0)
                 s.nominal[c] = s.nominal[c] * f
                 for per in s.histosys.values():
                     if c in per:
                         per[c] = (per[c][0] * f, per[c][1] * f)
-        emiss["P_inv"] = {p: float(f"{v:.8g}") for p, v in p_inv.items()}
-        emiss["ctau_m"] = self.ctau_m
+        emiss["P_inv"] = {p: round_sig(v, 8, flush=False) for p, v in p_inv.items()}
+        emiss["ctau_m"] = ctau_m
         emiss["detector_radius_m"] = BELLE2_RADIUS_M
 
     def _folded(self, raw: _Raw, scale: float, ref: float, mult: int, hyp: Hypothesis,
@@ -524,22 +394,24 @@ class TemplateBuilder:
         """``signal`` from the folded spectrum (with form-factor components) and, for light X,
         the fixed SM sample: the workspace's published one when it has one, else folded."""
         noms = [raw.nominal * scale]
-        draws = [None]
+        draws: list[np.ndarray | None] = [None]
         if raw.draws is not None:
-            if not np.all(raw.draw_br > 0):
+            d, d_br = raw.drawn()
+            if not np.all(d_br > 0):
                 raise EmissError(f"hypothesis {hyp.name!r}: a form-factor draw gives B <= 0")
             # shape only: every draw keeps B(first process) = ref
-            draws = [raw.draws * (ref / raw.draw_br)[:, None]]
-        names = [SIGNAL]
+            draws = [d * (ref / d_br)[:, None]]
+        names = [SIGNAL_SAMPLE]
         if mult in (2, 3) and not published:
             # the SM nu nubar at the SM patch's mu = 1 (one likelihood family: the SM-only point
             # of a light-X patch is the SM patch at mu = 1), with its full form-factor spread
             sm = self.raw(hypotheses.scenario("sm"), None, {})
             first = self.processes[0]
-            k = self.target.sm_reference.get(first, sm.br[first]) / sm.br[first]
-            noms.append(sm.nominal * k)
-            draws.append(None if sm.draws is None else sm.draws * k)
-            names.append(SM_SAMPLE)
+            if sm.br[first] > 0:  # (a B_s -> invisible workspace alone has no SM rate)
+                k = self.sm_reference.get(first, sm.br[first]) / sm.br[first]
+                noms.append(sm.nominal * k)
+                draws.append(None if sm.draws is None else sm.draws * k)
+                names.append(SM_SAMPLE)
         histosys = ff_histosys(noms, draws, self.families, self.n_samples)
         samples = []
         for i, name in enumerate(names):
@@ -551,7 +423,7 @@ class TemplateBuilder:
                 name=name,
                 nominal=self._split(noms[i]),
                 histosys=hs,
-                normfactor=POI if name == SIGNAL else None,
+                normfactor=POI if name == SIGNAL_SAMPLE else None,
             ))
         if mult in (2, 3) and published:
             samples.append(self._published(SM_SAMPLE, 1.0, None))
@@ -566,17 +438,17 @@ class TemplateBuilder:
             factor: scale of all yields.
             normfactor: normfactor of the sample (None: fixed).
         """
-        from emiss.patches.assemble import round_sig
         from emiss.patches.systematics import scaled_sample
 
-        pub = {c: scaled_sample(self.target.sm_samples[c], factor,
-                                name or self.target.sm_samples[c]["name"], normfactor, round_sig)
-               for c in self.channels if c in self.target.sm_samples}
+        pub = {c: scaled_sample(self.sm_samples[c], factor,
+                                name or self.sm_samples[c]["name"], normfactor,
+                                round_yields)
+               for c in self.channels if c in self.sm_samples}
         return SampleTemplate(
-            name=name or SIGNAL, normfactor=normfactor, published=pub,
+            name=name or SIGNAL_SAMPLE, normfactor=normfactor, published=pub,
             nominal={c: np.asarray(v["data"], dtype=float) for c, v in pub.items()},
-            positions={c: self.target.sm_positions[c] for c in pub
-                       if c in self.target.sm_positions})
+            positions={c: self.sm_positions[c] for c in pub
+                       if c in self.sm_positions})
 
     def _sm_shaped(self, raw: _Raw) -> bool:
         """Whether a hypothesis' folded yields are proportional to the SM ones (to 1e-9)."""

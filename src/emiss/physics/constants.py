@@ -40,6 +40,9 @@ VTB_VTS_REL_UNC: float = 0.9 / 41.5
 X_T_REL_UNC: float = 0.017 / 1.469
 #: SM Wilson coefficient C_L^SM = -X_t / sin^2(theta_W) (arXiv:1409.4557 eq. (6)).
 C_L_SM: float = -X_T / SIN2_THETA_W
+#: The branching ratio Belle II's signal strength mu = 1 stands for: the short-distance SM
+#: B(B+ -> K+ nu nubar) = (4.97 +- 0.37)e-6, B+ -> tau+ nu excluded (arXiv:2311.14647, sec. I).
+SM_REFERENCE_BR_BPLUS_KPLUS: float = 4.97e-6
 #: hbar in GeV s (PDG).
 HBAR_GEV_S: float = 6.582119569e-25
 #: Where masses and lifetimes come from.
@@ -93,7 +96,24 @@ def mass(name: str) -> float:
 
     if name not in PDGID:
         raise EmissError(f"unknown particle {name!r}; valid: {', '.join(PDGID)}")
-    return float(Particle.from_pdgid(PDGID[name]).mass) / 1000.0
+    return pdg_mass_gev(PDGID[name])
+
+
+def pdg_mass_gev(pdgid: int) -> float:
+    """PDG mass by PDG Monte Carlo id (``particle`` package, which stores MeV).
+
+    Args:
+        pdgid: PDG Monte Carlo id (e.g. 5 for the b quark: its MS-bar mass m_b(m_b)).
+
+    Returns:
+        Mass in GeV.
+    """
+    from emiss.errors import EmissError
+
+    m_mev = Particle.from_pdgid(pdgid).mass
+    if m_mev is None:
+        raise EmissError(f"no PDG mass for the PDG id {pdgid}")
+    return float(m_mev) / 1000.0
 
 
 @cache

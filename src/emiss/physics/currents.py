@@ -53,11 +53,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
-from particle import Particle
+from numpy.typing import ArrayLike
 
 from emiss.physics import constants as C
+
+if TYPE_CHECKING:
+    from emiss.physics.formfactors import (
+        BKFormFactors,
+        BKstarFormFactors,
+        FormFactors,
+        PseudoscalarFormFactors,
+    )
+    from emiss.physics.processes import Process
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +75,7 @@ log = logging.getLogger(__name__)
 @cache
 def quark_masses() -> tuple[float, float]:
     """PDG MS-bar quark masses (m_b(m_b), m_s(2 GeV)) in GeV, via the ``particle`` package."""
-    m_b = float(Particle.from_pdgid(5).mass) / 1000.0
-    m_s = float(Particle.from_pdgid(3).mass) / 1000.0
-    return m_b, m_s
+    return C.pdg_mass_gev(5), C.pdg_mass_gev(3)
 
 
 def higgs_vev() -> float:
@@ -97,7 +105,8 @@ class Helicity:
     HS: np.ndarray
 
 
-def vector_current(process, ff, q2, c_L: float, c_R: float) -> Helicity:
+def vector_current(process: Process, ff: FormFactors, q2: ArrayLike, c_L: float,
+                   c_R: float) -> Helicity:
     """Helicity amplitudes of J^mu = s̄ gamma^mu (c_L P_L + c_R P_R) b.
 
     Args:
@@ -116,18 +125,22 @@ def vector_current(process, ff, q2, c_L: float, c_R: float) -> Helicity:
     zero = np.zeros_like(q2)
     iso = getattr(process, "iso_factor", 1.0)  # 1/2 for pi0, rho0 (emiss.physics.processes)
     gV, gA = gV * np.sqrt(iso), gA * np.sqrt(iso)
+    # the form factors are those of process.ff_kind: pseudoscalar or vector as the process
     if not process.is_vector:
-        fp, f0 = np.asarray(ff.fplus(q2)), np.asarray(ff.f0(q2))
+        ps = cast("PseudoscalarFormFactors", ff)
+        fp, f0 = np.asarray(ps.fplus(q2)), np.asarray(ps.f0(q2))
         return Helicity(q2H0=gV**2 * lam * fp**2, HT=zero,
                         q2Ht=gV**2 * (mB**2 - mM**2) ** 2 * f0**2, HS=zero)
-    V, A0, A1, A12 = (np.asarray(ff.V(q2)), np.asarray(ff.A0(q2)), np.asarray(ff.A1(q2)),
-                      np.asarray(ff.A12(q2)))
+    vf = cast("BKstarFormFactors", ff)
+    V, A0, A1, A12 = (np.asarray(vf.V(q2)), np.asarray(vf.A0(q2)), np.asarray(vf.A1(q2)),
+                      np.asarray(vf.A12(q2)))
     HT = 2.0 * (gV**2 * lam * V**2 / (mB + mM) ** 2 + gA**2 * (mB + mM) ** 2 * A1**2)
     return Helicity(q2H0=gA**2 * (8.0 * mB * mM * A12) ** 2, HT=HT, q2Ht=gA**2 * lam * A0**2,
                     HS=zero)
 
 
-def scalar_current(process, ff, q2, c_L: float, c_R: float) -> Helicity:
+def scalar_current(process: Process, ff: FormFactors, q2: ArrayLike, c_L: float,
+                   c_R: float) -> Helicity:
     """Helicity amplitudes of the density J = s̄ (c_L P_L + c_R P_R) b (only HS is non-zero).
 
     Args:
@@ -150,9 +163,11 @@ def scalar_current(process, ff, q2, c_L: float, c_R: float) -> Helicity:
     mB, mM = process.m_B, process.m_M
     zero = np.zeros_like(q2)
     if not process.is_vector:
-        HS = gS**2 * ((mB**2 - mM**2) * np.asarray(ff.f0(q2)) / (mb - ms)) ** 2
+        f0 = np.asarray(cast("PseudoscalarFormFactors", ff).f0(q2))
+        HS = gS**2 * ((mB**2 - mM**2) * f0 / (mb - ms)) ** 2
     else:
-        HS = gP**2 * process.lam(q2) * np.asarray(ff.A0(q2)) ** 2 / (mb + ms) ** 2
+        A0 = np.asarray(cast("BKstarFormFactors", ff).A0(q2))
+        HS = gP**2 * process.lam(q2) * A0**2 / (mb + ms) ** 2
     return Helicity(q2H0=zero, HT=zero, q2Ht=zero, HS=HS)
 
 
@@ -171,7 +186,8 @@ class TensorHelicity:
     q2B_tr: np.ndarray
 
 
-def tensor_current(process, ff, q2, c_L: float, c_R: float) -> TensorHelicity:
+def tensor_current(process: Process, ff: FormFactors, q2: ArrayLike, c_L: float,
+                   c_R: float) -> TensorHelicity:
     """Electric and magnetic parts of T^{mu nu} = s̄ sigma^{mu nu} (c_L P_L + c_R P_R) b.
 
     Args:
@@ -199,7 +215,8 @@ def tensor_current(process, ff, q2, c_L: float, c_R: float) -> TensorHelicity:
     lam = process.lam(q2)
     zero = np.zeros_like(q2)
     if not process.is_vector:
-        ee = q2 * lam * np.asarray(ff.fT(q2)) ** 2 / (mB + mM) ** 2
+        # b -> s with f_T: B -> K (checked above)
+        ee = q2 * lam * np.asarray(cast("BKFormFactors", ff).fT(q2)) ** 2 / (mB + mM) ** 2
         return TensorHelicity(q2E_long=gT**2 * ee, q2E_tr=zero, q2B_long=gT5**2 * ee,
                               q2B_tr=zero)
     T1, T2, T23 = (np.asarray(getattr(ff, n)(q2)) for n in ("T1", "T2", "T23"))

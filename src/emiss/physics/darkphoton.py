@@ -48,10 +48,7 @@ def _threshold(name: str) -> float:
 
 @cache
 def _quark_masses_msbar() -> tuple[float, float]:
-    from particle import Particle
-
-    m_c = float(Particle.from_pdgid(4).mass) / 1000.0
-    return m_c, float(Particle.from_pdgid(5).mass) / 1000.0
+    return C.pdg_mass_gev(4), C.pdg_mass_gev(5)
 
 
 def _beta(a: float, nf: int) -> float:

@@ -33,9 +33,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emiss.errors import EmissError
 from emiss.io import read_json
@@ -180,7 +181,7 @@ class BKFormFactors:
         return self._basis_pT(self.z(q2)) @ self.aT / (1.0 - q2 / self.m_pole_plus**2)
 
 
-_BK_NAMES = ("a0_0", "a0_1", "a0_2", "ap_1", "ap_2", "aT_0", "aT_1", "aT_2")
+_BK_NAMES: tuple[str, ...] = ("a0_0", "a0_1", "a0_2", "ap_1", "ap_2", "aT_0", "aT_1", "aT_2")
 
 
 def _bk_design(raw: dict) -> np.ndarray:
@@ -250,7 +251,7 @@ class BKstarFormFactors:
         """Conformal variable z(q2) with the BSZ t0."""
         return FL.conformal_z(q2, self.t_plus, self.t0)
 
-    def _ff(self, name: str, q2):
+    def _ff(self, name: str, q2: ArrayLike) -> np.ndarray:
         q2 = np.asarray(q2, dtype=float)
         dz = self.z(q2) - self._z0
         a = self.coeffs[name]
@@ -300,6 +301,27 @@ class BKstarFormFactors:
     def T23(self, q2):
         """Tensor combination T23."""
         return self._ff("T23", q2)
+
+
+class PseudoscalarFormFactors(Protocol):
+    """Form factors of a pseudoscalar final state (B -> K, B -> pi, K -> pi): f_+ and f_0.
+
+    B -> K adds f_T (``BKFormFactors.fT``), which the tensor current checks for.
+    """
+
+    def fplus(self, q2: ArrayLike) -> np.ndarray:
+        """Vector form factor f_+(q^2)."""
+        ...
+
+    def f0(self, q2: ArrayLike) -> np.ndarray:
+        """Scalar form factor f_0(q^2)."""
+        ...
+
+
+#: A form-factor object of any kind (``central``, ``from_values``, ``sample``): pseudoscalar
+#: final states carry f_+ and f_0, vector ones (K*, rho, phi) are ``BKstarFormFactors``. Which
+#: one a process takes follows from ``Process.is_vector``.
+FormFactors = PseudoscalarFormFactors | BKstarFormFactors
 
 
 def _kstar_masses(kind: str = "B->K*") -> tuple[float, float]:
@@ -367,7 +389,7 @@ def parameters(kind: str) -> ParameterSet:
     return _parameters(resolve_kind(kind))
 
 
-def from_values(kind: str, values) -> BKFormFactors | BKstarFormFactors:
+def from_values(kind: str, values: ArrayLike) -> FormFactors:
     """Form-factor object for a given vector of independent coefficients (order of parameters()).
 
     Args:
@@ -375,7 +397,7 @@ def from_values(kind: str, values) -> BKFormFactors | BKstarFormFactors:
         values: coefficient vector.
 
     Returns:
-        BKFormFactors or BKstarFormFactors.
+        BKFormFactors, BKstarFormFactors or a form-factor class of formfactors_light.
     """
     ps = parameters(kind)
     values = np.asarray(values, dtype=float)
@@ -395,7 +417,7 @@ def from_values(kind: str, values) -> BKFormFactors | BKstarFormFactors:
 
 
 @cache
-def central(kind: str) -> BKFormFactors | BKstarFormFactors:
+def central(kind: str) -> FormFactors:
     """Form factors at the central values of the fit (cached).
 
     Args:
@@ -439,7 +461,7 @@ class RunningSpread:
         self.mean = 0.0
         self.m2 = 0.0
 
-    def add(self, values: Any) -> None:
+    def add(self, values: ArrayLike) -> None:
         """Fold one chunk of values in."""
         x = np.asarray(values, dtype=float)
         x = x[~np.isnan(x)]
@@ -461,7 +483,8 @@ class RunningSpread:
         return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else float("nan")
 
 
-def sample_chunks(kind: str, n: int, seed: int = 0, chunk: int = 10_000) -> Iterator[list]:
+def sample_chunks(kind: str, n: int, seed: int = 0,
+                  chunk: int = 10_000) -> Iterator[list[FormFactors]]:
     """The draws of ``sample(kind, n, seed)`` in consecutive lists of at most ``chunk``.
 
     The same generator fills the chunks one after another, so their concatenation is exactly
@@ -491,7 +514,7 @@ def sample_chunks(kind: str, n: int, seed: int = 0, chunk: int = 10_000) -> Iter
         left -= m
 
 
-def sample(kind: str, n: int, seed: int = 0) -> list:
+def sample(kind: str, n: int, seed: int = 0) -> list[FormFactors]:
     """n form-factor objects drawn from the correlated Gaussian of the fit.
 
     Args:

@@ -26,6 +26,7 @@ import logging
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emiss.physics import constants as C
 
@@ -35,7 +36,7 @@ _N = 3
 
 
 
-def conformal_z(q2, t_plus: float, t0: float) -> np.ndarray:
+def conformal_z(q2: ArrayLike, t_plus: float, t0: float) -> np.ndarray:
     """Conformal variable z = (sqrt(t+ - q2) - sqrt(t+ - t0)) / (sqrt(t+ - q2) + sqrt(t+ - t0))
     in which the BCL (Bourrely, Caprini, Lellouch arXiv:0807.2722) and BSZ (Bharucha, Straub,
     Zwicky arXiv:1503.05534, eqs. (10)-(12)) series expand the form factors.
@@ -56,7 +57,7 @@ def conformal_z(q2, t_plus: float, t0: float) -> np.ndarray:
 class BPiFormFactors:
     """B -> pi f+ and f0 in the BCL parameterisation with FLAG conventions."""
 
-    def __init__(self, ap, a0_01) -> None:
+    def __init__(self, ap: ArrayLike, a0_01: np.ndarray) -> None:
         """Args:
         ap: a+_0, a+_1, a+_2.
         a0_01: a0_0, a0_1 (a0_2 follows from f+(0) = f0(0)).
@@ -94,7 +95,7 @@ class BPiFormFactors:
 class BPiBSZFormFactors:
     """B -> pi f+ and f0 in the BSZ parameterisation of arXiv:1811.00983 (LCSR + lattice)."""
 
-    def __init__(self, ap, a0_12, m_res: dict) -> None:
+    def __init__(self, ap: ArrayLike, a0_12: np.ndarray, m_res: dict) -> None:
         """Args:
         ap: a0, a1, a2 of f+.
         a0_12: a1, a2 of f0 (a0 of f0 = a0 of f+).
@@ -165,7 +166,7 @@ def bpi_parameters(raw: dict) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
             np.asarray(raw["covariance"], dtype=float))
 
 
-def bpi_from_values(x, raw: dict | None = None) -> BPiFormFactors | BPiBSZFormFactors:
+def bpi_from_values(x: ArrayLike, raw: dict | None = None) -> BPiFormFactors | BPiBSZFormFactors:
     """B -> pi form factors from the 5 independent coefficients of the set in raw.
 
     FLAG2019 (BCL): (a+_0, a+_1, a+_2, a0_0, a0_1); GKvD2018 (BSZ): (a0, a1, a2 of f+; a1, a2
@@ -185,7 +186,7 @@ def kpi_parameters(raw: dict) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     return names, means, np.diag(unc**2)
 
 
-def kpi_from_values(raw: dict, x) -> KPiFormFactors:
+def kpi_from_values(raw: dict, x: ArrayLike) -> KPiFormFactors:
     """KPiFormFactors with the varied parameters set to x (the others at their values)."""
     p = {n: v["value"] for n, v in raw["parameters"].items()}
     for n, v in zip(raw["varied"], np.asarray(x, dtype=float), strict=True):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 log = logging.getLogger(__name__)
 
 
-def kallen(a, b, c):
+def kallen(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> np.ndarray:
     """Kallen function lambda(a, b, c) = a^2 + b^2 + c^2 - 2(ab + bc + ca).
 
     Args:
@@ -24,12 +25,12 @@ def kallen(a, b, c):
     return a * a + b * b + c * c - 2.0 * (a * b + b * c + c * a)
 
 
-def kallen_clipped(a, b, c):
+def kallen_clipped(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> np.ndarray:
     """lambda(a, b, c) with tiny negative round-off at the endpoint set to 0."""
     return np.clip(kallen(a, b, c), 0.0, None)
 
 
-def p_meson(q2, m_B: float, m_M: float):
+def p_meson(q2: ArrayLike, m_B: float, m_M: float) -> np.ndarray:
     """|p_M| of the final meson in the B rest frame: sqrt(lambda(m_B^2, m_M^2, q^2)) / (2 m_B).
 
     Args:
@@ -43,7 +44,7 @@ def p_meson(q2, m_B: float, m_M: float):
     return np.sqrt(kallen_clipped(m_B**2, m_M**2, q2)) / (2.0 * m_B)
 
 
-def beta(q2, m_X: float):
+def beta(q2: ArrayLike, m_X: float) -> np.ndarray:
     """Velocity of each of two equal-mass particles in their rest frame: sqrt(1 - 4 m_X^2 / q^2).
 
     Args:

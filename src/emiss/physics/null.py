@@ -22,6 +22,7 @@ B = 4.966e-6 over 0 <= q² <= (m_B - m_K)², Belle II's mu = 1 normalisation ("4
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emiss.physics import constants as C
 from emiss.physics.spectrum import Spectrum
@@ -38,7 +39,7 @@ LOG_FACTOR: float = 1.304
 PROCESS = "B+->K+"
 
 
-def fplus(q2) -> np.ndarray:
+def fplus(q2: ArrayLike) -> np.ndarray:
     """HPQCD f_+(q²) with three z coefficients as in the module docstring (2207.12468)."""
     q2 = np.asarray(q2, dtype=float)
     t_plus = (M_B + M_K) ** 2
@@ -50,7 +51,7 @@ def fplus(q2) -> np.ndarray:
     return LOG_FACTOR * series / (1.0 - q2 / M_BS_STAR**2)
 
 
-def null_dbdq2(q2) -> np.ndarray:
+def null_dbdq2(q2: ArrayLike) -> np.ndarray:
     """dB/dq² (GeV⁻²) of the null spectrum; zero outside 0 <= q² <= (m_B - m_K)²."""
     q2 = np.asarray(q2, dtype=float)
     m_b2, m_k2 = M_B**2, M_K**2

@@ -8,11 +8,15 @@ in the bin that holds them (``Spectrum.bin_integrals`` / ``bin_integrals_long``)
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from emiss.errors import EmissError
+
+if TYPE_CHECKING:
+    from emiss.physics.spectrum import Spectrum
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +25,8 @@ log = logging.getLogger(__name__)
 DEFAULT_FL_EDGES: tuple[float, ...] = (0.0, 4.0, 8.0, 12.0, 16.0, 19.25)
 
 
-def binned_fl(spectrum: Any, edges: Any = DEFAULT_FL_EDGES, n_sub: int = 8) -> np.ndarray:
+def binned_fl(spectrum: Spectrum, edges: Sequence[float] | np.ndarray = DEFAULT_FL_EDGES,
+              n_sub: int = 8) -> np.ndarray:
     """<F_L> per q^2 bin: longitudinal over total branching ratio in the bin.
 
     Args:
@@ -47,7 +52,8 @@ def binned_fl(spectrum: Any, edges: Any = DEFAULT_FL_EDGES, n_sub: int = 8) -> n
         return np.where(tot > 0, lon / np.where(tot > 0, tot, 1.0), np.nan)
 
 
-def fl_row(spectrum: Any, edges: Any = DEFAULT_FL_EDGES) -> dict[str, Any]:
+def fl_row(spectrum: Spectrum,
+           edges: Sequence[float] | np.ndarray = DEFAULT_FL_EDGES) -> dict[str, Any]:
     """Scan-row fields: integrated F_L and binned <F_L> (JSON-ready, nan -> None).
 
     Args:

@@ -14,13 +14,14 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emiss import validate as V
 from emiss.errors import EmissError
 from emiss.physics import constants as C
 from emiss.physics import formfactors as F
 from emiss.physics import sm
-from emiss.physics.processes import get_process
+from emiss.physics.processes import Process, get_process
 from emiss.physics.scenarios import Scenario, get_scenario
 from emiss.physics.spectrum import Spectrum
 
@@ -70,7 +71,7 @@ def check_rate(scenario: str, br: float, params: Mapping[str, float]) -> None:
                          "with the coupling squared)")
 
 
-def _fl(process, br: float, brl: float) -> float | None:
+def _fl(process: Process, br: float, brl: float) -> float | None:
     if not process.is_vector:
         return None
     return brl / br if br > 0 else None
@@ -115,6 +116,14 @@ def predict(scenario: str | Scenario, process: str, mass: float | None = None,
         "n_samples": n,
         "seed": int(seed),
     }
+    if not proc.has_form_factors:  # B_s -> invisible: the f_Bs uncertainty, no form factors
+        br = float(spec.meta["branching_ratio"])
+        out.update({"branching_ratio": br, "uncertainty_ff": 0.0, "FL": None,
+                    "uncertainty": br * float(spec.meta["relative_uncertainty"]),
+                    "FL_uncertainty": None, "reason": spec.meta["reason"]})
+        for line in out["lines"]:
+            line["branching_ratio_long"] = None
+        return out
     if sc.name == "sm":
         res = sm.sm_prediction(proc.name, n_samples=n, seed=seed)
         out.update({k: res[k] for k in ("branching_ratio", "uncertainty", "uncertainty_ff",
@@ -152,7 +161,7 @@ def predict(scenario: str | Scenario, process: str, mass: float | None = None,
     return out
 
 
-def spectrum_band(scenario: str | Scenario, process: str, q2, mass: float | None = None,
+def spectrum_band(scenario: str | Scenario, process: str, q2: ArrayLike, mass: float | None = None,
                   params: Mapping[str, float] | None = None, n_samples: int = 100,
                   seed: int = 0) -> dict:
     """Central dB/dq^2 and its 1 sigma form-factor band at q2 (continuum only).
@@ -170,12 +179,12 @@ def spectrum_band(scenario: str | Scenario, process: str, q2, mass: float | None
     proc = get_process(process)
     q2 = np.asarray(q2, dtype=float)
     spec = sc.spectrum(process, mass=mass, params=params)
-    rows, rows_l = [], []
+    drawn, drawn_l = [], []
     for ff in F.sample(proc.ff_kind, max(n, 2), seed):
         s = sc.spectrum(process, mass=mass, params=params, ff=ff)
-        rows.append(s.dBdq2(q2))
-        rows_l.append(s.dBLdq2(q2))
-    rows, rows_l = np.array(rows), np.array(rows_l)
+        drawn.append(s.dBdq2(q2))
+        drawn_l.append(s.dBLdq2(q2))
+    rows, rows_l = np.array(drawn), np.array(drawn_l)
     out = {"q2": q2, "central": spec.dBdq2(q2), "sigma": rows.std(axis=0, ddof=1),
            "FL": None, "FL_sigma": None}
     if proc.is_vector:

@@ -16,9 +16,12 @@ The narrow-width approximation is used for rho and phi (PDG widths 149 MeV and 4
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emiss.errors import EmissError
 from emiss.physics import constants as C
@@ -31,6 +34,32 @@ PROCESSES: tuple[str, ...] = ("B+->K+", "B0->K0", "B0->K*0", "B+->K*+")
 RELATED_PROCESSES: tuple[str, ...] = ("B+->pi+", "B0->pi0", "B+->rho+", "B0->rho0", "Bs->phi",
                                       "K+->pi+", "KL->pi0")
 ALL_PROCESSES: tuple[str, ...] = PROCESSES + RELATED_PROCESSES
+#: B_s -> invisible: the whole B_s goes into the invisible system, so q^2 = m_Bs^2 exactly. No
+#: meson, no form factors (the decay constant f_Bs instead, ``emiss.physics.bs_pairs``); pair
+#: scenarios predict it (``Scenario.spectrum``), every other scenario gives 0 there.
+BS_INVISIBLE = "Bs->invisible"
+#: Decays of a parent into the invisible system alone (``get_process`` knows them; they are not in
+#: ALL_PROCESSES, whose members are B -> M transitions with form factors).
+INVISIBLE_PROCESSES: tuple[str, ...] = (BS_INVISIBLE,)
+
+
+
+def mass_range_text(limit: float, n_particles: int, allow_zero: bool) -> str:
+    """The allowed mass range as every error message states it, e.g. "0 < m_X < 4.7857 GeV".
+
+    Args:
+        limit: the endpoint (m_B - m_M) / n_particles in GeV (``Process.mass_limit``).
+        n_particles: 1 (two-body) or 2 (pair).
+        allow_zero: whether m = 0 is physical (not for spin-1 X: the longitudinal rate grows
+            as 1/m^2, see ``emiss.physics.twobody.twobody_vector`` and
+            ``emiss.physics.threebody``).
+
+    Returns:
+        The range text.
+    """
+    what = "m_X" if n_particles == 1 else "m_X (each of the pair)"
+    return f"{'0 <=' if allow_zero else '0 <'} {what} < {limit:.4f} GeV"
+
 
 # name: (parent, meson, is_vector, ff_kind, transition, iso_factor)
 _DEF = {
@@ -59,7 +88,8 @@ class Process:
         tau_B: parent lifetime in GeV^-1 (tau/hbar), so that B = tau_B * Gamma with Gamma in GeV.
         tau_B_s: parent lifetime in seconds.
         is_vector: True for vector final states (K*, rho, phi).
-        ff_kind: form-factor kind ("B->K", "B->K*", "B->pi", "B->rho", "Bs->phi", "K->pi").
+        ff_kind: form-factor kind ("B->K", "B->K*", "B->pi", "B->rho", "Bs->phi", "K->pi"; ""
+            for the decays into the invisible system alone, INVISIBLE_PROCESSES).
         transition: quark transition, "b->s", "b->d" or "s->d".
         iso_factor: multiplier of the squared hadronic amplitude (1/2 for pi0, rho0 from B0).
     """
@@ -76,12 +106,60 @@ class Process:
     transition: str = "b->s"
     iso_factor: float = 1.0
 
+    def mass_limit(self, n_particles: int = 1) -> float:
+        """The kinematic endpoint of the invisible mass: n equal-mass particles need
+        n m_X < m_B - m_M (energy conservation in the parent's rest frame).
+
+        Args:
+            n_particles: 1 (two-body B -> M X) or 2 (a pair, B -> M X X̄).
+
+        Returns:
+            (m_B - m_M) / n_particles in GeV (each mass must stay below it).
+        """
+        return (self.m_B - self.m_M) / n_particles
+
+    @property
+    def has_form_factors(self) -> bool:
+        """Whether the rate depends on form factors (not for INVISIBLE_PROCESSES)."""
+        return bool(self.ff_kind)
+
     @property
     def q2_max(self) -> float:
         """Kinematic endpoint (m_B - m_M)^2 in GeV^2."""
-        return (self.m_B - self.m_M) ** 2
+        return self.mass_limit() ** 2
 
-    def lam(self, q2):
+    def check_mass(self, mass: Any, n_particles: int = 1, allow_zero: bool = True,
+                   owner: str = "") -> float:
+        """Validate an invisible-particle mass against the kinematic endpoint (``mass_limit``).
+
+        Args:
+            mass: mass of each invisible particle in GeV.
+            n_particles: 1 (two-body) or 2 (pair).
+            allow_zero: whether m = 0 is physical for this scenario.
+            owner: who the mass belongs to, for the message (e.g. "of scenario 'x'").
+
+        Returns:
+            The mass as float.
+
+        Raises:
+            EmissError: not a number, NaN or infinite, negative, zero when not allowed, or at
+                or above the endpoint; the message states the valid range.
+        """
+        try:
+            m = float(mass)
+        except (TypeError, ValueError):
+            raise EmissError(f"mass {mass!r} is not a number (GeV)") from None
+        limit = self.mass_limit(n_particles)
+        valid = f"valid: {mass_range_text(limit, n_particles, allow_zero)}"
+        who = f" {owner}" if owner else ""
+        if not math.isfinite(m) or m < 0 or (m == 0 and not allow_zero):
+            raise EmissError(f"mass {m:g} GeV{who} is invalid for {self.name}; {valid}")
+        if m >= limit:
+            raise EmissError(f"mass {m:g} GeV{who} is at or above the kinematic endpoint of "
+                             f"{self.name}; {valid}")
+        return m
+
+    def lam(self, q2: ArrayLike) -> np.ndarray:
         """Kallen lambda(m_B^2, m_M^2, q^2) in GeV^4 (clipped at 0)."""
         return kallen_clipped(self.m_B**2, self.m_M**2, np.asarray(q2, dtype=float))
 
@@ -98,8 +176,11 @@ def get_process(name: str) -> Process:
     Raises:
         EmissError: unknown name (the message lists the valid ones).
     """
+    if name in INVISIBLE_PROCESSES:
+        return _invisible_process(name)
     if name not in _DEF:
-        raise EmissError(f"unknown process {name!r}; valid: {', '.join(ALL_PROCESSES)}")
+        raise EmissError(f"unknown process {name!r}; valid: "
+                         f"{', '.join(ALL_PROCESSES + INVISIBLE_PROCESSES)}")
     parent, meson, vec, kind, transition, iso = _DEF[name]
     return Process(
         name=name,
@@ -114,3 +195,21 @@ def get_process(name: str) -> Process:
         transition=transition,
         iso_factor=iso,
     )
+
+
+def _invisible_process(name: str) -> Process:
+    """The Process of a decay into the invisible system alone (``INVISIBLE_PROCESSES``).
+
+    No meson (m_M = 0, ``meson`` ""), no form factors (``ff_kind`` ""): q2_max = m_parent^2 is
+    the one q^2 the decay has, and ``mass_limit(n)`` = m_parent / n is the pair endpoint.
+
+    Args:
+        name: one of INVISIBLE_PROCESSES.
+
+    Returns:
+        The Process (PDG mass and lifetime of the parent).
+    """
+    parent = name.split("->", 1)[0]
+    return Process(name=name, parent=parent, meson="", m_B=C.mass(parent), m_M=0.0,
+                   tau_B=C.lifetime_gev(parent), tau_B_s=C.lifetime_s(parent),
+                   is_vector=False, ff_kind="", transition="b->s", iso_factor=1.0)

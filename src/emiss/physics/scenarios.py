@@ -40,15 +40,19 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emiss.errors import EmissError
+from emiss.physics import bs_pairs, sm, threebody, twobody, wet
 from emiss.physics import constants as C
 from emiss.physics import formfactors as F
-from emiss.physics import sm, threebody, twobody, wet
-from emiss.physics.processes import ALL_PROCESSES, PROCESSES, get_process
+from emiss.physics.processes import ALL_PROCESSES, INVISIBLE_PROCESSES, PROCESSES, get_process
 from emiss.physics.spectrum import Spectrum
+
+if TYPE_CHECKING:
+    from emiss.physics.processes import Process
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ class Scenario:
     processes: tuple[str, ...] = PROCESSES
     default_mass: float | None = None
     reference: str = ""
-    _build: Callable[..., Spectrum] | None = field(default=None, repr=False, compare=False)
+    _build: Builder | None = field(default=None, repr=False, compare=False)
 
     def resolve_params(self, params: Mapping[str, float] | None = None) -> dict[str, float]:
         """Defaults overridden by params, validated.
@@ -142,11 +146,16 @@ class Scenario:
         return self.default_mass if mass is None else mass
 
     def spectrum(self, process: str, mass: float | None = None,
-                 params: Mapping[str, float] | None = None, ff=None) -> Spectrum:
+                 params: Mapping[str, float] | None = None,
+                 ff: F.FormFactors | None = None) -> Spectrum:
         """dB/dq^2 (continuum and/or lines) of this hypothesis for one process.
 
+        "Bs->invisible" (``emiss.physics.processes.INVISIBLE_PROCESSES``) is one exact line at
+        q^2 = m_Bs^2 for every scenario: B(B_s -> X X̄) of a pair operator
+        (``emiss.physics.bs_pairs``), 0 with the reason in ``meta["reason"]`` otherwise.
+
         Args:
-            process: one of PROCESSES.
+            process: one of the scenario's ``processes``, or "Bs->invisible".
             mass: invisible-particle mass in GeV (default ``default_mass``).
             params: parameter overrides.
             ff: form-factor object (default: central values of the process' kind).
@@ -159,13 +168,17 @@ class Scenario:
                 this process with these chirality weights.
         """
         proc = get_process(process)
+        if process in INVISIBLE_PROCESSES:
+            return self._invisible(proc, mass, params)
         if process not in self.processes:
             raise EmissError(f"scenario {self.name!r} does not predict {process!r}; "
                              f"valid: {', '.join(self.processes)}")
         p = self.resolve_params(params)
         m = self.resolve_mass(mass)
+        if self._build is None:
+            raise EmissError(f"scenario {self.name!r} has no spectrum builder")
         central = ff is None
-        if central:
+        if ff is None:
             ff = F.central(proc.ff_kind)
         try:
             spec = self._build(proc, ff, m, p)
@@ -180,6 +193,18 @@ class Scenario:
                 f"scenario {self.name!r} gives no {process} rate with {_fmt(p)}: B->K needs a "
                 "parity-even quark current (c_L + c_R != 0) and B->K* a parity-odd one for "
                 "scalars (c_R - c_L != 0)")
+        spec.meta.update({"scenario": self.name, "params": p, "mass": m})
+        return spec
+
+    def _invisible(self, proc: Process, mass: float | None,
+                   params: Mapping[str, float] | None) -> Spectrum:
+        """The "Bs->invisible" line: the pair operator's rate, or 0 with the reason."""
+        p = self.resolve_params(params)
+        m = self.resolve_mass(mass)
+        if isinstance(self._build, _PairBuilder) and m is not None:
+            spec = self._build(proc, None, m, p)
+        else:
+            spec = bs_pairs.no_pair_line(self.name, self.multiplicity)
         spec.meta.update({"scenario": self.name, "params": p, "mass": m})
         return spec
 
@@ -227,36 +252,58 @@ def _vanishes(spec: Spectrum) -> bool:
 
 
 # ------------------------------------------------------------------ builders
-def _sm(proc, ff, m, p):
+# A builder: (process, form factors, mass or None for massless scenarios, parameters) ->
+# Spectrum; the mass is a float whenever the scenario needs one (``Scenario.resolve_mass``).
+Builder = Callable[..., Spectrum]
+
+
+def _sm(proc: Process, ff: F.FormFactors, m: float | None, p: dict[str, float]) -> Spectrum:
     return sm.sm_spectrum(proc.name, ff)
 
 
-def _wet(proc, ff, m, p):
+def _wet(proc: Process, ff: F.FormFactors, m: float | None, p: dict[str, float]) -> Spectrum:
     return wet.wet_spectrum(proc.name, p, ff)
 
 
-def _heavy(proc, ff, m, p):
+def _heavy(proc: Process, ff: F.FormFactors, m: float | None, p: dict[str, float]) -> Spectrum:
     return sm.heavy_np_spectrum(proc.name, p["C_L"], p["C_R"], ff)
 
 
-def _ts(coupling: str):
-    def build(proc, ff, m, p):
+def _ts(coupling: str) -> Builder:
+    def build(proc: Process, ff: F.FormFactors, m: float, p: dict[str, float]) -> Spectrum:
         return twobody.scalar_line(proc, ff, m, p["g"], p["Lambda"], p["c_L"], p["c_R"], coupling)
     return build
 
 
-def _tv(proc, ff, m, p):
+def _tv(proc: Process, ff: F.FormFactors, m: float, p: dict[str, float]) -> Spectrum:
     return twobody.vector_line(proc, ff, m, p["g"], p["c_L"], p["c_R"])
 
 
+@dataclass(frozen=True)
+class _PairBuilder:
+    """Builder of a pair operator: B -> M X X̄ (``threebody``) and B_s -> X X̄ (``bs_pairs``)."""
+
+    kind: str
+    d_L: float | None = None
+    d_R: float | None = None
+    self_conjugate: bool = False
+
+    def __call__(self, proc: Process, ff: F.FormFactors | None, m: float,
+                 p: dict[str, float]) -> Spectrum:
+        dl = p.get("d_L", self.d_L if self.d_L is not None else 1.0)
+        dr = p.get("d_R", self.d_R if self.d_R is not None else 1.0)
+        if proc.name in INVISIBLE_PROCESSES:
+            return bs_pairs.pair_line(self.kind, m, p["g"], p["Lambda"], p["c_L"], p["c_R"],
+                                      dl, dr, self_conjugate=self.self_conjugate)
+        if ff is None:
+            raise EmissError(f"{proc.name} needs form factors of {proc.ff_kind}")
+        return threebody.pair_spectrum(proc, ff, self.kind, m, p["g"], p["Lambda"], p["c_L"],
+                                       p["c_R"], dl, dr, self_conjugate=self.self_conjugate)
+
+
 def _pair(kind: str, d_L: float | None = None, d_R: float | None = None,
-          self_conjugate: bool = False):
-    def build(proc, ff, m, p):
-        dl = p.get("d_L", d_L if d_L is not None else 1.0)
-        dr = p.get("d_R", d_R if d_R is not None else 1.0)
-        return threebody.pair_spectrum(proc, ff, kind, m, p["g"], p["Lambda"], p["c_L"],
-                                       p["c_R"], dl, dr, self_conjugate=self_conjugate)
-    return build
+          self_conjugate: bool = False) -> Builder:
+    return _PairBuilder(kind, d_L, d_R, self_conjugate)
 
 
 _J = "s̄ γ^μ (c_L P_L + c_R P_R) b"
@@ -274,7 +321,7 @@ _DLR = {"d_L": (1.0, "", "weight of the left-handed invisible current X̄ γ P_L
 M2, M3 = 2.1, 0.6
 
 
-def _sc(name: str, spin: float, operator: str, lam: float, reference: str, build,
+def _sc(name: str, spin: float, operator: str, lam: float, reference: str, build: Builder,
         extra: dict[str, ParamSpec] | None = None) -> Scenario:
     """A pair scenario with parameters g, Lambda, c_L, c_R (+ extra) at the pair default mass."""
     return Scenario(name, spin, 3, operator, {**_g(1.0), **_lam(lam), **_CHIRAL_Q, **(extra or {})},
@@ -352,7 +399,8 @@ def _registry() -> dict[str, Scenario]:
     q = _CHIRAL_Q
     items = [
         Scenario("sm", 0.5, 1, "SM: C_L^SM (s̄ γ_μ P_L b)(ν̄ γ^μ (1-γ5) ν), 3 flavours", {},
-                 False, None, reference="arXiv:1409.4557; emiss.physics.sm", _build=_sm),
+                 False, None, processes=sm.SM_PROCESSES,
+                 reference="arXiv:1409.4557; emiss.physics.sm", _build=_sm),
         Scenario("heavy-np", 0.5, 1,
                  "C_L (s̄ γ_μ P_L b)(ν̄ γ^μ(1-γ5) ν) + C_R (s̄ γ_μ P_R b)(ν̄ γ^μ(1-γ5) ν)",
                  {"C_L": (C.C_L_SM, "", "left-handed Wilson coefficient (SM included)"),
@@ -426,9 +474,11 @@ _WIDTH: dict[str, ParamSpec] = {"width": (0.0, "GeV", "total width of X: a relat
 def _with_width(scen: Scenario) -> Scenario:
     """The two-body scenario with a ``width`` parameter (``twobody.broadened`` when > 0)."""
     narrow = scen._build
+    if narrow is None:
+        raise EmissError(f"scenario {scen.name!r} has no spectrum builder")
     allow_zero = scen.spin != 1
 
-    def build(proc, ff, m, p):
+    def build(proc: Process, ff: F.FormFactors, m: float, p: dict[str, float]) -> Spectrum:
         rest = {k: v for k, v in p.items() if k != "width"}
         width = float(p.get("width", 0.0))
         if width < 0:

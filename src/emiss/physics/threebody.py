@@ -95,14 +95,20 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emiss.errors import EmissError
 from emiss.physics import currents
 from emiss.physics.kinematics import beta as beta_fn
 from emiss.physics.spectrum import Spectrum
 from emiss.physics.twobody import check_mass
+
+if TYPE_CHECKING:
+    from emiss.physics.formfactors import FormFactors
+    from emiss.physics.processes import Process
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +271,9 @@ def coefficient(kind: str, g: float, Lambda: float) -> float:
     return g / Lambda**2
 
 
-def dgamma_dq2(process, ff, q2, kind: str, mass: float, g: float, Lambda: float,
-               c_L: float = 1.0, c_R: float = 0.0, d_L: float = 1.0, d_R: float = 1.0,
+def dgamma_dq2(process: Process, ff: FormFactors, q2: ArrayLike, kind: str, mass: float,
+               g: float, Lambda: float, c_L: float = 1.0, c_R: float = 0.0, d_L: float = 1.0,
+               d_R: float = 1.0,
                self_conjugate: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Differential width dGamma/dq^2 (GeV^-1) and its K*-longitudinal part for B -> M X X̄.
 
@@ -310,8 +317,9 @@ def dgamma_dq2(process, ff, q2, kind: str, mass: float, g: float, Lambda: float,
     return total, long
 
 
-def pair_spectrum(process, ff, kind: str, mass: float, g: float, Lambda: float,
-                  c_L: float = 1.0, c_R: float = 0.0, d_L: float = 1.0, d_R: float = 1.0,
+def pair_spectrum(process: Process, ff: FormFactors, kind: str, mass: float, g: float,
+                  Lambda: float, c_L: float = 1.0, c_R: float = 0.0, d_L: float = 1.0,
+                  d_R: float = 1.0,
                   self_conjugate: bool = False) -> Spectrum:
     """Spectrum of B -> M X X̄ (continuum on [4 m^2, (m_B - m_M)^2]).
 
@@ -350,5 +358,6 @@ def pair_spectrum(process, ff, kind: str, mass: float, g: float, Lambda: float,
     return Spectrum(
         process=process.name, q2_min=4.0 * m * m, q2_max=process.q2_max, continuum=_total,
         continuum_long=cont_long, label=f"B->{process.meson} X X̄ ({what}, m={m:g} GeV)",
-        meta={"mass": m, "spin": pk.spin, "kind": kind, "self_conjugate": self_conjugate},
+        meta={"mass": m, "spin": pk.spin, "kind": kind, "self_conjugate": self_conjugate,
+              "g": g, "Lambda": Lambda, "c_L": c_L, "c_R": c_R, "d_L": d_L, "d_R": d_R},
     )

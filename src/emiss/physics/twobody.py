@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,27 +30,17 @@ from emiss.errors import EmissError
 from emiss.physics import currents
 from emiss.physics.spectrum import Spectrum
 
+if TYPE_CHECKING:
+    from emiss.physics.formfactors import FormFactors
+    from emiss.physics.processes import Process
+
 log = logging.getLogger(__name__)
 
 
-def mass_range_text(limit: float, n_particles: int, allow_zero: bool) -> str:
-    """The allowed mass range as every error message states it, e.g. "0 < m_X < 4.7857 GeV".
+def check_mass(process: Process, mass: float, n_particles: int, allow_zero: bool = True) -> float:
+    """Validate an invisible-particle mass against the kinematic endpoint of the process.
 
-    Args:
-        limit: the endpoint (m_B - m_M) / n_particles in GeV.
-        n_particles: 1 (two-body) or 2 (pair).
-        allow_zero: whether m = 0 is physical (not for spin-1 X: the longitudinal rate grows
-            as 1/m^2, see ``twobody_vector`` and ``emiss.physics.threebody``).
-
-    Returns:
-        The range text.
-    """
-    what = "m_X" if n_particles == 1 else "m_X (each of the pair)"
-    return f"{'0 <=' if allow_zero else '0 <'} {what} < {limit:.4f} GeV"
-
-
-def check_mass(process, mass, n_particles: int, allow_zero: bool = True) -> float:
-    """Validate an invisible-particle mass against the kinematic endpoint.
+    The rule is the process' own (``emiss.physics.processes.Process.check_mass``).
 
     Args:
         process: ``Process``.
@@ -60,30 +52,18 @@ def check_mass(process, mass, n_particles: int, allow_zero: bool = True) -> floa
         The mass as float.
 
     Raises:
-        EmissError: NaN, negative, zero when not allowed, or n * m at or above m_B - m_M.
+        EmissError: not a number, NaN, negative, zero when not allowed, or n * m at or above
+            m_B - m_M.
     """
-    try:
-        m = float(mass)
-    except (TypeError, ValueError):
-        raise EmissError(f"mass {mass!r} is not a number (GeV)") from None
-    limit = (process.m_B - process.m_M) / n_particles
-    valid = f"valid: {mass_range_text(limit, n_particles, allow_zero)}"
-    if not math.isfinite(m):
-        raise EmissError(f"mass {mass!r} is not finite; {valid}")
-    if m < 0 or (m == 0 and not allow_zero):
-        raise EmissError(f"mass {m:g} GeV is invalid for {process.name}; {valid}")
-    if m >= limit:
-        raise EmissError(f"mass {m:g} GeV is at or above the kinematic endpoint of {process.name}"
-                         f"; {valid}")
-    return m
+    return process.check_mass(mass, n_particles, allow_zero)
 
 
-def _width_factor(process, m2: float) -> float:
+def _width_factor(process: Process, m2: float) -> float:
     """lambda^{1/2}(m_B^2, m_M^2, m_X^2) / (16 pi m_B^3): Gamma = |M|^2 times this ."""
     return float(np.sqrt(process.lam(m2)) / (16.0 * np.pi * process.m_B**3))
 
 
-def _line(process, m2: float, msq_total: float, msq_long: float, label: str,
+def _line(process: Process, m2: float, msq_total: float, msq_long: float, label: str,
           meta: dict) -> Spectrum:
     """Spectrum holding one exact line (and its K*-longitudinal part)."""
     w = _width_factor(process, m2) * process.tau_B
@@ -95,8 +75,8 @@ def _line(process, m2: float, msq_total: float, msq_long: float, label: str,
     )
 
 
-def scalar_line(process, ff, mass: float, g: float, Lambda: float, c_L: float = 1.0,
-                c_R: float = 0.0, coupling: str = "derivative") -> Spectrum:
+def scalar_line(process: Process, ff: FormFactors, mass: float, g: float, Lambda: float,
+                c_L: float = 1.0, c_R: float = 0.0, coupling: str = "derivative") -> Spectrum:
     """B -> M phi with a light scalar phi (see module doc for the operators).
 
     Args:
@@ -125,7 +105,7 @@ def scalar_line(process, ff, mass: float, g: float, Lambda: float, c_L: float = 
     return _line(process, m * m, msq, msq, f"B->{process.meson} phi (m={m:g} GeV)", meta)
 
 
-def vector_line(process, ff, mass: float, g: float, c_L: float = 1.0,
+def vector_line(process: Process, ff: FormFactors, mass: float, g: float, c_L: float = 1.0,
                 c_R: float = 0.0) -> Spectrum:
     """B -> M V with a light vector V coupled to s̄ gamma^mu (c_L P_L + c_R P_R) b.
 
@@ -156,7 +136,8 @@ BW_WINDOW = 10.0
 BW_POINTS = 201
 
 
-def broadened(process, line_at, mass: float, width: float, allow_zero: bool = True) -> Spectrum:
+def broadened(process: Process, line_at: Callable[[float], Spectrum], mass: float, width: float,
+              allow_zero: bool = True) -> Spectrum:
     """A two-body X of finite width: a relativistic Breit-Wigner in q^2 instead of a line.
 
     dB/dq^2 = N B_line(sqrt(q^2)) (1/pi) m Gamma / ((q^2 - m^2)^2 + m^2 Gamma^2), with

@@ -32,10 +32,12 @@ longitudinal; V, A_1, T_1, T_2 are transverse (2111.04327 sec. 3).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from numbers import Number
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emiss.errors import EmissError
 from emiss.physics import constants as C
@@ -63,10 +65,10 @@ COEFFICIENTS: tuple[str, ...] = ("C_VL", "C_VR", "C_SL", "C_SR", "C_TL")
 N_NU = 3
 
 
-def _coeff(name: str, value) -> complex:
+def _coeff(name: str, value: object) -> complex:
     if isinstance(value, bool) or not isinstance(value, Number | np.number):
         raise EmissError(f"{name} must be a real or complex number, got {value!r}")
-    v = complex(value)
+    v = complex(cast("complex", value))  # a numbers.Number or numpy scalar
     if not (np.isfinite(v.real) and np.isfinite(v.imag)):
         raise EmissError(f"{name} must be finite, got {value!r}")
     return v
@@ -113,7 +115,8 @@ def combinations(process: str, coefficients: Mapping[str, complex]) -> dict[str,
     return out
 
 
-def unit_terms(process: str, q2, ff=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def unit_terms(process: str, q2: ArrayLike,
+               ff: F.FormFactors | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """dB/dq² of each term for a unit coefficient combination: {term: (total, longitudinal)}.
 
     Terms follow ``combinations``; B -> K terms have no longitudinal part (zeros).
@@ -136,7 +139,8 @@ def unit_terms(process: str, q2, ff=None) -> dict[str, tuple[np.ndarray, np.ndar
             * np.sqrt(lam) / (4.0 * np.pi * mB) ** 3 * proc.tau_B)
     zero = np.zeros_like(q2)
     if not proc.is_vector:
-        fp, f0, fT = (np.asarray(g(q2), dtype=float) for g in (ff.fplus, ff.f0, ff.fT))
+        bk = cast("F.BKFormFactors", ff)  # f_+, f_0 and f_T: B -> K
+        fp, f0, fT = (np.asarray(g(q2), dtype=float) for g in (bk.fplus, bk.f0, bk.fT))
         s_had = (mB**2 - mM**2) / (M_B_MSBAR - M_S_MSBAR)
         return {
             "V": (norm * lam * fp**2 / 24.0, zero),
@@ -159,7 +163,7 @@ def unit_terms(process: str, q2, ff=None) -> dict[str, tuple[np.ndarray, np.ndar
 
 
 def wet_spectrum(process: str, coefficients: Mapping[str, complex] | None = None,
-                 ff=None) -> Spectrum:
+                 ff: F.FormFactors | None = None) -> Spectrum:
     """dB/dq² for WET coefficients in EOS's sbnunu normalisation (module docstring).
 
     Args:
@@ -177,10 +181,10 @@ def wet_spectrum(process: str, coefficients: Mapping[str, complex] | None = None
                          f"{C_VL_SM:.4g})")
     ff = F.central(proc.ff_kind) if ff is None else ff
 
-    def part(index: int):
-        def fn(q2):
+    def part(index: int) -> Callable[[np.ndarray], np.ndarray]:
+        def fn(q2: np.ndarray) -> np.ndarray:
             terms = unit_terms(process, q2, ff)
-            return sum(w * terms[k][index] for k, w in weights.items())
+            return np.asarray(sum(w * terms[k][index] for k, w in weights.items()))
         return fn
 
     c = resolve_coefficients(coefficients)

@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -15,6 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from emiss.io import atomic_write_bytes  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ def _data_colour(info: Mapping[str, Any] | None) -> str:
     return "#b00000" if info and info.get("emulated_data") else "black"
 
 
-def draw_data_label(ax: Any, info: Mapping[str, Any] | None, loc: str = "upper left") -> None:
+def draw_data_label(ax: Axes, info: Mapping[str, Any] | None, loc: str = "upper left") -> None:
     """Write the data label (``data_label``) on the figure; emulated data in red.
 
     Args:
@@ -78,7 +81,7 @@ def draw_data_label(ax: Any, info: Mapping[str, Any] | None, loc: str = "upper l
             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
 
 
-def draw_header(ax: Any, info: Mapping[str, Any] | None, title: str = "", right: str = "",
+def draw_header(ax: Axes, info: Mapping[str, Any] | None, title: str = "", right: str = "",
                 fontsize: float = 14.0) -> None:
     """Header of a figure, above its axes: the title (left) and a note (right) on one line,
     and the data label (``data_label``, emulated data in red) on a line of its own above them,

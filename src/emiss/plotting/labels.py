@@ -25,11 +25,16 @@ from __future__ import annotations
 import logging
 import re
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emiss.errors import EmissError
+from emiss.names import POI, SIGNAL_SAMPLE, SM_SAMPLE
+
+if TYPE_CHECKING:
+    from emiss.bundles import Bundle
+    from emiss.response import ChannelResponse, Response
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +51,7 @@ _COMPONENT = {
     "bkg_uds": "uds", "qqbar_1_had": "uds",
     "taupair": "tautau", "bkg_tautau": "tautau",
     "bkg_btaunu": "btaunu",
-    "sm_nunu": "sm_nunu",
+    SM_SAMPLE: "sm_nunu",
 }
 
 #: Legend name and colour per component. Colours: Paul Tol's colour-blind-safe "muted" and
@@ -75,7 +80,7 @@ STACK_ORDER = tuple(COMPONENTS)
 
 #: Legend names of the samples (kept for callers of the old table).
 SAMPLE_NAMES = {name: COMPONENTS[c][0] for name, c in _COMPONENT.items()}
-SAMPLE_NAMES["signal"] = "signal"
+SAMPLE_NAMES[SIGNAL_SAMPLE] = "signal"
 
 
 def sample_name(name: str) -> str:
@@ -132,7 +137,7 @@ def poi_samples(spec: Mapping[str, Any], patch: Sequence[Mapping[str, Any]] | No
         spec = jsonpatch.apply_patch(spec, list(patch))
     if poi is None:
         meas = spec.get("measurements") or [{}]
-        poi = meas[0].get("config", {}).get("poi", "mu")
+        poi = meas[0].get("config", {}).get("poi", POI)
     return {ch["name"]: {s["name"] for s in ch.get("samples", [])
                          if any(m.get("type") == "normfactor" and m.get("name") == poi
                                 for m in s.get("modifiers", []))}
@@ -273,12 +278,12 @@ def _num(x: float) -> str:
     return f"{x:g}".replace("-", "−")
 
 
-def _pairs(edges: Any) -> list[tuple[float, float]]:
+def _pairs(edges: Iterable[float]) -> list[tuple[float, float]]:
     e = [float(x) for x in edges]
     return list(zip(e[:-1], e[1:], strict=True))
 
 
-def _ranges(edges: Any) -> list[str]:
+def _ranges(edges: Iterable[Any]) -> list[str]:
     """Tick texts ``a–b`` per bin; an open (None) first or last edge gives ``< b`` / ``> a``."""
     e = list(edges)
     out = []
@@ -292,7 +297,7 @@ def _ranges(edges: Any) -> list[str]:
     return out
 
 
-def _between(edges: Any, var: str) -> list[str]:
+def _between(edges: Iterable[float], var: str) -> list[str]:
     """Outer-axis texts ``$a < var < b$`` (mathtext)."""
     return [f"${a:g} < {var} < {b:g}$" for a, b in _pairs(edges)]
 
@@ -331,7 +336,7 @@ def _emulation_bins(channel: str) -> ChannelBins | None:
     return None
 
 
-def _response_bins(cr: Any) -> ChannelBins | None:
+def _response_bins(cr: ChannelResponse) -> ChannelBins | None:
     """Bins from a channel response's analytic kernel, or None."""
     hk = getattr(cr, "hkernel", None)
     if hk is not None:
@@ -352,7 +357,7 @@ def _response_bins(cr: Any) -> ChannelBins | None:
                        source="response")
 
 
-def _is_emulation(cr: Any) -> bool:
+def _is_emulation(cr: ChannelResponse) -> bool:
     return "belle2_emulation.yaml" in str((getattr(cr, "meta", None) or {}).get("source", ""))
 
 
@@ -360,7 +365,7 @@ def _sidecar_signal(meta: Mapping[str, Any], entry: Mapping[str, Any]) -> tuple[
     """The signal sample of a channel as its sidecar states it: the released signal sample
     (``sm_sample``) when it carries the POI normfactor, else the name the patches give the
     signal (``signal.sample``) in channels with a signal process; () for signal-free channels."""
-    poi = meta.get("poi") or "mu"
+    poi = meta.get("poi") or POI
     sm = entry.get("sm_sample")
     if isinstance(sm, Mapping) and any(m.get("type") == "normfactor" and m.get("name") == poi
                                        for m in sm.get("modifiers", [])):
@@ -387,7 +392,7 @@ def _roles(spec: Mapping[str, Any], chans: Mapping[str, Any]) -> dict[str, str]:
 
 
 def spec_channel_bins(spec: Mapping[str, Any], meta: Mapping[str, Any] | None = None,
-                      response: Any = None) -> dict[str, ChannelBins]:
+                      response: Response | None = None) -> dict[str, ChannelBins]:
     """Bin labels, title, file key and signal of every channel of a workspace spec with its
     sidecar and response (module docstring); ``channel_bins`` for a bundle.
 
@@ -442,7 +447,7 @@ def spec_channel_bins(spec: Mapping[str, Any], meta: Mapping[str, Any] | None = 
     return out
 
 
-def channel_bins(bundle: Any) -> dict[str, ChannelBins]:
+def channel_bins(bundle: Bundle) -> dict[str, ChannelBins]:
     """Bin labels, title, file key and signal of every channel of a bundle (module docstring).
 
     Args:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emiss.names import SIGNAL_SAMPLE
 from emiss.plotting import draw_header, plt, save_figure, use_hep_style
 from emiss.plotting.labels import (
     ChannelBins,
@@ -31,14 +32,18 @@ from emiss.plotting.labels import (
     stack_key,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 log = logging.getLogger(__name__)
 
 
-def _px_to_pt(fig: Any, px: float) -> float:
+def _px_to_pt(fig: Figure, px: float) -> float:
     return px * 72.0 / fig.dpi
 
 
-def draw_bin_axis(fig: Any, ax: Any, bins: ChannelBins | None, n: int) -> None:
+def draw_bin_axis(fig: Figure, ax: Axes, bins: ChannelBins | None, n: int) -> None:
     """Label the fit bins on the x axis (bins at [i, i + 1)): tick labels per bin (rotated only
     when they would touch) and, for grouped bins, the outer-axis labels on a second row below
     them; the axis title goes below both. Offsets are measured on the rendered labels, so the
@@ -56,7 +61,8 @@ def draw_bin_axis(fig: Any, ax: Any, bins: ChannelBins | None, n: int) -> None:
     ticks = ax.set_xticklabels(labels, fontsize=11 if n <= 12 else 9)
     ax.tick_params(axis="x", which="minor", bottom=False, top=False)
     fig.canvas.draw()  # lay the ticks out, then measure them
-    renderer = fig.canvas.get_renderer()
+    # the Agg canvas of emiss.plotting has get_renderer; matplotlib types the base canvas
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     bin_px = ax.get_window_extent(renderer).width / max(n, 1)
     if max(t.get_window_extent(renderer).width for t in ticks) > 0.85 * bin_px:
         for t in ticks:
@@ -77,7 +83,7 @@ def draw_bin_axis(fig: Any, ax: Any, bins: ChannelBins | None, n: int) -> None:
                   fontsize=16)
 
 
-def draw_separators(ax: Any, bins: ChannelBins | None) -> None:
+def draw_separators(ax: Axes, bins: ChannelBins | None) -> None:
     """Dotted lines between the outer-axis groups of the bins (none when flat)."""
     if bins is None:
         return
@@ -93,7 +99,50 @@ def _signal_names(ch: str, samples: Collection[str], bins: ChannelBins | None,
         return set(signal[ch]) & set(samples)
     if bins is not None and bins.signal:
         return set(bins.signal) & set(samples)
-    return {"signal"} & set(samples)
+    return {SIGNAL_SAMPLE} & set(samples)
+
+
+def _draw_stack(ax: Axes, n: int, samples: Mapping[str, np.ndarray], names: Sequence[str],
+                sig: Collection[str], mu_hat: float | None) -> None:
+    """The stacked samples in the order of ``names``; the signal samples share one legend entry.
+
+    Args:
+        ax: the Axes.
+        n: number of bins.
+        samples: sample -> yields.
+        names: the samples to stack, bottom first.
+        sig: the signal samples.
+        mu_hat: fitted signal strength for the legend.
+    """
+    x = np.arange(n + 1)
+    bottom = np.zeros(n)
+    first_signal = True
+    for s in names:
+        y = samples[s]
+        is_sig = s in sig
+        label = sample_name(s)
+        if is_sig:
+            label = ("signal (SM shape)" + (rf", $\hat\mu$ = {mu_hat:.2f}"
+                                            if mu_hat is not None else "")
+                     if first_signal else "_nolegend_")
+            first_signal = False
+        ax.stairs(bottom + y, x, baseline=bottom, fill=True, label=label,
+                  color=sample_colour(s, signal=is_sig))
+        bottom = bottom + y
+
+
+def _draw_pulls(axp: Axes, obs: np.ndarray, total: np.ndarray, err: np.ndarray) -> None:
+    """Pulls (data - fit) / sqrt(fit + err^2) per bin with the 0 and +-2 lines."""
+    n = len(obs)
+    sigma = np.sqrt(np.clip(total, 0, None) + err**2)
+    pull = np.divide(obs - total, sigma, out=np.zeros(n), where=sigma > 0)
+    axp.bar(np.arange(n) + 0.5, pull, width=0.8, color="#555555")
+    axp.axhline(0, color="black", lw=1)
+    for lev in (-2, 2):
+        axp.axhline(lev, color="grey", ls="--", lw=0.8)
+    lim = max(3.0, float(np.abs(pull).max(initial=0)) * 1.2)
+    axp.set_ylim(-lim, lim)
+    axp.set_ylabel("pull", fontsize=14)
 
 
 def plot_postfit(postfit: Mapping[str, Mapping[str, Any]], out_dir: str | os.PathLike, stem: str,
@@ -135,20 +184,7 @@ def plot_postfit(postfit: Mapping[str, Mapping[str, Any]], out_dir: str | os.Pat
         err = np.asarray(d.get("total_err", np.zeros(n)), dtype=float)
         fig, (ax, axp) = plt.subplots(2, 1, figsize=(max(8.0, 0.42 * n + 3), 7.5), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06})
-        bottom = np.zeros(n)
-        first_signal = True
-        for s in names:
-            y = samples[s]
-            is_sig = s in sig
-            label = sample_name(s)
-            if is_sig:
-                label = ("signal (SM shape)" + (rf", $\hat\mu$ = {mu_hat:.2f}"
-                                                if mu_hat is not None else "")
-                         if first_signal else "_nolegend_")
-                first_signal = False
-            ax.stairs(bottom + y, x, baseline=bottom, fill=True, label=label,
-                      color=sample_colour(s, signal=is_sig))
-            bottom = bottom + y
+        _draw_stack(ax, n, samples, names, sig, mu_hat)
         if np.any(err > 0):
             ax.stairs(total + err, x, baseline=total - err, fill=True, facecolor="none",
                       edgecolor="black", hatch="////", lw=0, label=r"fit uncertainty (1$\sigma$)")
@@ -166,17 +202,9 @@ def plot_postfit(postfit: Mapping[str, Mapping[str, Any]], out_dir: str | os.Pat
         ax.legend(handles[::-1], labels[::-1], fontsize=12, loc="upper left",
                   bbox_to_anchor=(1.02, 1.0), frameon=False, borderaxespad=0.0)
         draw_separators(ax, cb)
-        sigma = np.sqrt(np.clip(total, 0, None) + err**2)
-        pull = np.divide(obs - total, sigma, out=np.zeros(n), where=sigma > 0)
-        axp.bar(np.arange(n) + 0.5, pull, width=0.8, color="#555555")
-        axp.axhline(0, color="black", lw=1)
-        for lev in (-2, 2):
-            axp.axhline(lev, color="grey", ls="--", lw=0.8)
-        lim = max(3.0, float(np.abs(pull).max(initial=0)) * 1.2)
-        axp.set_ylim(-lim, lim)
-        axp.set_ylabel("pull", fontsize=14)
-        for a in (ax, axp):
-            a.tick_params(axis="y", labelsize=12)
+        _draw_pulls(axp, obs, total, err)
+        ax.tick_params(axis="y", labelsize=12)
+        axp.tick_params(axis="y", labelsize=12)
         draw_separators(axp, cb)
         draw_bin_axis(fig, axp, cb, n)
         key = cb.key if cb is not None and cb.key else channel_key(ch)

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 
 from emiss.errors import EmissError
 from emiss.models import plane as PL
@@ -77,8 +79,8 @@ def scan_numbers(docs: Sequence[Mapping[str, Any]], m_Zp: float | None = None,
     def interp(key: str) -> float | None:
         vals = [best[x].get(key) for x in xs]
         if any(v is None for v in vals):
-            k = int(np.argmin(abs(xs - m_Zp)))
-            return None if vals[k] is None else float(vals[k])
+            near = vals[int(np.argmin(abs(xs - m_Zp)))]
+            return None if near is None else float(near)
         return float(np.interp(m_Zp, xs, np.array(vals, dtype=float)))
 
     br_hat, z, lim = interp("br_hat"), interp("Z"), interp("br_limit_obs")
@@ -91,7 +93,7 @@ def scan_numbers(docs: Sequence[Mapping[str, Any]], m_Zp: float | None = None,
             "interval_method": "Wald: B_hat +- B_hat/Z (arXiv:1007.1727)", "n_rows": len(rows)}
 
 
-def plot_plane(inp: PL.PlaneInputs, stem: str | Path, data: Any = None)\
+def plot_plane(inp: PL.PlaneInputs, stem: str | Path, data: Mapping[str, Any] | None = None)\
         -> tuple[list[Path], dict]:
     """Draw the model plane and write stem.png, stem.pdf.
 
@@ -107,7 +109,7 @@ def plot_plane(inp: PL.PlaneInputs, stem: str | Path, data: Any = None)\
     use_hep_style()
     mT, g = res["m_T"] / 1e3, res["g"]
     fig, ax = plt.subplots(figsize=(9, 7))
-    handles = []
+    handles: list[Artist] = []
     if inp.br_interval is not None:
         lo, hi = inp.br_interval
         band = (res["br_pinv"] >= lo) & (res["br_pinv"] <= hi)
@@ -135,25 +137,7 @@ def plot_plane(inp: PL.PlaneInputs, stem: str | Path, data: Any = None)\
         (h,) = ax.plot(mT, ln["escape_limit"], color="#e41a1c", lw=2, ls="--",
                        label=r"$B\to K$ limit if all $Z'$ escape")
         handles.append(h)
-    styles = ["-", "--", ":", "-."]
-    for i, (y, e) in enumerate(res["ewpo"].items()):
-        ls = styles[i % 4]
-        nosol = e["no_solution"].astype(float)
-        if 0 < nosol.mean() < 1:
-            ax.contour(mT, g, nosol, levels=[0.5], colors=["0.35"], linestyles=[ls])
-            (h,) = ax.plot([], [], color="0.35", ls=ls,
-                           label=rf"no $T'$-$t$ solution below ($\tilde v Y_T^t > 1.41(m_T-m_t)$), "
-                                 rf"$Y_T^t={y:g}$")
-            handles.append(h)
-        finite = np.where(np.isfinite(e["delta_chi2"]), e["delta_chi2"], 0.0)
-        excl = ((finite > 3.841) & ~e["no_solution"]).astype(float)
-        if excl.any():
-            ax.contour(mT, g, excl, levels=[0.5], colors=["#ff7f00"], linestyles=[ls])
-            lab = rf"EWPO 95% CL exclusion, $Y_T^t={y:g}$"
-        else:
-            lab = rf"EWPO: no 95% CL exclusion in range, $Y_T^t={y:g}$"
-        (h,) = ax.plot([], [], color="#ff7f00", ls=ls, label=lab)
-        handles.append(h)
+    handles += _draw_ewpo(ax, mT, g, res["ewpo"])
     if res["relic"] is not None:
         h = ax.axhline(res["relic"], color="#984ea3", lw=2,
                        label=rf"relic $\Omega_X=\Omega_{{\rm DM}}$ ($m_X={inp.m_X:g}$ GeV, "
@@ -174,15 +158,52 @@ def plot_plane(inp: PL.PlaneInputs, stem: str | Path, data: Any = None)\
     return save_figure(fig, Path(stem)), res
 
 
-def coupling_summary(br_hat: float | None, interval, m_Zp: float, process: str)\
-        -> dict[str, Any] | None:
+def _draw_ewpo(ax: Axes, mT: np.ndarray, g: np.ndarray, ewpo: Mapping[float, Any]
+               ) -> list[Artist]:
+    """EWPO contours per Y_T^t: where no T'-t solution exists and the 95 % CL exclusion.
+
+    Args:
+        ax: the Axes.
+        mT: m_T grid (TeV).
+        g: coupling grid.
+        ewpo: Y_T^t -> {"no_solution", "delta_chi2"} on the (g, m_T) grid (``plane.compute``).
+
+    Returns:
+        Legend handles.
+    """
+    handles: list[Artist] = []
+    styles = ["-", "--", ":", "-."]
+    for i, (y, e) in enumerate(ewpo.items()):
+        ls = styles[i % 4]
+        nosol = e["no_solution"].astype(float)
+        if 0 < nosol.mean() < 1:
+            ax.contour(mT, g, nosol, levels=[0.5], colors=["0.35"], linestyles=[ls])
+            (h,) = ax.plot([], [], color="0.35", ls=ls,
+                           label=rf"no $T'$-$t$ solution below ($\tilde v Y_T^t > 1.41(m_T-m_t)$), "
+                                 rf"$Y_T^t={y:g}$")
+            handles.append(h)
+        finite = np.where(np.isfinite(e["delta_chi2"]), e["delta_chi2"], 0.0)
+        # 3.841: the 95 % quantile of chi^2 with one degree of freedom (PDG, Statistics)
+        excl = ((finite > 3.841) & ~e["no_solution"]).astype(float)
+        if excl.any():
+            ax.contour(mT, g, excl, levels=[0.5], colors=["#ff7f00"], linestyles=[ls])
+            lab = rf"EWPO 95% CL exclusion, $Y_T^t={y:g}$"
+        else:
+            lab = rf"EWPO: no 95% CL exclusion in range, $Y_T^t={y:g}$"
+        (h,) = ax.plot([], [], color="#ff7f00", ls=ls, label=lab)
+        handles.append(h)
+    return handles
+
+
+def coupling_summary(br_hat: float | None, interval: Sequence[float] | None, m_Zp: float,
+                     process: str) -> dict[str, Any] | None:
     """g̃ q' (m_T / 10 TeV) required by B̂ (and its interval) when all Z' escape."""
     from emiss.models import u1prime as U
 
     if br_hat is None or br_hat <= 0:
         return None
     c = float(U.required_coupling(br_hat, 1e4, m_Zp, process))
-    out = {"g_qprime_at_10TeV": c, "scaling": "g_qprime = C * (10 TeV / m_T)",
+    out: dict[str, Any] = {"g_qprime_at_10TeV": c, "scaling": "g_qprime = C * (10 TeV / m_T)",
            "br_hat": br_hat, "m_Zp": m_Zp, "process": process, "P_inv": 1.0}
     if interval is not None:
         lo, hi = interval

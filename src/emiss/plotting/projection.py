@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
 from emiss.plotting import draw_data_label, save_figure, use_hep_style
 
@@ -31,7 +32,7 @@ _PROCESS_TEX = {"B+->K+": r"B^+\to K^+", "B0->K0": r"B^0\to K^0", "B0->K*0": r"B
                 "B+->K*+": r"B^+\to K^{*+}"}
 
 
-def _lumi_axis(ax: Any) -> None:
+def _lumi_axis(ax: Axes) -> None:
     ax.set_xscale("log")
     ax.set_xlabel(r"integrated luminosity [ab$^{-1}$]", fontsize=14)
 
@@ -158,7 +159,7 @@ def plot_all(doc: Mapping[str, Any], outdir: str | os.PathLike, prefix: str = "p
     """All projection figures into outdir.
 
     Args:
-        doc: a projection document (``emiss.inference.projection.run``).
+        doc: a projection document (``emiss.studies.projection.run``).
         outdir: output folder.
         prefix: file-name prefix (the CLI passes the projection file's stem): ``<prefix>_sm``,
             ``<prefix>_limits_<workspace>``, ``<prefix>_separation``.

@@ -1,4 +1,5 @@
-"""Scan figures: Brazil-band limits, local significance and profile likelihood versus the mass.
+"""Scan figures: Brazil-band limits, local significance and profile likelihood versus the mass;
+the CLs curve of one hypothesis (a scan with ``cls_curve``).
 
 Inputs are scan results documents (``emiss.inference.results``); every figure is written as PNG
 and PDF through :func:`emiss.plotting.save_figure`. Scenarios carry readable names
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -115,7 +116,8 @@ def robust_limit_range(obs: np.ndarray, exp: np.ndarray, extra: Sequence[float] 
     return lo, hi, off
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[int | float]:
+    """A number (bools are not)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -196,16 +198,17 @@ def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m
             continue
         x, obs, exp = _limit_arrays(rows, label, scen)
         proc = rows[0].get("process")
-        ptex = _PROCESS_TEX.get(proc, proc or "B\\to K")
+        ptex = _PROCESS_TEX.get(proc or "", proc or "B\\to K")
         sm = [r for r in _sm_rows(docs, digest) if r.get("process") in (proc, None)]
         sm_br = float(sm[0]["reference_branching_ratio"]) if sm else None
         lo, hi, off = robust_limit_range(obs, exp, [sm_br] if sm_br else [])
         fig, ax = plt.subplots(figsize=(8, 6.2))
-        ax.fill_between(x, exp[:, 0], exp[:, 4], color="#FFDF00", lw=0,
-                        label=r"Expected $\pm 2\sigma$")
-        ax.fill_between(x, exp[:, 1], exp[:, 3], color="#00CC00", lw=0,
-                        label=r"Expected $\pm 1\sigma$")
-        ax.plot(x, exp[:, 2], "k--", lw=1.5, label="Expected")
+        if np.isfinite(exp).any():  # an observed-only scan has no band
+            ax.fill_between(x, exp[:, 0], exp[:, 4], color="#FFDF00", lw=0,
+                            label=r"Expected $\pm 2\sigma$")
+            ax.fill_between(x, exp[:, 1], exp[:, 3], color="#00CC00", lw=0,
+                            label=r"Expected $\pm 1\sigma$")
+            ax.plot(x, exp[:, 2], "k--", lw=1.5, label="Expected")
         ax.plot(x, obs, "k-", marker="o", ms=3, lw=2, label="Observed")
         if sm_br is not None:
             ax.axhline(sm_br, color="tab:blue", ls=":", lw=2,
@@ -221,7 +224,7 @@ def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m
         for side, sel in (("left", frac <= 0.6), ("right", frac >= 0.4)):
             vals = upper[on & sel]
             side_max[side] = float(vals.max()) if vals.size else lo
-        side = min(side_max, key=side_max.get)
+        side = min(side_max, key=lambda s: side_max[s])
         a, b = np.log10(lo / 1.3), np.log10(hi * 1.3)
         top = max(b, a + (np.log10(side_max[side] * 1.3) - a) / 0.62)
         ax.set_ylim(10**a, 10**top)
@@ -237,7 +240,8 @@ def plot_limits(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str = "m
                     label="Observed, off scale" + where)
         ax.set_xlabel(_xlabel(label))
         ax.set_ylabel(rf"{100 * cl:g}% CL upper limit on $\mathcal{{B}}({ptex}X)$", fontsize=18)
-        ax.legend(loc=f"upper {side}", fontsize=12, ncol=2, frameon=False)
+        ax.legend(loc="upper left" if side == "left" else "upper right", fontsize=12, ncol=2,
+                  frameon=False)
         draw_header(ax, _data(docs, digest), title=scenario_label(scen), right=_calc_note(docs))
         paths += save_figure(fig, _stem(Path(outdir), "limits", scen, digest, multi, prefix))
     return paths
@@ -330,3 +334,88 @@ def plot_likelihood(docs: Sequence[Mapping[str, Any]], outdir: Path, label: str 
         pre = prefix + "_" if prefix else ""
         paths += save_figure(fig, Path(outdir) / f"{pre}likelihood{tag}")
     return paths
+
+
+def _curve_row(docs: Sequence[Mapping[str, Any]], name: str)\
+        -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """(document, row) of the hypothesis ``name``, which must carry a CLs curve."""
+    found = [(d, r) for d in docs for r in d["results"] if r.get("name") == name]
+    if not found:
+        known = [str(r.get("name")) for d in docs for r in d["results"]]
+        shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+        raise EmissError(f"no results row named {name!r}; valid names: {shown}")
+    if len(found) > 1:
+        where = ", ".join(f"{r.get('scenario')} (patchset {r.get('patchset', 0)})"
+                          for _, r in found)
+        raise EmissError(f"{len(found)} results rows are named {name!r} ({where}); give one "
+                         "results file whose patch names are unique")
+    doc, row = found[0]
+    if row.get("cls_curve") is None:
+        why = "it failed" if not _ok(row) else "the scan kept no CLs curves"
+        raise EmissError(f"results row {name!r} has no CLs curve ({why}); rerun the scan with "
+                         "--cls-curve")
+    return doc, row
+
+
+def plot_cls(docs: Sequence[Mapping[str, Any]], outdir: Path, name: str,
+             prefix: str = "") -> list[Path]:
+    """Brazil band of one hypothesis' CLs curve: CLs versus mu (B = mu times the reference B).
+
+    Observed CLs (solid, with the grid's points), expected median (dashed), ±1σ (green) and
+    ±2σ (yellow) bands (the CLs of the expected limits, pyhf's expected set), the level
+    1 − CL (red) and the observed limit (dotted) of the row.
+
+    Args:
+        docs: results documents (of a scan with ``cls_curve``).
+        outdir: output folder.
+        name: the patch name of the hypothesis.
+        prefix: file-name prefix: ``<prefix>_cls_<name>.png``.
+
+    Returns:
+        Written files.
+
+    Raises:
+        EmissError: no row, several rows or a row without a curve of that name.
+    """
+    from emiss.contracts import ResultRow
+
+    doc, row = _curve_row(docs, name)
+    curve = ResultRow.from_dict(row, check=False).cls_curve
+    assert curve is not None  # _curve_row checked
+    ref = row.get("reference_branching_ratio")
+    x = np.asarray(curve.mu, dtype=float)
+    mu = x
+    obs = np.array([np.nan if c is None else c for c in curve.cls_obs], dtype=float)
+    exp = np.array([[np.nan if c is None else c for c in e] for e in curve.cls_exp],
+                   dtype=float).reshape(len(mu), 5)
+    cl = float(doc.get("options", {}).get("cl", 0.95))
+    use_hep_style()
+    fig, ax = plt.subplots(figsize=(8, 6.2))
+    ax.fill_between(x, exp[:, 0], exp[:, 4], color="#FFDF00", lw=0,
+                    label=r"Expected $\pm 2\sigma$")
+    ax.fill_between(x, exp[:, 1], exp[:, 3], color="#00CC00", lw=0,
+                    label=r"Expected $\pm 1\sigma$")
+    ax.plot(x, exp[:, 2], "k--", lw=1.5, label="Expected")
+    ax.plot(x, obs, "k-", marker="o", ms=4, lw=2, label="Observed")
+    ax.axhline(1.0 - cl, color="tab:red", lw=1.5, label=rf"CL$_s$ = {1.0 - cl:g}")
+    lim = row.get("mu_limit_obs")
+    if _is_number(lim):
+        ax.axvline(float(lim), color="grey", ls=":", lw=1.5,
+                   label=rf"Observed {100 * cl:g}% CL limit")
+    ax.set_xlim(0.0, x.max())
+    ax.set_ylim(0.0, 1.05)
+    if _is_number(ref) and ref > 0:
+        mant, expo = f"{float(ref):.3e}".split("e")
+        ax.set_xlabel(rf"$\mu$   ($\mathcal{{B}} = \mu \times {float(mant):g}"
+                      rf"\times 10^{{{int(expo)}}}$)", fontsize=18)
+    else:
+        ax.set_xlabel(r"$\mu$")
+    ax.set_ylabel(r"CL$_s$")
+    ax.legend(loc="upper right", fontsize=12, frameon=False)
+    labels = [lab for lab in doc.get("labels", []) if _is_number(row.get(lab))]
+    point = ", ".join(f"${_LABEL_SYM.get(lab, (lab, ''))[0]}$ = {row[lab]:g} "
+                      f"{_LABEL_SYM.get(lab, (lab, ''))[1]}".rstrip() for lab in labels)
+    title = scenario_label(str(row.get("scenario"))) + (f", {point}" if point else "")
+    draw_header(ax, doc.get("workspace"), title=title, right=_calc_note([doc]))
+    pre = prefix + "_" if prefix else ""
+    return save_figure(fig, Path(outdir) / f"{pre}cls_{name}")

@@ -13,16 +13,21 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
 
-from emiss.patches.grid import GridEntry, make_entry
+from emiss.contracts import PatchBlock
+from emiss.names import SIGNAL_SAMPLE
+from emiss.patches.grid import GridEntry, Hypothesis, make_entry
 from emiss.patches.hypotheses import check_masses, resolve_entry
 from emiss.patches.target import Target
 from emiss.patches.templates import TemplateBuilder
 from emiss.plotting import draw_header, plt, save_figure, use_hep_style
 from emiss.plotting.labels import (
+    ChannelBins,
     sample_colour,
     sample_name,
     scenario_label,
@@ -64,7 +69,7 @@ def _tex_number(x: float) -> str:
     return rf"{mant} \times 10^{{{int(exp)}}}"
 
 
-def _label(hyp) -> str:
+def _label(hyp: Hypothesis) -> str:
     parts = [scenario_label(hyp.scenario)]
     if hyp.mass is not None:
         parts.append(f"$m_X$ = {hyp.mass:g} GeV")
@@ -86,7 +91,7 @@ def signal_templates(target: Target, entries: Sequence[GridEntry],
         [(label, {channel: yields})].
     """
     builder = TemplateBuilder(target, n_samples=0)
-    out = []
+    out: list[tuple[str, dict[str, np.ndarray]]] = []
     for entry in entries:
         res = resolve_entry(entry)
         if entry.masses is not None:
@@ -95,8 +100,8 @@ def signal_templates(target: Target, entries: Sequence[GridEntry],
             if len(out) >= max_hypotheses:
                 return out
             t = builder.template(res, hyp)
-            sig = next(s for s in t.samples if s.name == "signal")
-            f = DISPLAY_BR / t.emiss["reference_branching_ratio"]
+            sig = next(s for s in t.samples if s.name == SIGNAL_SAMPLE)
+            f = DISPLAY_BR / PatchBlock.from_dict(t.emiss, check=False).reference_branching_ratio
             out.append((_label(hyp), {c: f * np.asarray(y) for c, y in sig.nominal.items()}))
     return out
 
@@ -127,58 +132,91 @@ def plot_templates(target: Target, entries: Sequence[GridEntry],
     fig, axes = plt.subplots(2, len(channels), figsize=(6.0 * len(channels) + 1.0, 9),
                              squeeze=False, gridspec_kw={"height_ratios": [3, 2],
                                                          "hspace": 0.08, "wspace": 0.22})
-    colors = plt.get_cmap("tab10").colors
     top_handles: dict[str, tuple[Any, tuple[int, str]]] = {}
     sig_handles: dict[str, Any] = {}
     for j, ch in enumerate(channels):
-        ax, axs = axes[0, j], axes[1, j]
-        cb = bins.get(ch)
-        samples = sorted(chans[ch]["samples"], key=lambda s: stack_key(s["name"]))
-        n = len(samples[0]["data"])
-        edges = np.arange(n + 1)
-        bottom = np.zeros(n)
-        for s in samples:
-            y = np.asarray(s["data"], dtype=float)
-            h = ax.stairs(bottom + y, edges, baseline=bottom, fill=True,
-                          color=sample_colour(s["name"]), label=sample_name(s["name"]))
-            top_handles.setdefault(sample_name(s["name"]), (h, stack_key(s["name"])))
-            bottom = bottom + y
-        high = bottom.copy()
-        if ch in obs:
-            d = np.asarray(obs[ch], dtype=float)
-            h = ax.errorbar(np.arange(n) + 0.5, d, yerr=np.sqrt(d), fmt="ko", ms=4)
-            top_handles.setdefault("data (emulated)" if data and data.get("emulated_data")
-                                   else "data", (h, (1000, "")))
-            high = np.fmax(high, d + np.sqrt(d))
-        for k, (label, ys) in enumerate(templates):
-            if ch in ys:
-                col = colors[k % len(colors)]
-                ls = _STYLES[k % len(_STYLES)]
-                ax.stairs(bottom + ys[ch], edges, color=col, lw=1.6, ls=ls)
-                high = np.fmax(high, bottom + ys[ch])
-                axs.stairs(ys[ch], edges, color=col, lw=2.0, ls=ls, label=label)
-        title = cb.title if cb is not None else ch
-        if j == 0:
-            draw_header(ax, data, title=title, fontsize=13)
-        else:
-            ax.set_title(title, loc="left", fontsize=13)
-        ax.set_ylabel("events per bin", fontsize=14)
-        axs.set_ylabel(f"signal events at\n$\\mathcal{{B}} = {_tex_number(DISPLAY_BR)}$",
-                       fontsize=13)
-        shapes = [ys[ch] / ys[ch].sum() for _, ys in templates if ch in ys and ys[ch].sum() > 0]
-        top_sig = max((float(ys[ch].max()) for _, ys in templates if ch in ys), default=1.0)
-        axs.set_ylim(0, 1.25 * top_sig)
-        if len(shapes) > 1 and max(float(np.max(np.abs(a - shapes[0]))) for a in shapes) < 1e-6:
-            axs.text(0.03, 0.95, "all hypotheses: same shape here\n(efficiency flat in $q^2$)",
-                     transform=axs.transAxes, ha="left", va="top", fontsize=9)
-        ax.set_ylim(0, 1.08 * max(float(high.max()), 1.0))
-        for a in (ax, axs):
-            a.set_xlim(0, n)
-            a.tick_params(axis="y", labelsize=12)
-            draw_separators(a, cb)
-        ax.tick_params(axis="x", labelbottom=False)
-        for h, lab in zip(*axs.get_legend_handles_labels(), strict=True):
-            sig_handles.setdefault(lab, h)
+        _draw_channel(axes[0, j], axes[1, j], ch, chans[ch], obs.get(ch), bins.get(ch),
+                      templates, data, j == 0, top_handles, sig_handles)
+    _draw_legends(axes, top_handles, sig_handles)
+    for j, ch in enumerate(channels):
+        draw_bin_axis(fig, axes[1, j], bins.get(ch), len(chans[ch]["samples"][0]["data"]))
+    return save_figure(fig, stem)
+
+
+def _draw_channel(ax: Axes, axs: Axes, ch: str, channel: Mapping[str, Any],
+                  observed: Sequence[float] | None, cb: ChannelBins | None,
+                  templates: list[tuple[str, dict]], data: Mapping[str, Any] | None,
+                  first: bool, top_handles: dict[str, tuple[Any, tuple[int, str]]],
+                  sig_handles: dict[str, Any]) -> None:
+    """One channel: stacked backgrounds, data and background + signal lines on ``ax``, the
+    signal templates alone on ``axs``; the legend entries go into the two dicts.
+
+    Args:
+        ax: upper Axes.
+        axs: lower Axes.
+        ch: channel name.
+        channel: its pyhf channel spec.
+        observed: its observed counts (None: no observation).
+        cb: its bin labels (``spec_channel_bins``) or None.
+        templates: [(label, {channel: yields})] of the hypotheses.
+        data: data info of the workspace.
+        first: the leftmost channel, which carries the header.
+        top_handles: legend entries of the upper row (label -> (handle, sort key)).
+        sig_handles: legend entries of the lower row (label -> handle).
+    """
+    # tab10 is a ListedColormap: its ten colours
+    colors = cast("Sequence[Any]", cast(ListedColormap, plt.get_cmap("tab10")).colors)
+    samples = sorted(channel["samples"], key=lambda s: stack_key(s["name"]))
+    n = len(samples[0]["data"])
+    edges = np.arange(n + 1)
+    bottom = np.zeros(n)
+    for s in samples:
+        y = np.asarray(s["data"], dtype=float)
+        h = ax.stairs(bottom + y, edges, baseline=bottom, fill=True,
+                      color=sample_colour(s["name"]), label=sample_name(s["name"]))
+        top_handles.setdefault(sample_name(s["name"]), (h, stack_key(s["name"])))
+        bottom = bottom + y
+    high = bottom.copy()
+    if observed is not None:
+        d = np.asarray(observed, dtype=float)
+        bars = ax.errorbar(np.arange(n) + 0.5, d, yerr=np.sqrt(d), fmt="ko", ms=4)
+        top_handles.setdefault("data (emulated)" if data and data.get("emulated_data")
+                               else "data", (bars, (1000, "")))
+        high = np.fmax(high, d + np.sqrt(d))
+    for k, (label, ys) in enumerate(templates):
+        if ch in ys:
+            col = colors[k % len(colors)]
+            ls = _STYLES[k % len(_STYLES)]
+            ax.stairs(bottom + ys[ch], edges, color=col, lw=1.6, ls=ls)
+            high = np.fmax(high, bottom + ys[ch])
+            axs.stairs(ys[ch], edges, color=col, lw=2.0, ls=ls, label=label)
+    title = cb.title if cb is not None else ch
+    if first:
+        draw_header(ax, data, title=title, fontsize=13)
+    else:
+        ax.set_title(title, loc="left", fontsize=13)
+    ax.set_ylabel("events per bin", fontsize=14)
+    axs.set_ylabel(f"signal events at\n$\\mathcal{{B}} = {_tex_number(DISPLAY_BR)}$",
+                   fontsize=13)
+    shapes = [ys[ch] / ys[ch].sum() for _, ys in templates if ch in ys and ys[ch].sum() > 0]
+    top_sig = max((float(ys[ch].max()) for _, ys in templates if ch in ys), default=1.0)
+    axs.set_ylim(0, 1.25 * top_sig)
+    if len(shapes) > 1 and max(float(np.max(np.abs(a - shapes[0]))) for a in shapes) < 1e-6:
+        axs.text(0.03, 0.95, "all hypotheses: same shape here\n(efficiency flat in $q^2$)",
+                 transform=axs.transAxes, ha="left", va="top", fontsize=9)
+    ax.set_ylim(0, 1.08 * max(float(high.max()), 1.0))
+    for a in (ax, axs):
+        a.set_xlim(0, n)
+        a.tick_params(axis="y", labelsize=12)
+        draw_separators(a, cb)
+    ax.tick_params(axis="x", labelbottom=False)
+    for handle, lab in zip(*axs.get_legend_handles_labels(), strict=True):
+        sig_handles.setdefault(lab, handle)
+
+
+def _draw_legends(axes: np.ndarray, top_handles: dict[str, tuple[Any, tuple[int, str]]],
+                  sig_handles: dict[str, Any]) -> None:
+    """The two legends right of the last channel: stack and data above, signals below."""
     from matplotlib.lines import Line2D
 
     top_handles["background + signal (lines)"] = (Line2D([], [], color="grey", lw=1.6),
@@ -190,6 +228,3 @@ def plot_templates(target: Target, entries: Sequence[GridEntry],
     axes[1, -1].legend(list(sig_handles.values()), list(sig_handles), fontsize=11,
                        loc="upper left", bbox_to_anchor=(1.03, 1.0), frameon=False,
                        borderaxespad=0.0, title="signal alone", title_fontsize=11)
-    for j, ch in enumerate(channels):
-        draw_bin_axis(fig, axes[1, j], bins.get(ch), len(chans[ch]["samples"][0]["data"]))
-    return save_figure(fig, stem)

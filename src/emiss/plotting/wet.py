@@ -16,7 +16,7 @@ def plot_wet_profiles(result: dict, out_dir: str | os.PathLike, stem: str,
     """One figure: -2 Δln L versus |C| for the three WET magnitudes (PNG + PDF).
 
     Args:
-        result: ``emiss.inference.wet.fit_wet`` output with ``curves``.
+        result: ``emiss.studies.wet.fit_wet`` output with ``curves``.
         out_dir: output folder.
         stem: file-name prefix (the workspace stem).
         note: data-source line drawn on the figure.

@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emiss.errors import EmissError
 from emiss.publish.inputs import PublishInputs
@@ -25,6 +26,9 @@ from emiss.publish.tables import (
     spectrum_tables,
     template_tables,
 )
+
+if TYPE_CHECKING:
+    from emiss.publish._hdl import Submission
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,7 @@ def build_submission(
     *,
     spectra: bool = True,
     max_hypotheses: int = 5,
-):
+) -> Submission:
     """Assemble the hepdata-lib ``Submission``: tables plus the pallet as a HistFactory resource.
 
     Args:
@@ -103,7 +107,7 @@ def build_submission(
     return sub
 
 
-def write_submission(sub, out_dir: str | Path) -> list[Path]:
+def write_submission(sub: Submission, out_dir: str | Path) -> list[Path]:
     """Write submission.yaml, the table YAMLs and the copied resources into out_dir.
 
     Args:
@@ -119,7 +123,8 @@ def write_submission(sub, out_dir: str | Path) -> list[Path]:
     return sorted(p for p in out.iterdir() if p.is_file())
 
 
-def validation_messages(*, directory: str | Path | None = None, archive: str | Path | None = None):
+def validation_messages(*, directory: str | Path | None = None,
+                        archive: str | Path | None = None) -> list[str]:
     """hepdata-validator's verdict on a submission directory or archive.
 
     Args:
@@ -141,7 +146,8 @@ def validation_messages(*, directory: str | Path | None = None, archive: str | P
     return [f"{f}: {m.message}" for f, msgs in val.get_messages().items() for m in msgs]
 
 
-def check_submission(*, directory: str | Path | None = None, archive: str | Path | None = None):
+def check_submission(*, directory: str | Path | None = None,
+                     archive: str | Path | None = None) -> None:
     """Raise EmissError if hepdata-validator rejects the submission."""
     msgs = validation_messages(directory=directory, archive=archive)
     if msgs:

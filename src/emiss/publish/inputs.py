@@ -9,7 +9,6 @@ what would be valid, before anything is written. Digests follow pyhf: ``pyhf.uti
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -18,7 +17,9 @@ from typing import Any
 
 import pyhf
 
+from emiss.contracts import PatchBlock, ResultsDocument
 from emiss.errors import EmissError
+from emiss.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +98,12 @@ class ResultsInput:
     @property
     def cl(self) -> float:
         """Confidence level of the limits (the scan's ``options.cl``, 0.95 if not stated)."""
-        return float((self.data.get("options") or {}).get("cl", 0.95))
+        return ResultsDocument.from_dict(self.data, check=False).cl
 
     @property
     def calctype(self) -> str:
         """How CLs was computed (the scan's ``options.calctype``; asymptotics if not stated)."""
-        return str((self.data.get("options") or {}).get("calctype", "asymptotics"))
+        return ResultsDocument.from_dict(self.data, check=False).calctype
 
 
 @dataclass(frozen=True)
@@ -118,18 +119,6 @@ class PublishInputs:
         return [r for r in self.results if r.patchset == patchset]
 
 
-def _read_json_file(path: Path, what: str) -> tuple[Any, bytes]:
-    if not path.is_file():
-        raise EmissError(f"{what} {str(path)!r} does not exist; give an existing JSON file")
-    raw = path.read_bytes()
-    try:
-        return json.loads(raw.decode("utf-8")), raw
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EmissError(
-            f"{what} {str(path)!r} is not valid JSON ({exc}); give a JSON file"
-        ) from exc
-
-
 def patch_info(patch: dict) -> dict[str, Any]:
     """The emiss block of one patch's metadata, with defaults for foreign PatchSets.
 
@@ -137,23 +126,22 @@ def patch_info(patch: dict) -> dict[str, Any]:
         patch: one entry of ``patchset["patches"]``.
 
     Returns:
-        dict with ``scenario`` (None if unknown), ``processes`` (list of str),
-        ``reference_branching_ratio`` (float or None), ``coupling`` (dict or None).
+        dict with ``scenario`` (None if unknown), ``processes`` (the process mu refers to, or
+        []), ``reference_branching_ratio`` (float or None), ``coupling`` (dict or None).
+
+    Raises:
+        EmissError: an ``emiss`` block that breaks its contract (``emiss.contracts``).
     """
-    em = patch.get("metadata", {}).get("emiss") or {}
-    proc = em.get("process")
-    if proc is None:
-        procs: list[str] = []
-    elif isinstance(proc, str):
-        procs = [proc]
-    else:
-        procs = [str(p) for p in proc]
-    ref = em.get("reference_branching_ratio")
+    block = PatchBlock.from_patch(patch)
+    if block is None:  # a PatchSet made elsewhere
+        return {"scenario": None, "processes": [], "reference_branching_ratio": None,
+                "coupling": None}
+    c = block.coupling
     return {
-        "scenario": em.get("scenario"),
-        "processes": procs,
-        "reference_branching_ratio": None if ref is None else float(ref),
-        "coupling": em.get("coupling"),
+        "scenario": block.scenario,
+        "processes": [block.process],
+        "reference_branching_ratio": block.reference_branching_ratio,
+        "coupling": None if c is None else {"name": c.name, "reference_value": c.reference_value},
     }
 
 
@@ -170,8 +158,10 @@ def load_workspace(path: str | Path) -> WorkspaceInput:
     Raises:
         EmissError: missing file, invalid JSON or an invalid pyhf workspace.
     """
-    path = _resolve_bundled(Path(path))
-    spec, _ = _read_json_file(path, "workspace")
+    from emiss.bundles.bundle import read_sidecar, resolve_workspace, sidecar_path
+
+    path = resolve_workspace(path, missing_ok=True) or Path(path)
+    spec = read_json(path, "workspace")
     try:
         pyhf.Workspace(spec)
     except Exception as exc:  # pyhf raises several schema/validation types
@@ -181,29 +171,13 @@ def load_workspace(path: str | Path) -> WorkspaceInput:
         ) from exc
     meta = None
     response = None
-    sidecar = path.with_name(f"{path.stem}.meta.json")
+    sidecar = sidecar_path(path)
     if sidecar.is_file():
-        meta, _ = _read_json_file(sidecar, "workspace sidecar")
+        meta = read_sidecar(sidecar, hint="fix it, or publish a copy of the workspace without it")
         response = _bundle_response(path)
     return WorkspaceInput(
         path=path, spec=spec, digest=pyhf.utils.digest(spec), meta=meta, response=response
     )
-
-
-def _resolve_bundled(path: Path) -> Path:
-    """A bundled stem (e.g. ``belle2_combined_bkgonly``) names the file in ``workspaces/``."""
-    if path.is_file():
-        return path
-    from emiss.bundles.bundle import BUNDLED_STEMS, bundled_dir
-
-    name = path.name[: -len(".json")] if path.name.endswith(".json") else path.name
-    if (
-        name in BUNDLED_STEMS
-        and str(path.parent) == "."
-        and (bundled_dir() / f"{name}.json").is_file()
-    ):
-        return bundled_dir() / f"{name}.json"
-    return path
 
 
 def _bundle_response(path: Path) -> Any:
@@ -240,7 +214,7 @@ def load_patchset(path: str | Path, workspace: WorkspaceInput) -> PatchSetInput:
         EmissError: invalid PatchSet, or its ``metadata.digests`` do not match the workspace.
     """
     path = Path(path)
-    spec, raw = _read_json_file(path, "patchset")
+    spec = read_json(path, "patchset")
     try:
         ps = pyhf.PatchSet(spec)
     except Exception as exc:
@@ -267,21 +241,8 @@ def load_patchset(path: str | Path, workspace: WorkspaceInput) -> PatchSetInput:
         path=path,
         spec=spec,
         digest=pyhf.utils.digest(spec),
-        file_sha256=hashlib.sha256(raw).hexdigest(),
+        file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
-
-
-def _results_digests(data: dict) -> list[str] | None:
-    """The patchset digests a results document names (None when it names none)."""
-    many = data.get("patchset_digests")
-    if isinstance(many, list) and many:
-        return [str(d) for d in many]
-    one = data.get("patchset_digest")
-    if isinstance(one, str):
-        return [one]
-    if isinstance(one, list) and one:
-        return [str(d) for d in one]
-    return None
 
 
 def load_results(
@@ -289,10 +250,11 @@ def load_results(
 ) -> list[ResultsInput]:
     """Load a scan results file and match its rows to the PatchSets they were computed from.
 
-    A results document (docs/interfaces.md; ``emiss.inference.results.results_document``) names the
-    workspace digest and the pyhf digests of its PatchSets (``patchset_digest``, or the list
-    ``patchset_digests`` with each row's ``patchset`` index into it). Rows of PatchSets that are
-    not being published are skipped with a warning; if none is left, it is an error.
+    A results document (contract ``results`` of ``emiss.contracts``, read by
+    ``emiss.inference.results.load_results``) names the workspace digest and the pyhf digests of
+    its PatchSets (``patchset_digests``, each row's ``patchset`` indexing into it; the file's
+    sha256 is accepted too). Rows of PatchSets that are not being published are skipped with a
+    warning; if none is left, it is an error.
 
     Args:
         path: results JSON.
@@ -305,61 +267,44 @@ def load_results(
     Raises:
         EmissError: wrong shape, or digests / patch names / labels of another workspace or PatchSet.
     """
+    from emiss.inference.results import load_results as read_results
+
     path = Path(path)
-    data, _ = _read_json_file(path, "results")
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+    data = read_results(path)
+    doc = ResultsDocument.from_dict(data, check=False)
+    if doc.workspace_digest != workspace.digest:
         raise EmissError(
-            f"results {str(path)!r} has no 'results' list; give the JSON written by 'emiss scan'"
+            f"results {str(path)!r} were computed on the workspace with digest "
+            f"{doc.workspace_digest}, not on {str(workspace.path)!r} (digest {workspace.digest})"
         )
-    ws_digest = data.get("workspace_digest")
-    if ws_digest is not None and ws_digest != workspace.digest:
-        raise EmissError(
-            f"results {str(path)!r} were computed on the workspace with digest {ws_digest}, "
-            f"not on {str(workspace.path)!r} (digest {workspace.digest})"
-        )
-    rows = data["results"]
-    if not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in rows):
-        raise EmissError(f"results {str(path)!r}: every row must be an object with a 'name'")
-    digests = _results_digests(data)
+    digests = doc.patchset_digests
     groups: dict[str, list[dict]] = {}
-    if digests is not None:
-        by_digest = {}
-        for p in patchsets:
-            by_digest.setdefault(p.digest, p)
-            by_digest.setdefault(p.file_sha256, p)
-        missing = sorted({d for d in digests if d not in by_digest})
-        if len(missing) == len(set(digests)):
-            valid = ", ".join(f"{p.digest} ({p.path.name})" for p in patchsets)
+    by_digest: dict[str, PatchSetInput] = {}
+    for p in patchsets:
+        by_digest.setdefault(p.digest, p)
+        by_digest.setdefault(p.file_sha256, p)
+    missing = sorted({d for d in digests if d not in by_digest})
+    if len(missing) == len(set(digests)):
+        valid = ", ".join(f"{p.digest} ({p.path.name})" for p in patchsets)
+        raise EmissError(
+            f"results {str(path)!r} belong to the patchset with digest {missing[0]}, "
+            f"which is not among those given; valid: {valid}"
+        )
+    skipped = 0
+    for row in doc.results:
+        if not row.patchset < len(digests):
             raise EmissError(
-                f"results {str(path)!r} belong to the patchset with digest {missing[0]}, "
-                f"which is not among those given; valid: {valid}"
+                f"results {str(path)!r}: row {row.name!r} has patchset index {row.patchset}; "
+                f"valid: 0..{len(digests) - 1}"
             )
-        skipped = 0
-        for row in rows:
-            idx = row.get("patchset", 0)
-            if not isinstance(idx, int) or not 0 <= idx < len(digests):
-                raise EmissError(
-                    f"results {str(path)!r}: row {row['name']!r} has patchset index {idx!r}; "
-                    f"valid: 0..{len(digests) - 1}"
-                )
-            ps = by_digest.get(digests[idx])
-            if ps is None:
-                skipped += 1
-                continue
-            groups.setdefault(ps.name, []).append(row)
-        if skipped:
-            log.warning("%s: %d rows of patchsets not given are not published", path, skipped)
-    else:
-        names = {r["name"] for r in rows}
-        match = [p for p in patchsets if names <= {q["metadata"]["name"] for q in p.patches}]
-        if not match:
-            raise EmissError(
-                f"results {str(path)!r} name patches that no given patchset holds "
-                f"(first: {rows[0]['name'] if rows else None!r}); give the patchset they were "
-                "computed on"
-            )
-        groups[match[0].name] = list(rows)
-    labels = data.get("labels")
+        ps = by_digest.get(digests[row.patchset])
+        if ps is None:
+            skipped += 1
+            continue
+        groups.setdefault(ps.name, []).append(row.to_dict())
+    if skipped:
+        log.warning("%s: %d rows of patchsets not given are not published", path, skipped)
+    labels = doc.labels
     out = []
     for p in patchsets:
         if p.name not in groups:
@@ -371,7 +316,7 @@ def load_results(
                 f"results {str(path)!r} name patch {unknown[0]!r}, which is not in {p.path.name} "
                 f"(e.g. {sorted(known)[0]!r}); the results are from another patchset"
             )
-        if labels is not None and not set(p.labels) <= set(labels):
+        if not set(p.labels) <= set(labels):
             raise EmissError(
                 f"results {str(path)!r} have labels {list(labels)}, "
                 f"but {p.path.name} has {p.labels}"

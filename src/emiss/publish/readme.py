@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from emiss.publish.inputs import PatchSetInput, PublishInputs, patch_info
+from emiss.names import SM_SAMPLE
+from emiss.publish.inputs import PatchSetInput, PublishInputs, WorkspaceInput, patch_info
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def _patchset_section(ps: PatchSetInput, n_results: int) -> list[str]:
     if ref:
         out.append(f"- HEPData reference of the underlying analysis: {ref}")
     out.append(f"- pyhf digest of this file: `{ps.digest}`")
-    if _uses_sample(ps, "sm_nunu"):
+    if _uses_sample(ps, SM_SAMPLE):
         out.append(
             "- the Standard-Model B → K(*) ν ν̄ expectation is the separate sample `sm_nunu`, fixed "
             "at its SM prediction (not scaled by μ)"
@@ -90,7 +91,36 @@ def render_readme(inputs: PublishInputs, pallet: str) -> str:
     Returns:
         README text (deterministic: no dates, no paths of the machine).
     """
-    ws = inputs.workspace
+    lines = _workspace_section(inputs.workspace)
+    lines += [
+        "",
+        "## What μ means",
+        "",
+        "Each patch adds a sample `signal` with the normalisation factor `mu` to the channels",
+        "its process feeds. μ = 1 is the reference branching ratio B_ref stated in the patch's",
+        "metadata (`metadata.emiss.reference_branching_ratio`), so an upper limit μ_up on μ is",
+        "the limit B < μ_up × B_ref; for hypotheses with a coupling g (rate ∝ g²) it is",
+        "g < sqrt(μ_up) × g_ref with g_ref in `metadata.emiss.coupling`.",
+        "",
+        "## PatchSets",
+        "",
+    ]
+    for ps in inputs.patchsets:
+        n = sum(len(r.rows) for r in inputs.results_for(ps.name))
+        lines += _patchset_section(ps, n)
+    lines += _usage_section(pallet)
+    return "\n".join(lines) + "\n"
+
+
+def _workspace_section(ws: WorkspaceInput) -> list[str]:
+    """The title, the introduction and the section on ``BkgOnly.json``.
+
+    Args:
+        ws: the workspace input.
+
+    Returns:
+        Lines of the README.
+    """
     chans = ws.spec["channels"]
     meas = ws.spec["measurements"][0]
     lines = [
@@ -114,23 +144,19 @@ def render_readme(inputs: PublishInputs, pallet: str) -> str:
         text = (ws.meta or {}).get(key)
         if isinstance(text, str) and text.strip():
             lines.append(f"- {key.replace('_', ' ')}: {text.strip()}")
-    lines += [
-        "",
-        "## What μ means",
-        "",
-        "Each patch adds a sample `signal` with the normalisation factor `mu` to the channels",
-        "its process feeds. μ = 1 is the reference branching ratio B_ref stated in the patch's",
-        "metadata (`metadata.emiss.reference_branching_ratio`), so an upper limit μ_up on μ is",
-        "the limit B < μ_up × B_ref; for hypotheses with a coupling g (rate ∝ g²) it is",
-        "g < sqrt(μ_up) × g_ref with g_ref in `metadata.emiss.coupling`.",
-        "",
-        "## PatchSets",
-        "",
-    ]
-    for ps in inputs.patchsets:
-        n = sum(len(r.rows) for r in inputs.results_for(ps.name))
-        lines += _patchset_section(ps, n)
-    lines += [
+    return lines
+
+
+def _usage_section(pallet: str) -> list[str]:
+    """The sections on running the likelihoods without emiss and on the files.
+
+    Args:
+        pallet: file name of the pallet archive.
+
+    Returns:
+        Lines of the README.
+    """
+    return [
         "## Other ways to run it",
         "",
         "Apply a patch to get a full signal-plus-background workspace:",
@@ -160,4 +186,3 @@ def render_readme(inputs: PublishInputs, pallet: str) -> str:
         "  ready to upload",
         "",
     ]
-    return "\n".join(lines) + "\n"

@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import jsonpatch
 import numpy as np
 
+from emiss.contracts import PatchBlock
+from emiss.names import SIGNAL_SAMPLE, SM_SAMPLE
 from emiss.publish._hdl import Table, Uncertainty, Variable
 from emiss.publish.inputs import PatchSetInput, PublishInputs, patch_info
+
+if TYPE_CHECKING:
+    from emiss.response import Response
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,8 @@ class TableNamer:
         return cand
 
 
-def _var(name: str, values: list, *, independent: bool, units: str = "", binned: bool = False):
+def _var(name: str, values: list, *, independent: bool, units: str = "",
+         binned: bool = False) -> Variable:
     v = Variable(
         name,
         is_independent=independent,
@@ -174,16 +180,8 @@ def _limit_table(
     cl: float,
     calctype: str = "asymptotics",
 ) -> Table | None:
-    def usable(r: dict) -> bool:
-        exp = r.get("mu_limit_exp") or []
-        return (
-            r.get("status", "ok") == "ok"
-            and _finite(r.get("mu_limit_obs"))
-            and len(exp) == 5
-            and all(_finite(x) for x in exp)
-        )
-
-    good = sorted((r for r in rows if usable(r)), key=lambda r: [r.get(k) for k in labels])
+    good = sorted((r for r in rows if r.get("status", "ok") == "ok" and _has_limits(r, "mu")),
+                  key=lambda r: [r.get(k) for k in labels])
     dropped = len(rows) - len(good)
     if not good:
         log.warning("no usable limits for scenario %s in %s; no limit table", scen, ps.filename)
@@ -204,13 +202,38 @@ def _limit_table(
     for lab in labels:
         name, units = LABEL_UNITS.get(lab, (lab, ""))
         table.add_variable(_var(name, [float(r[lab]) for r in good], independent=True, units=units))
-    has_br = all(
-        _finite(r.get("br_limit_obs"))
-        and len(r.get("br_limit_exp") or []) == 5
-        and all(_finite(x) for x in r["br_limit_exp"])
-        for r in good
-    )
-    if has_br:
+    _add_limit_variables(table, good)
+    refs = [info[r["name"]]["reference_branching_ratio"] for r in good]
+    if all(_finite(x) for x in refs):
+        table.add_variable(
+            _var("Reference B ($\\mu$ = 1)", [float(x) for x in refs], independent=False)
+        )
+    if all(_finite(r.get("Z")) for r in good):
+        table.add_variable(_var("Local significance Z", [r["Z"] for r in good], independent=False))
+    for v in table.variables:
+        if not v.is_independent:
+            v.add_qualifier("CL", f"{cl:.0%}")
+            v.add_qualifier("SQRT(S)", CM_ENERGY_GEV, "GeV")
+    return table
+
+
+def _has_limits(row: dict, quantity: str) -> bool:
+    """Whether a results row holds a finite observed limit and five finite expected ones on
+    ``quantity`` ("mu", "br" or "coupling")."""
+    exp = row.get(f"{quantity}_limit_exp") or []
+    return (_finite(row.get(f"{quantity}_limit_obs")) and len(exp) == 5
+            and all(_finite(x) for x in exp))
+
+
+def _add_limit_variables(table: Table, good: list[dict]) -> None:
+    """Observed and expected limits on B (when every row has them), on mu, and on the coupling
+    (when every row has them for one coupling).
+
+    Args:
+        table: the limit table.
+        good: its rows.
+    """
+    if all(_has_limits(r, "br") for r in good):
         table.add_variable(
             _var("Observed upper limit on B", [r["br_limit_obs"] for r in good], independent=False)
         )
@@ -224,16 +247,7 @@ def _limit_table(
         _expected_var("Expected upper limit on $\\mu$", np.array([r["mu_limit_exp"] for r in good]))
     )
     cnames = {r.get("coupling_name") for r in good}
-    if (
-        len(cnames) == 1
-        and None not in cnames
-        and all(_finite(r.get("coupling_limit_obs")) for r in good)
-        and all(
-            len(r.get("coupling_limit_exp") or []) == 5
-            and all(_finite(x) for x in r["coupling_limit_exp"])
-            for r in good
-        )
-    ):
+    if len(cnames) == 1 and None not in cnames and all(_has_limits(r, "coupling") for r in good):
         (cname,) = cnames
         table.add_variable(
             _var(
@@ -248,18 +262,6 @@ def _limit_table(
                 np.array([r["coupling_limit_exp"] for r in good]),
             )
         )
-    refs = [info[r["name"]]["reference_branching_ratio"] for r in good]
-    if all(_finite(x) for x in refs):
-        table.add_variable(
-            _var("Reference B ($\\mu$ = 1)", [float(x) for x in refs], independent=False)
-        )
-    if all(_finite(r.get("Z")) for r in good):
-        table.add_variable(_var("Local significance Z", [r["Z"] for r in good], independent=False))
-    for v in table.variables:
-        if not v.is_independent:
-            v.add_qualifier("CL", f"{cl:.0%}")
-            v.add_qualifier("SQRT(S)", CM_ENERGY_GEV, "GeV")
-    return table
 
 
 # ---------------------------------------------------------------------------------- templates
@@ -293,7 +295,8 @@ def template_tables(
             patched = jsonpatch.apply_patch(ws, p["patch"], in_place=False)
             yields.append((p, _channel_samples(patched)))
         for ch in [c["name"] for c in ws["channels"]]:
-            cols = [(p, s[ch]["signal"]) for p, s in yields if "signal" in s.get(ch, {})]
+            cols = [(p, s[ch][SIGNAL_SAMPLE]) for p, s in yields
+                    if SIGNAL_SAMPLE in s.get(ch, {})]
             if not cols:
                 continue
             nbins = len(observed[ch])
@@ -312,7 +315,7 @@ def template_tables(
             bkg = np.sum([np.asarray(d, float) for d in base[ch].values()], axis=0)
             table.add_variable(_var("Background (pre-fit)", bkg.tolist(), independent=False))
             table.add_variable(_var("Data", [float(x) for x in observed[ch]], independent=False))
-            sm = next((s[ch]["sm_nunu"] for _, s in yields if "sm_nunu" in s.get(ch, {})), None)
+            sm = next((s[ch][SM_SAMPLE] for _, s in yields if SM_SAMPLE in s.get(ch, {})), None)
             if sm is not None:
                 table.add_variable(
                     _var("SM nu nubar (sm_nunu, fixed)", [float(x) for x in sm], independent=False)
@@ -338,15 +341,15 @@ def _spectrum_for(patch: dict, labels: list[str], process: str) -> Any:
 
     info = patch_info(patch)
     scen = get_scenario(info["scenario"])
-    em = patch["metadata"].get("emiss") or {}
+    block = PatchBlock.from_patch(patch)
     values = dict(zip(labels, patch["metadata"]["values"], strict=True))
     known = getattr(scen, "parameters", None) or {}
     params = {k: v for k, v in values.items() if k in known}
-    params.update({k: v for k, v in (em.get("parameters") or {}).items() if k in known})
+    params.update({k: v for k, v in ((block and block.parameters) or {}).items() if k in known})
     coupling = info["coupling"] or {}
     if coupling.get("name") and coupling.get("reference_value") is not None:
         params[coupling["name"]] = coupling["reference_value"]
-    mass = em.get("m_X", values.get("m_X"))
+    mass = block.m_X if block is not None and block.m_X is not None else values.get("m_X")
     if not getattr(scen, "needs_mass", mass is not None):
         mass = None
     spec = scen.spectrum(process, mass=mass, params=params or None)
@@ -462,7 +465,8 @@ def _spectrum_table_pair(
 
 
 # ---------------------------------------------------------------------------------- response
-def _response_channels(response: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _response_channels(response: Response | Mapping[str, Any] | None
+                       ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """channel → (R[i, j], true-q² edges) from a Response object, tolerant of attribute names."""
     chans = getattr(response, "channels", None)
     if chans is None and isinstance(response, dict):

@@ -8,13 +8,16 @@ a line at q^2 = m^2 is routed through the exact column ``column_at(m^2)`` and ne
 over a true bin.
 
 Modules (the stage knows bins and matrices only; which hypothesis made a spectrum is not its
-business, and it imports only ``emiss.physics``, ``emiss.io`` and ``emiss.errors``):
+business, and it imports only ``emiss.physics`` and the base modules ``emiss.io``,
+``emiss.names`` and ``emiss.errors``):
 
 * ``kernels``: analytic kernels (``BoxKernel``: the ITA kinematic box of Belle II's q^2_rec;
   ``HelicityKernel`` and ``helicity_acceptance``: the K* helicity-angle templates);
+* ``binned``: the fold's input (``Binned``: a spectrum's parts integrated over true bins, one
+  spectrum or a stack of spectra or form-factor draws; ``DrawQuadrature`` for fast draws);
 * ``channels``: the channel kinds (``ChannelResponse``; ``KstarChannelResponse``, B -> K*
   binned in the K* helicity angle, folding longitudinal and transverse parts apart) and their
-  registry ``CHANNEL_KINDS``;
+  registry ``CHANNEL_KINDS``; each folds one ``Binned`` or a stack (``fold_binned``);
 * ``container``: ``Response`` (per-channel responses of one workspace, fold, save/load);
 * ``formats``: file formats (emiss JSON ``emiss-response-1`` / ``emiss-kstar-response-1``,
   Belle II HEPData number densities ``Response.from_hepdata``, ROOT TH2 ``Response.from_root``).
@@ -22,6 +25,7 @@ business, and it imports only ``emiss.physics``, ``emiss.io`` and ``emiss.errors
 The responses of the bundled emulations are built in ``emiss.bundles``.
 """
 
+from emiss.response.binned import PARTS, Binned, DrawQuadrature, integrate, total_br
 from emiss.response.channels import (
     CHANNEL_KINDS,
     LINE_PLACEMENTS,
@@ -45,13 +49,18 @@ __all__ = [
     "CHANNEL_KINDS",
     "KSTAR_RESPONSE_FORMAT",
     "LINE_PLACEMENTS",
+    "PARTS",
     "POLARISED_KIND",
     "RESPONSE_FORMAT",
+    "Binned",
     "BoxKernel",
     "ChannelResponse",
+    "DrawQuadrature",
     "HelicityKernel",
     "KstarChannelResponse",
     "Response",
     "channel_from_dict",
     "helicity_acceptance",
+    "integrate",
+    "total_br",
 ]

@@ -6,23 +6,32 @@
   helicity angle; separate longitudinal and transverse matrices R_L, R_T fold the spectrum's
   longitudinal and transverse parts apart (``fold_parts``), so templates follow F_L.
 
-A new channel kind is a subclass here with its own ``kind`` tag, registered in
-``CHANNEL_KINDS`` (the file loader dispatches on it), plus its kernel in
-``emiss.response.kernels`` when it has an analytic one.
+Every kind folds the same way from the outside: ``integrate`` bins a spectrum over the
+channel's true bins (the spectrum parts the kind names in ``parts``, ``emiss.response.binned``)
+and ``fold_binned`` turns that input, one spectrum or a stack of spectra or form-factor draws,
+into yields; ``fold`` and ``fold_many`` chain the two.
+
+A new channel kind is a subclass here with its own ``kind`` tag, ``parts`` and
+``fold_binned``, registered in ``CHANNEL_KINDS`` (the file loader dispatches on it), plus its
+kernel in ``emiss.response.kernels`` when it has an analytic one.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from emiss.errors import EmissError
-from emiss.response.kernels import BoxKernel, HelicityKernel, _round
+from emiss.io import round_sig
+from emiss.response.binned import PARTS, Binned, integrate
+from emiss.response.kernels import RESPONSE_DIGITS, BoxKernel, HelicityKernel
+
+if TYPE_CHECKING:
+    from emiss.physics.spectrum import Spectrum
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,19 @@ POLARISED_KIND = "kstar-helicity"
 #: edge column beyond the first/last centre. A bin-averaged column is the response at the
 #: spectrum-weighted mean q^2 of its bin, i.e. (to second order in the bin width) at its centre.
 LINE_PLACEMENTS = ("bin", "interpolate")
+
+
+def _apply(matrix: np.ndarray, integrals: np.ndarray) -> np.ndarray:
+    """matrix @ integrals for one spectrum (n_true,) or for each row of a stack (N, n_true).
+
+    A stack is multiplied row by row: one matrix-matrix product would round differently
+    from the matrix-vector product of a single fold (BLAS sums in another order), and a
+    spectrum's yields must not depend on how many others are folded with it.
+    """
+    if integrals.ndim == 1:
+        return matrix @ integrals
+    return np.stack([matrix @ row for row in integrals]) if len(integrals) else \
+        np.zeros((0, matrix.shape[0]))
 
 
 # ----------------------------------------------------------------------------- isotropic
@@ -60,6 +82,11 @@ class ChannelResponse:
     kernel: BoxKernel | None = None
     meta: dict = field(default_factory=dict)
     line_placement: str = "bin"
+    #: response columns of the lines folded so far, by true q^2
+    _columns: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    #: spectrum parts this kind folds (``emiss.response.binned.PARTS``)
+    parts: ClassVar[tuple[str, ...]] = ("total",)
 
     def __post_init__(self) -> None:
         if self.line_placement not in LINE_PLACEMENTS:
@@ -122,7 +149,47 @@ class ChannelResponse:
         j = min(int(np.searchsorted(edges, q2, side="right")) - 1, len(edges) - 2)
         return self.matrix[:, j].copy()
 
-    def fold(self, spectrum: Any) -> np.ndarray:
+    def check_spectrum(self, spectrum: Spectrum) -> None:
+        """Raise EmissError unless the spectrum carries every part this kind folds."""
+        for p in self.parts:
+            PARTS[p].check(spectrum, self.name)
+
+    def integrate(self, spectrum: Spectrum) -> Binned:
+        """The fold's input: the spectrum's parts integrated over the true bins, its lines.
+
+        Args:
+            spectrum: an ``emiss.physics.spectrum.Spectrum`` (continuum + exact lines).
+
+        Returns:
+            Binned of one spectrum (``Spectrum.bin_integrals``).
+        """
+        self.check_spectrum(spectrum)
+        return integrate(spectrum, self.true_edges, self.parts)
+
+    def _line_columns(self, q2: float) -> tuple[np.ndarray, ...]:
+        """The response columns of a line at true q2 (cached): (column_at(q2),)."""
+        key = float(q2)
+        if key not in self._columns:
+            self._columns[key] = (self.column_at(key),)
+        return self._columns[key]
+
+    def fold_binned(self, binned: Binned) -> np.ndarray:
+        """Expected yields per fit bin: n_b * (R @ continuum bin integrals + lines via column_at).
+
+        Args:
+            binned: spectra integrated over this channel's true bins (``integrate``, or
+                ``emiss.response.binned.DrawQuadrature``), one or stacked (``Binned.stack``).
+
+        Returns:
+            Yields, shape (n_reco,), or (N, n_reco) for a stack.
+        """
+        y = _apply(self.matrix, binned.continuum["total"])
+        w = binned.lines["total"]
+        for j, q2 in enumerate(binned.line_q2):
+            y = y + w[..., j, None] * self._line_columns(q2)[0]
+        return self.n_b * y
+
+    def fold(self, spectrum: Spectrum) -> np.ndarray:
         """Expected yields per fit bin: n_b * (R @ continuum bin integrals + lines via column_at).
 
         Args:
@@ -131,21 +198,27 @@ class ChannelResponse:
         Returns:
             Yields, shape (n_reco,).
         """
-        continuum = dataclasses.replace(spectrum, lines=(), lines_long=())
-        integrals = np.asarray(continuum.bin_integrals(self.true_edges), dtype=float)
-        out = self.matrix @ integrals
-        for q2, br in spectrum.lines:
-            out = out + br * self.column_at(q2)
-        return self.n_b * out
+        return self.fold_binned(self.integrate(spectrum))
+
+    def fold_many(self, spectra: Sequence[Spectrum]) -> np.ndarray:
+        """Expected yields of several spectra at once.
+
+        Args:
+            spectra: Spectrum objects of this channel's process.
+
+        Returns:
+            Yields, shape (len(spectra), n_reco).
+        """
+        return self.fold_binned(Binned.stack([self.integrate(s) for s in spectra]))
 
     def to_dict(self) -> dict:
         """JSON form (rounded to 12 significant digits; ``line_placement`` only when not "bin")."""
         out = {
             "name": self.name,
             "process": self.process,
-            "n_b": _round(self.n_b),
-            "true_edges": _round(self.true_edges),
-            "matrix": _round(self.matrix),
+            "n_b": round_sig(self.n_b, RESPONSE_DIGITS),
+            "true_edges": round_sig(self.true_edges, RESPONSE_DIGITS),
+            "matrix": round_sig(self.matrix, RESPONSE_DIGITS),
             "kernel": None if self.kernel is None else self.kernel.to_dict(),
             "meta": self.meta,
         }
@@ -177,19 +250,22 @@ class ChannelResponse:
 
 
 # ----------------------------------------------------------------------------- K* helicity
-@dataclass
+@dataclass(kw_only=True)
 class KstarChannelResponse(ChannelResponse):
     """A ChannelResponse with separate longitudinal / transverse matrices.
 
-    Attributes (beyond ChannelResponse):
+    Attributes (beyond ChannelResponse, keyword-only):
         matrix_long: R_L, shape (n_reco, n_true).
         matrix_trans: R_T, shape (n_reco, n_true).
         hkernel: exact kernel for lines (or None: binned columns).
     """
 
-    matrix_long: np.ndarray | None = None
-    matrix_trans: np.ndarray | None = None
+    matrix_long: np.ndarray
+    matrix_trans: np.ndarray
     hkernel: HelicityKernel | None = None
+
+    #: the total rate and its longitudinal part (their difference is the transverse part)
+    parts: ClassVar[tuple[str, ...]] = ("total", "long")
 
     def __post_init__(self) -> None:
         self.matrix_long = np.asarray(self.matrix_long, dtype=float)
@@ -220,7 +296,7 @@ class KstarChannelResponse(ChannelResponse):
         cl, ct = self.columns_at(q2)
         return cl / 3.0 + 2.0 * ct / 3.0
 
-    def fold_parts(self, spectrum: Any) -> tuple[np.ndarray, np.ndarray]:
+    def fold_parts(self, spectrum: Spectrum) -> tuple[np.ndarray, np.ndarray]:
         """Longitudinal and transverse yields per fit bin.
 
         Args:
@@ -235,35 +311,56 @@ class KstarChannelResponse(ChannelResponse):
         if spectrum.process != self.process:
             raise EmissError(f"channel {self.name!r} measures {self.process}, the spectrum is "
                              f"for {spectrum.process}")
-        if spectrum.continuum is not None and spectrum.continuum_long is None:
-            raise EmissError(f"spectrum {spectrum.label or spectrum.process!r} has no longitudinal "
-                             "part (continuum_long); a K* channel needs it")
-        if spectrum.lines and len(spectrum.lines_long) != len(spectrum.lines):
-            raise EmissError(f"spectrum {spectrum.label or spectrum.process!r} has lines without "
-                             "their longitudinal parts (lines_long)")
-        cont = dataclasses.replace(spectrum, lines=(), lines_long=())
-        b_all = np.asarray(cont.bin_integrals(self.true_edges), dtype=float)
-        b_l = np.asarray(cont.bin_integrals_long(self.true_edges), dtype=float)
+        b = self.integrate(spectrum)
+        b_all, b_l = b.continuum["total"], b.continuum["long"]
         y_l = self.matrix_long @ b_l
         y_t = self.matrix_trans @ (b_all - b_l)
-        for (q2, br), br_l in zip(spectrum.lines, spectrum.lines_long, strict=True):
-            cl, ct = self.columns_at(q2)
+        for j, q2 in enumerate(b.line_q2):
+            cl, ct = self._line_columns(q2)
+            br, br_l = b.lines["total"][j], b.lines["long"][j]
             y_l = y_l + br_l * cl
             y_t = y_t + (br - br_l) * ct
         return self.n_b * y_l, self.n_b * y_t
 
-    def fold(self, spectrum: Any) -> np.ndarray:
+    def fold(self, spectrum: Spectrum) -> np.ndarray:
         """Expected yields per fit bin (longitudinal + transverse)."""
         y_l, y_t = self.fold_parts(spectrum)
         return y_l + y_t
+
+    def _line_columns(self, q2: float) -> tuple[np.ndarray, ...]:
+        """The (col_L, col_T) of a line at true q2 (cached)."""
+        key = float(q2)
+        if key not in self._columns:
+            self._columns[key] = self.columns_at(key)
+        return self._columns[key]
+
+    def fold_binned(self, binned: Binned) -> np.ndarray:
+        """Expected yields per fit bin: n_b (R_L @ longitudinal + R_T @ transverse integrals
+        + each line's longitudinal and transverse B through col_L and col_T).
+
+        Args:
+            binned: spectra integrated over this channel's true bins with the parts "total"
+                and "long", one or stacked (``Binned.stack``).
+
+        Returns:
+            Yields, shape (n_reco,), or (N, n_reco) for a stack.
+        """
+        b_all, b_l = binned.continuum["total"], binned.continuum["long"]
+        y = _apply(self.matrix_long, b_l) + _apply(self.matrix_trans, b_all - b_l)
+        w, w_l = binned.lines["total"], binned.lines["long"]
+        for j, q2 in enumerate(binned.line_q2):
+            cl, ct = self._line_columns(q2)
+            br, br_l = w[..., j, None], w_l[..., j, None]
+            y = y + br_l * cl + (br - br_l) * ct
+        return self.n_b * y
 
     def to_dict(self) -> dict:
         """JSON form (adds the polarised matrices and the K* kernel)."""
         d = super().to_dict()
         d["kernel"] = None
         d["kind"] = POLARISED_KIND
-        d["matrix_long"] = _round(self.matrix_long)
-        d["matrix_trans"] = _round(self.matrix_trans)
+        d["matrix_long"] = round_sig(self.matrix_long, RESPONSE_DIGITS)
+        d["matrix_trans"] = round_sig(self.matrix_trans, RESPONSE_DIGITS)
         d["hkernel"] = None if self.hkernel is None else self.hkernel.to_dict()
         return d
 

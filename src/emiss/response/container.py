@@ -12,14 +12,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from emiss.errors import EmissError
 from emiss.io import write_json
+from emiss.physics.constants import SM_REFERENCE_BR_BPLUS_KPLUS
 from emiss.response import formats
 from emiss.response.channels import ChannelResponse, KstarChannelResponse
+
+if TYPE_CHECKING:
+    from emiss.physics.spectrum import Spectrum
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class Response:
     channels: dict[str, ChannelResponse]
     meta: dict = field(default_factory=dict)
 
-    def fold(self, spectrum: Any, channels: list[str] | None = None) -> dict[str, np.ndarray]:
+    def fold(self, spectrum: Spectrum, channels: list[str] | None = None) -> dict[str, np.ndarray]:
         """Expected yields per fit bin for every channel measuring ``spectrum.process``.
 
         Args:
@@ -58,7 +62,7 @@ class Response:
             out[n] = self.channels[n].fold(spectrum)
         return out
 
-    def fold_parts(self, spectrum: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def fold_parts(self, spectrum: Spectrum) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """channel -> (yields_L, yields_T) for the K* channels measuring spectrum.process.
 
         Args:
@@ -120,12 +124,12 @@ class Response:
         cls,
         likelihood_json: str | os.PathLike | Mapping[str, Any],
         csv_files: Mapping[str, str | os.PathLike],
-        null_spectrum: Any = None,
+        null_spectrum: Spectrum | None = None,
         n_b: float | None = None,
         process: str = "B+->K+",
         true_edges: np.ndarray | None = None,
         signal_samples: Mapping[str, str] | None = None,
-        reference_branching_ratio: float = 4.97e-6,
+        reference_branching_ratio: float = SM_REFERENCE_BR_BPLUS_KPLUS,
         line_placement: str = "bin",
     ) -> Response:
         """Response from Belle II's released likelihood and "joint number density" CSVs.

@@ -23,8 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from emiss import contracts
 from emiss.errors import EmissError
-from emiss.io import read_json
+from emiss.io import read_json, round_sig
+from emiss.names import POI
+from emiss.physics.constants import SM_REFERENCE_BR_BPLUS_KPLUS
 from emiss.response.channels import ChannelResponse, channel_from_dict
 
 log = logging.getLogger(__name__)
@@ -33,11 +36,11 @@ log = logging.getLogger(__name__)
 #: ins2947386; knunu-reinterpretation-mini): a sentinel bin [-1, 0) plus 100 bins up to 22.885.
 BELLE2_TRUE_EDGES: np.ndarray = np.concatenate([[-1.0], np.linspace(0.0, 22.885, 101)])
 
-#: Format tag written into response files.
-RESPONSE_FORMAT = "emiss-response-1"
+#: Format tag written into response files (contract ``response`` of ``emiss.contracts``).
+RESPONSE_FORMAT = contracts.RESPONSE_FORMAT
 #: Format tag of response files holding at least one K* helicity channel (``kind``
 #: "kstar-helicity"); ``Response.load`` reads both formats.
-KSTAR_RESPONSE_FORMAT = "emiss-kstar-response-1"
+KSTAR_RESPONSE_FORMAT = contracts.KSTAR_RESPONSE_FORMAT
 
 #: B Bbar pairs of Belle II's 362 fb^-1 on-resonance sample: (387 +- 6) x 10^6
 #: (arXiv:2311.14647; the same number as ``n_bb`` of data/belle2_emulation.yaml).
@@ -59,38 +62,38 @@ def response_dict(channels: Mapping[str, ChannelResponse], meta: Mapping[str, An
         meta: provenance.
 
     Returns:
-        JSON-ready dict.
+        JSON-ready dict, checked against the contract ``response``.
     """
     chans = {n: c.to_dict() for n, c in sorted(channels.items())}
     # files with typed channels (today: K* helicity) carry the K* format tag, so that readers
     # that only know plain channels refuse them instead of misreading them
     typed = any(c.get("kind") is not None for c in chans.values())
-    return {
+    return contracts.validate({
         "format": KSTAR_RESPONSE_FORMAT if typed else RESPONSE_FORMAT,
         "meta": meta,
         "channels": chans,
-    }
+    }, "response")
 
 
-def channels_from_dict(d: Mapping[str, Any]) -> tuple[dict[str, ChannelResponse], dict]:
+def channels_from_dict(d: Mapping[str, Any], where: str | None = None)\
+        -> tuple[dict[str, ChannelResponse], dict]:
     """Inverse of ``response_dict``: plain and K* files (channels dispatched on ``kind``).
 
     Args:
         d: parsed response file.
+        where: what messages call it (its file).
 
     Returns:
         (channels, meta).
 
     Raises:
-        EmissError: not an emiss response file, unknown channel kind, missing keys.
+        EmissError: not an emiss response file (contract ``response``: one line naming the bad
+            field and what is valid), unknown channel kind.
     """
-    if d.get("format") not in (RESPONSE_FORMAT, KSTAR_RESPONSE_FORMAT):
-        raise EmissError(
-            f"not an emiss response file (format {d.get('format')!r}, expected "
-            f"{RESPONSE_FORMAT!r} or {KSTAR_RESPONSE_FORMAT!r})"
-        )
-    chans = {n: channel_from_dict(n, c) for n, c in d["channels"].items()}
-    return chans, dict(d.get("meta") or {})
+    doc = contracts.ResponseFile.from_dict(
+        d, where, hint="give a response file written by emiss (Response.save)")
+    chans = {n: channel_from_dict(n, c) for n, c in doc.channels.items()}
+    return chans, doc.meta
 
 
 def read_response_file(path: str | os.PathLike) -> tuple[dict[str, ChannelResponse], dict]:
@@ -102,18 +105,8 @@ def read_response_file(path: str | os.PathLike) -> tuple[dict[str, ChannelRespon
     Returns:
         (channels, meta).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise EmissError(f"response file {str(path)!r} does not exist")
-    try:
-        doc = read_json(path)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EmissError(f"response file {str(path)!r} is not valid JSON ({exc}); give a "
-                         "response file written by emiss (Response.save)") from None
-    if not isinstance(doc, dict):
-        raise EmissError(f"response file {str(path)!r} holds a {type(doc).__name__}, not an "
-                         "emiss response (a JSON object with 'channels')")
-    return channels_from_dict(doc)
+    doc = read_json(path, "response")
+    return channels_from_dict(doc, repr(str(path)))
 
 
 # ----------------------------------------------------------------------------- HEPData
@@ -125,7 +118,7 @@ def hepdata_channels(
     process: str = "B+->K+",
     true_edges: np.ndarray | None = None,
     signal_samples: Mapping[str, str] | None = None,
-    reference_branching_ratio: float = 4.97e-6,
+    reference_branching_ratio: float = SM_REFERENCE_BR_BPLUS_KPLUS,
     line_placement: str = "bin",
 ) -> tuple[dict[str, ChannelResponse], dict]:
     """Channels from Belle II's released likelihood and "joint number density" CSVs.
@@ -166,16 +159,8 @@ def hepdata_channels(
         likelihood_json
     )
     edges = BELLE2_TRUE_EDGES if true_edges is None else np.asarray(true_edges, dtype=float)
-    n_true = len(edges) - 1
-    if null_spectrum is None and process == "B+->K+":
-        from emiss.physics.null import null_spectrum as belle2_null
-
-        null_spectrum = belle2_null()
-    elif null_spectrum is None:
-        from emiss.physics.sm import sm_spectrum
-
-        sm = sm_spectrum(process)
-        null_spectrum = sm.scaled(reference_branching_ratio / sm.branching_ratio())
+    if null_spectrum is None:
+        null_spectrum = _default_null(process, reference_branching_ratio)
     if n_b is None:
         n_b = BELLE2_N_BPLUS
     channels = {ch["name"]: ch for ch in spec.get("channels", [])}
@@ -187,36 +172,75 @@ def hepdata_channels(
                 f"channel {name!r} is not in the likelihood; channels: "
                 f"{', '.join(sorted(channels))}"
             )
-        ch = channels[name]
-        sample = _signal_sample(ch, (signal_samples or {}).get(name))
+        sample = _signal_sample(channels[name], (signal_samples or {}).get(name))
         nu = np.asarray(sample["data"], dtype=float)
-        m = _read_matrix_csv(path)
-        if m.shape != (len(nu), n_true):
-            raise EmissError(
-                f"{os.fspath(path)!r}: number-density table has shape {m.shape}; channel "
-                f"{name!r} needs ({len(nu)} fit bins, {n_true} true-q2 bins)"
-            )
-        total = m.sum()
-        if not total > 0:
-            raise EmissError(f"{os.fspath(path)!r}: number-density table is empty")
-        ok = b_null > 0
-        dropped = m[:, ~ok].sum() / total
-        if dropped > 0:
-            log.info("%s: %.3g of the number density sits where the null rate is 0; dropped",
-                     name, dropped)
-        kept = m[:, ok].sum()
-        if not kept > 0:
-            raise EmissError(f"{os.fspath(path)!r}: the number density has no entries where "
-                             "the null spectrum is non-zero")
-        r = np.zeros_like(m)
-        r[:, ok] = m[:, ok] * nu.sum() / (n_b * b_null[ok] * kept)
+        r, dropped = _normalised_density(name, path, nu, b_null, n_b)
         out[name] = ChannelResponse(
             name=name, process=process, true_edges=edges, matrix=r, n_b=n_b,
             meta={"source": f"HEPData number density {Path(path).name}",
-                  "share_outside_null_support": float(f"{dropped:.6g}")},
+                  "share_outside_null_support": round_sig(dropped, 6, flush=False)},
             line_placement=line_placement,
         )
     return out, {"source": "Belle II HEPData ins2947386 number densities"}
+
+
+def _default_null(process: str, reference_branching_ratio: float) -> Any:
+    """The spectrum of the signal sample at mu = 1 when none is given.
+
+    Args:
+        process: process of the channels.
+        reference_branching_ratio: B at mu = 1 (processes other than B+ -> K+).
+
+    Returns:
+        For B+ -> K+ the null of Belle II's reweighting (``emiss.physics.null``), otherwise
+        the SM spectrum of ``emiss.physics.sm`` scaled to ``reference_branching_ratio``.
+    """
+    if process == "B+->K+":
+        from emiss.physics.null import null_spectrum as belle2_null
+
+        return belle2_null()
+    from emiss.physics.sm import sm_spectrum
+
+    sm = sm_spectrum(process)
+    return sm.scaled(reference_branching_ratio / sm.branching_ratio())
+
+
+def _normalised_density(name: str, path: str | os.PathLike, nu: np.ndarray, b_null: np.ndarray,
+                        n_b: float) -> tuple[np.ndarray, float]:
+    """One channel's number-density table turned into R[i, j] (:func:`hepdata_channels`).
+
+    Args:
+        name: the channel.
+        path: its CSV table (rows = fit bins, columns = true bins).
+        nu: signal yields of the workspace per fit bin (mu = 1).
+        b_null: null branching fraction per true bin.
+        n_b: number of produced parent B mesons.
+
+    Returns:
+        (R, the share of the table dropped where the null rate is zero).
+    """
+    n_true = b_null.size
+    m = _read_matrix_csv(path)
+    if m.shape != (len(nu), n_true):
+        raise EmissError(
+            f"{os.fspath(path)!r}: number-density table has shape {m.shape}; channel "
+            f"{name!r} needs ({len(nu)} fit bins, {n_true} true-q2 bins)"
+        )
+    total = m.sum()
+    if not total > 0:
+        raise EmissError(f"{os.fspath(path)!r}: number-density table is empty")
+    ok = b_null > 0
+    dropped = m[:, ~ok].sum() / total
+    if dropped > 0:
+        log.info("%s: %.3g of the number density sits where the null rate is 0; dropped",
+                 name, dropped)
+    kept = m[:, ok].sum()
+    if not kept > 0:
+        raise EmissError(f"{os.fspath(path)!r}: the number density has no entries where "
+                         "the null spectrum is non-zero")
+    r = np.zeros_like(m)
+    r[:, ok] = m[:, ok] * nu.sum() / (n_b * b_null[ok] * kept)
+    return r, dropped
 
 
 def _signal_sample(channel: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
@@ -231,9 +255,9 @@ def _signal_sample(channel: Mapping[str, Any], name: str | None) -> Mapping[str,
             f"{', '.join(s['name'] for s in samples)}"
         )
     for s in samples:
-        if any(m["type"] == "normfactor" and m["name"] == "mu" for m in s.get("modifiers", [])):
+        if any(m["type"] == "normfactor" and m["name"] == POI for m in s.get("modifiers", [])):
             return s
-    raise EmissError(f"channel {channel['name']!r} has no sample with normfactor 'mu'")
+    raise EmissError(f"channel {channel['name']!r} has no sample with normfactor {POI!r}")
 
 
 def _read_matrix_csv(path: str | os.PathLike) -> np.ndarray:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
 from emiss.errors import EmissError
@@ -29,9 +30,8 @@ log = logging.getLogger(__name__)
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(8)
 
 
-def _round(x: np.ndarray | float, digits: int = 12) -> Any:
-    """Round to 12 significant digits (``emiss.io.round_sig``) for stable JSON files."""
-    return round_sig(x, digits)
+#: Significant digits of the numbers in response files (``emiss.io.round_sig``).
+RESPONSE_DIGITS = 12
 
 
 # ----------------------------------------------------------------------------- isotropic box
@@ -142,7 +142,7 @@ class BoxKernel:
         d = dataclasses.asdict(self)
         d["type"] = "box"
         d["q2rec_edges"] = list(self.q2rec_edges)
-        d["fractions"] = _round(np.asarray(self.fractions))
+        d["fractions"] = round_sig(np.asarray(self.fractions), RESPONSE_DIGITS)
         return d
 
     @classmethod
@@ -163,7 +163,7 @@ class BoxKernel:
 
 
 # ----------------------------------------------------------------------------- K* helicity
-def helicity_acceptance(cos_edges: Any, slope: float) -> tuple[np.ndarray, np.ndarray]:
+def helicity_acceptance(cos_edges: ArrayLike, slope: float) -> tuple[np.ndarray, np.ndarray]:
     """Integrated angular templates per cos(theta_K) bin, times the relative acceptance.
 
     Args:
@@ -225,7 +225,7 @@ class HelicityKernel:
         shape = 1.0 - self.eff_a * np.exp(self.eff_b * q2 / self.box.m_B**2)
         return np.where(inside, self.eff_norm * shape, 0.0)
 
-    def columns(self, q2: Any) -> tuple[np.ndarray, np.ndarray]:
+    def columns(self, q2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """(col_L, col_T), each of shape (n_reco, len(q2))."""
         q2 = np.atleast_1d(np.asarray(q2, dtype=float))
         prob = self.box.q2rec_probabilities(q2) * self.efficiency(q2)[None, :]  # (nq, n)
@@ -251,7 +251,7 @@ class HelicityKernel:
             "box": self.box.to_dict(),
             "cos_edges": list(self.cos_edges),
             "acc_slope": self.acc_slope,
-            "eff_norm": _round(self.eff_norm),
+            "eff_norm": round_sig(self.eff_norm, RESPONSE_DIGITS),
             "eff_a": self.eff_a,
             "eff_b": self.eff_b,
         }

@@ -19,7 +19,8 @@ from typing import Any
 from scipy.optimize import brentq
 
 from emiss.bundles.kstar_emulation import load_config
-from emiss.inference.projection import expected_limits, restrict, scale_patch, scale_spec
+from emiss.inference.asimov import expected_limits
+from emiss.studies.projection import restrict, scale_patch, scale_spec
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ def calibrate(cfg: Mapping[str, Any] | None = None, n_samples: int = 20,
     for proc, (chans, key) in GROUPS.items():
         target = float(rr[key])
 
-        def resid(log_s: float, chans=chans, proc=proc, target=target) -> float:
+        def resid(log_s: float, chans: tuple[str, ...] = chans, proc: str = proc,
+                  target: float = target) -> float:
             c = copy.deepcopy(base)
             for ch in chans:
                 c["channels"][ch]["background_scale"] = math.exp(log_s)

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.optimize import brentq
 
 from emiss import validate
 from emiss.errors import EmissError
+
+if TYPE_CHECKING:
+    from emiss.bundles import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,8 @@ class WetFit:
         self.index = {p: fm.par_names.index(p) for p in PARS}
         self.nfits = 0
 
-    def _fit(self, par: str | None, c2: float | None, starts: list[dict[str, float]]):
+    def _fit(self, par: str | None, c2: float | None, starts: list[dict[str, float]]
+             ) -> tuple[np.ndarray, float]:
         fm, fitter = self.models[par or "cv2"]
         best = None
         for st in starts:
@@ -119,7 +124,7 @@ class WetFit:
         return float(lo), float(hi)
 
 
-def fit_wet(bundle: Any, n_samples: int = 100, seed: int = 0,
+def fit_wet(bundle: Bundle, n_samples: int = 100, seed: int = 0,
             curve_points: int = 0) -> dict[str, Any]:
     """Best fit and profile intervals of the three WET magnitudes (module docstring).
 
@@ -174,7 +179,8 @@ def fit_wet(bundle: Any, n_samples: int = 100, seed: int = 0,
 _C2_FLOOR = 1e-6
 
 
-def _flat_in_magnitude(cols: np.ndarray):
+def _flat_in_magnitude(cols: np.ndarray
+                       ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Extra log prior turning flat priors on C² (the normfactors) into flat priors on |C|."""
 
     def log_prior(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +193,7 @@ def _flat_in_magnitude(cols: np.ndarray):
     return log_prior
 
 
-def posterior_wet(bundle: Any, n_samples: int = 100, seed: int = 0, draws: int = 600,
+def posterior_wet(bundle: Bundle, n_samples: int = 100, seed: int = 0, draws: int = 600,
                   tune: int = 300, chains: int = 4) -> dict[str, Any]:
     """Bayesian posterior of the three WET magnitudes, as Belle II's reinterpretation reports it.
 

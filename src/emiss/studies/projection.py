@@ -1,8 +1,7 @@
 """Luminosity projections: scaled workspaces, expected limits, significances, separations.
 
-One module for every projection (B -> K, B -> K*, K + K*): the scaling rules and asymptotic
-formulae first, then the Belle II forecasts that run them over the bundled workspaces
-(``run``, behind ``emiss project``).
+One module for every projection (B -> K, B -> K*, K + K*): the scaling rules first, then the
+Belle II forecasts that run them over the bundled workspaces (``run``, behind ``emiss project``).
 
 Scaling a workspace (with its signal patch) from its luminosity L0 to L = f L0:
 
@@ -20,15 +19,8 @@ Scaling a workspace (with its signal patch) from its luminosity L0 to L = f L0:
   the fixed SM nu nubar sample when a light-X patch carries one; for the SM patch: background
   only), i.e. expected results, median of the background-only(+SM) experiment.
 
-Expected quantities (all asymptotic, Cowan, Cranmer, Gross, Vitells arXiv:1007.1727):
-
-* 90 % / 95 % CL CLs upper limits on mu with the inference engine
-  (``emiss.inference.limits.GridAnalyzer``) on the Asimov null data (median expected limit);
-* discovery significance Z_A = sqrt(q0) on the Asimov data of the hypothesis at mu_A (Eq. 97);
-* separation of hypothesis A from hypothesis B: Delta chi^2 = -2 ln [L_B(Asimov_A; profiled)
-  / L_A(Asimov_A)], the median of the likelihood-ratio test of B when A is true (the Asimov
-  approximation, 1007.1727 Sec. 3.2); mu_B and all nuisance parameters of B are profiled.
-  Constraint-term constants of the two models are removed so that identical models give 0.
+Expected quantities (Asimov limits, significances, separations, precision) are computed by
+``emiss.inference.asimov`` (asymptotic formulae, Cowan, Cranmer, Gross, Vitells arXiv:1007.1727).
 
 Belle II forecasts (``run``): which scenarios can 1, 5, 10, 50 ab^-1 tell apart?
 
@@ -59,13 +51,18 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import gammaln
 
 from emiss import validate
 from emiss.errors import EmissError
+from emiss.inference.asimov import delta_chi2, discovery_significance, expected_limits, sm_precision
+from emiss.studies.kstar_rate import kstar_rate_to_k
+
+if TYPE_CHECKING:
+    from emiss.bundles import Bundle
+    from emiss.physics.scenarios import Scenario
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +73,6 @@ SYST_POLICIES = ("fixed", "data-driven")
 #: (names of the B -> K emulation, data/belle2_emulation.yaml, and of the K* one).
 EXTERNAL_SYSTEMATICS = ("n_bb", "lumi", "kstar_btaunu_norm", "br_btaunu", "br_dstarstar",
                         "dkl_fraction", "br_kklkl", "br_knnbar")
-#: Name of the sample that carries the POI.
-SIGNAL = "signal"
 
 
 # ----------------------------------------------------------------------------- scaling
@@ -101,8 +96,8 @@ def _scale_sample(sample: dict, factor: float, policy: str) -> dict:
         elif t in ("staterror", "shapesys"):
             m["data"] = [x * root for x in m["data"]]
         elif t == "normsys" and shrink and not ext:
-            hi, lo = float(m["data"]["hi"]), float(m["data"]["lo"])
-            m["data"] = {"hi": 1.0 + (hi - 1.0) / root, "lo": 1.0 - (1.0 - lo) / root}
+            f_hi, f_lo = float(m["data"]["hi"]), float(m["data"]["lo"])
+            m["data"] = {"hi": 1.0 + (f_hi - 1.0) / root, "lo": 1.0 - (1.0 - f_lo) / root}
     return s
 
 
@@ -123,7 +118,8 @@ def scale_spec(spec: Mapping[str, Any], factor: float, policy: str = "fixed") ->
         policy: systematics policy, one of SYST_POLICIES.
 
     Returns:
-        New workspace dict (observations scaled by factor; replace them with ``with_asimov``).
+        New workspace dict (observations scaled by factor; replace them with
+        ``emiss.inference.asimov.with_asimov``).
     """
     _check(factor, policy)
     out = copy.deepcopy(dict(spec))
@@ -142,66 +138,10 @@ def scale_patch(ops: Sequence[Mapping[str, Any]] | None, factor: float,
     _check(factor, policy)
     out = []
     for op in ops or []:
-        op = copy.deepcopy(dict(op))
-        if op.get("op") == "add" and isinstance(op.get("value"), dict) and "data" in op["value"]:
-            op["value"] = _scale_sample(op["value"], factor, policy)
-        out.append(op)
-    return out
-
-
-def apply_ops(spec: Mapping[str, Any], ops: Sequence[Mapping[str, Any]] | None) -> dict:
-    """spec with JSON Patch operations applied (a new dict)."""
-    import jsonpatch
-
-    doc = copy.deepcopy(dict(spec))
-    return jsonpatch.apply_patch(doc, list(ops or [])) if ops else doc
-
-
-def null_yields(spec: Mapping[str, Any], ops: Sequence[Mapping[str, Any]] | None = None)\
-        -> dict[str, list[float]]:
-    """Expected yields at nominal of every sample except the POI-carrying ``signal``.
-
-    Args:
-        spec: workspace.
-        ops: patch operations (their ``sm_nunu`` samples count as null).
-
-    Returns:
-        channel -> yields.
-    """
-    doc = apply_ops(spec, ops)
-    out = {}
-    for ch in doc["channels"]:
-        tot = np.zeros(len(ch["samples"][0]["data"]))
-        for s in ch["samples"]:
-            if s["name"] != SIGNAL:
-                tot += np.asarray(s["data"], dtype=float)
-        out[ch["name"]] = tot.tolist()
-    return out
-
-
-def with_asimov(spec: Mapping[str, Any], ops: Sequence[Mapping[str, Any]] | None = None,
-                mu: float = 0.0) -> dict:
-    """spec whose observations are the Asimov data of null (+ mu x signal of ops).
-
-    Args:
-        spec: background-only workspace.
-        ops: hypothesis patch (its ``sm_nunu`` is part of the null; ``signal`` enters x mu).
-        mu: signal strength injected (0: null hypothesis).
-
-    Returns:
-        New workspace dict (background-only, observations replaced).
-    """
-    nul = null_yields(spec, ops)
-    if mu:
-        doc = apply_ops(spec, ops)
-        for ch in doc["channels"]:
-            for s in ch["samples"]:
-                if s["name"] == SIGNAL:
-                    nul[ch["name"]] = (np.asarray(nul[ch["name"]])
-                                       + mu * np.asarray(s["data"])).tolist()
-    out = copy.deepcopy(dict(spec))
-    out["observations"] = [{"name": o["name"], "data": [float(x) for x in nul[o["name"]]]}
-                           for o in spec["observations"]]
+        new = copy.deepcopy(dict(op))
+        if new.get("op") == "add" and isinstance(new.get("value"), dict) and "data" in new["value"]:
+            new["value"] = _scale_sample(new["value"], factor, policy)
+        out.append(new)
     return out
 
 
@@ -252,13 +192,13 @@ def merge_bins(spec: Mapping[str, Any], ops: Sequence[Mapping[str, Any]] | None,
             o["data"] = np.asarray(o["data"], dtype=float).reshape(-1, n).sum(axis=1).tolist()
     new_ops = []
     for op in ops or []:
-        op = copy.deepcopy(dict(op))
-        parts = op.get("path", "").split("/")
-        if op.get("op") == "add" and len(parts) >= 3 and parts[1] == "channels":
+        new = copy.deepcopy(dict(op))
+        parts = new.get("path", "").split("/")
+        if new.get("op") == "add" and len(parts) >= 3 and parts[1] == "channels":
             ch = names[int(parts[2])]
             if ch in groups:
-                op["value"] = merge_sample(op["value"], groups[ch])
-        new_ops.append(op)
+                new["value"] = merge_sample(new["value"], groups[ch])
+        new_ops.append(new)
     return out, new_ops
 
 
@@ -283,157 +223,11 @@ def restrict(spec: Mapping[str, Any], ops: Sequence[Mapping[str, Any]], keep: Se
         parts = op["path"].split("/")
         i = int(parts[2])
         if i in idx:
-            op = copy.deepcopy(dict(op))
+            moved = copy.deepcopy(dict(op))
             parts[2] = str(idx.index(i))
-            op["path"] = "/".join(parts)
-            new.append(op)
+            moved["path"] = "/".join(parts)
+            new.append(moved)
     return out, new
-
-
-# ----------------------------------------------------------------------------- inference
-def expected_limits(spec: Mapping[str, Any], ops: Sequence[Mapping[str, Any]],
-                    cls: Sequence[float] = (0.90, 0.95), engine: str = "fast")\
-        -> dict[float, float]:
-    """Median expected CLs upper limits on mu (Asimov null data) with GridAnalyzer.
-
-    Args:
-        spec: background-only workspace (its observations are replaced by the Asimov null).
-        ops: hypothesis patch (``signal`` with normfactor mu).
-        cls: confidence levels.
-        engine: GridAnalyzer engine.
-
-    Returns:
-        cl -> expected upper limit on mu (nan if the analysis failed).
-    """
-    from emiss.inference.limits import GridAnalyzer
-
-    asimov = with_asimov(spec, ops, mu=0.0)
-    out: dict[float, float] = {}
-    ga = GridAnalyzer(asimov, engine=engine)  # one model for every confidence level
-    for cl in cls:
-        row = ga.analyse(list(ops), cl=float(cl))
-        if row.get("status") != "ok":
-            log.warning("limit failed (cl=%s): %s", cl, row.get("status"))
-            out[float(cl)] = float("nan")
-        else:
-            out[float(cl)] = float(row["mu_limit_exp"][2])
-    return out
-
-
-def _main_twice_nll(nu: np.ndarray, n: np.ndarray) -> float:
-    nu = np.clip(nu, 1e-300, None)
-    return float(-2.0 * np.sum(n * np.log(nu) - nu - gammaln(n + 1.0)))
-
-
-class _Compiled:
-    """A FastModel of spec + ops with its nominal parameters and constraint constant."""
-
-    def __init__(self, spec: Mapping[str, Any], ops: Sequence[Mapping[str, Any]] | None) -> None:
-        from emiss.inference.fastlimits import Fitter
-        from emiss.inference.fastmodel import FastBackground
-
-        self.fm = FastBackground(dict(spec), poi="mu").with_patch(list(ops or []))
-        self.fitter = Fitter(self.fm)
-
-    def pars(self, mu: float) -> np.ndarray:
-        p = self.fm.init.copy()
-        p[self.fm.poi_index] = mu
-        return p
-
-    def data_for(self, main: np.ndarray):
-        from emiss.inference.fastmodel import FitData
-
-        na, pa = self.fm.expected_aux(self.fm.init)
-        return FitData(np.asarray(main, dtype=float), na, pa)
-
-    def constraint_const(self, data) -> float:
-        """-2 ln (constraint terms) at the nominal parameters (data's auxdata)."""
-        p = self.fm.init
-        return self.fm.twice_nll(p, data) - _main_twice_nll(self.fm.expected_main(p), data.main)
-
-    def fit(self, data, mu: float | None = None) -> float:
-        """Minimum -2 ln L minus the constraint constant, with the inference engine's fitter
-        (``emiss.inference.fastlimits.Fitter``: damped Gauss-Newton, L-BFGS-B/TNC fallbacks).
-
-        Args:
-            data: FitData.
-            mu: fixed POI value, or None to profile it too.
-
-        Returns:
-            Profiled -2 ln L without the constraint constant.
-        """
-        _, val = self.fitter.fit(data, poi_value=mu)
-        return val - self.constraint_const(data)
-
-
-def discovery_significance(spec: Mapping[str, Any], ops: Sequence[Mapping[str, Any]],
-                           mu: float = 1.0) -> float:
-    """Median discovery significance Z_A = sqrt(q0) for the hypothesis at mu (Asimov).
-
-    Args:
-        spec: background-only workspace.
-        ops: hypothesis patch.
-        mu: injected signal strength.
-
-    Returns:
-        Z_A.
-    """
-    c = _Compiled(spec, ops)
-    data = c.fm.asimov_data(c.pars(mu))
-    q0 = c.fit(data, mu=0.0) - (c.fm.twice_nll(c.pars(mu), data) - c.constraint_const(data))
-    return math.sqrt(max(q0, 0.0))
-
-
-def delta_chi2(spec: Mapping[str, Any], ops_a: Sequence[Mapping[str, Any]],
-               ops_b: Sequence[Mapping[str, Any]], mu_a: float = 1.0) -> float:
-    """Expected separation: -2 ln L_B(Asimov of A, profiled) + 2 ln L_A(Asimov of A).
-
-    Args:
-        spec: background-only workspace (same for both hypotheses).
-        ops_a: patch of the true hypothesis A.
-        ops_b: patch of the tested hypothesis B (mu_B free >= 0, nuisances profiled).
-        mu_a: signal strength of A in its Asimov data.
-
-    Returns:
-        Delta chi^2 >= 0 (0 when B can mimic A).
-    """
-    a = _Compiled(spec, ops_a)
-    truth = a.pars(mu_a)
-    main = a.fm.expected_main(truth)
-    da = a.data_for(main)
-    nll_a = a.fm.twice_nll(truth, da) - a.constraint_const(da)
-    b = _Compiled(spec, ops_b)
-    nll_b = b.fit(b.data_for(main))
-    return max(nll_b - nll_a, 0.0)
-
-
-def sm_precision(spec: dict, ops: list[dict]) -> float:
-    """Expected relative precision sigma(mu)/mu of the SM signal (Asimov mu = 1).
-
-    sigma from the profile likelihood: q(mu) = -2 ln lambda(mu) on the Asimov data at mu = 1
-    is evaluated at 1 -+ d (d = 1/Z_A) and sigma = d / sqrt(q) averaged over both sides
-    (exact for a parabolic profile).
-
-    Args:
-        spec: scaled background-only workspace.
-        ops: scaled SM patch.
-
-    Returns:
-        sigma(mu) (mu = 1 is the SM, so this is the relative precision on B).
-    """
-    c = _Compiled(spec, ops)
-    truth = c.pars(1.0)
-    data = c.fm.asimov_data(truth)
-    base = c.fm.twice_nll(truth, data) - c.constraint_const(data)
-    q0 = c.fit(data, mu=0.0) - base
-    d = 1.0 / math.sqrt(max(q0, 1e-12))
-    d = min(d, 0.9)
-    sig = []
-    for mu in (1.0 - d, 1.0 + d):
-        q = c.fit(data, mu=mu) - base
-        if q > 0:
-            sig.append(d / math.sqrt(q))
-    return float(np.mean(sig)) if sig else float("nan")
 
 
 # ----------------------------------------------------------------------------- forecasts
@@ -468,12 +262,12 @@ def _parse_lumis(lumis: Sequence[float]) -> list[float]:
     return out
 
 
-def _endpoint(scenario: Any) -> tuple[float, bool]:
+def _endpoint(scenario: Scenario) -> tuple[float, bool]:
     """(largest m_X, m_X = 0 allowed) of a light-X scenario on every B -> K* process."""
     from emiss.physics.processes import get_process
 
     n = 1 if scenario.multiplicity == 2 else 2
-    lim = min((get_process(p).m_B - get_process(p).m_M) / n for p in ("B0->K*0", "B+->K*+"))
+    lim = min(get_process(p).mass_limit(n) for p in ("B0->K*0", "B+->K*+"))
     return lim, bool(scenario.massless_allowed)
 
 
@@ -537,8 +331,8 @@ def check_request(lumis: Sequence[float], scenarios: Sequence[str],
     return n_points
 
 
-def load_targets(workspaces_dir: str | Path) -> dict[str, Any]:
-    """H4 Targets of the three base workspaces (K, Kstar, K+Kstar).
+def load_targets(workspaces_dir: str | Path) -> dict[str, Bundle]:
+    """Targets of the three base workspaces (K, Kstar, K+Kstar).
 
     Args:
         workspaces_dir: folder with the bundles.
@@ -559,7 +353,7 @@ def load_targets(workspaces_dir: str | Path) -> dict[str, Any]:
     return out
 
 
-def _hypotheses(targets: dict[str, Any], scenarios: Sequence[str], masses: Sequence[float],
+def _hypotheses(targets: dict[str, Bundle], scenarios: Sequence[str], masses: Sequence[float],
                 n_samples: int) -> tuple[list[_Hyp], _Hyp]:
     """Patches of every (scenario, mass) and of the SM on the three base workspaces."""
     from emiss.patches.build import scenario_patchset
@@ -602,100 +396,7 @@ def _hypotheses(targets: dict[str, Any], scenarios: Sequence[str], masses: Seque
     return hyps, sm_h
 
 
-def _signal_ops(spec: dict, ops: list[dict]) -> list[tuple[str, dict]] | None:
-    """(channel name, signal sample) of the ``add .../samples/-`` ops; None for other op forms."""
-    names = [c["name"] for c in spec["channels"]]
-    out = []
-    for o in ops:
-        parts = str(o.get("path", "")).split("/")
-        if o.get("op") != "add" or len(parts) != 5 or parts[1] != "channels" \
-                or not parts[2].isdigit() or int(parts[2]) >= len(names):
-            return None
-        if isinstance(o.get("value"), dict) and o["value"].get("name") == "signal":
-            out.append((names[int(parts[2])], o["value"]))
-    return out
-
-
-def kstar_rate_to_k(spec: dict, ops: list[dict], rtol: float = 1e-6) -> list[dict]:
-    """Carry the form-factor rate variations of a K + K* hypothesis on its K channels.
-
-    The builder (``emiss.patches.templates``) normalises a K + K* hypothesis to B(B+ -> K+), so
-    every ``ff_*_pc<i>`` histosys of the K* signal mixes a shape change (F_L, q^2) with a change
-    of the K*/K rate. Histosys interpolation is additive (pyhf code 0), and with the free mu
-    multiplying the sum, the effective K* shape change at pull theta is
-    theta delta / (1 + theta r): a rate pull dilutes or amplifies the shape change. At the
-    pulls a separation fit needs (|theta| ~ 4) that lets the K* part of the combination mimic
-    shapes the K*-only model (normalised to B(B0 -> K*0), shape-only variations) cannot, and
-    Delta chi^2(K + K*) fell below Delta chi^2(K*) (45.8 -> 32.8, two-body scalar vs vector,
-    2.1 GeV, 50 ab^-1). This re-expresses the same first-order variations with the rate on
-    the K side: for each nuisance without a shape effect on the K signal (absent or a pure
-    rate there) the K* signal variations are scaled to keep the K* total and the K signal gets
-    the inverse rate, K/K* being the same as before at theta = +-1. The K* part is then the
-    K*-only model's form (mu x (nominal + sum theta delta)) and adding K can only raise the
-    profile Delta chi^2. Nominal yields are unchanged (Asimov truths and benchmarks too), but
-    mu no longer equals B(B+ -> K+)/ref exactly when ff nuisances move: use for separations,
-    not limits.
-
-    Args:
-        spec: the K + K* background-only spec the ops patch.
-        ops: the hypothesis' patch (``add /channels/<i>/samples/-`` ops).
-        rtol: relative tolerance deciding that a K-signal variation is a pure rate.
-
-    Returns:
-        New ops (input untouched); the input when it has no K or no K* signal.
-    """
-    sig = _signal_ops(spec, ops)
-    if sig is None:
-        return ops
-    ops = copy.deepcopy(ops)
-    sig = _signal_ops(spec, ops) or []
-    kst = [v for c, v in sig if c.startswith("kstar_")]
-    kk = [v for c, v in sig if not c.startswith("kstar_")]
-    if not kst or not kk:
-        return ops
-    tot = float(sum(np.sum(v["data"]) for v in kst))
-    names = sorted({m["name"] for v in kst for m in v["modifiers"] if m["type"] == "histosys"})
-    for n in names:
-        k_mods = [m for v in kk for m in v["modifiers"] if m["name"] == n]
-        if any(m["type"] != "histosys" for m in k_mods):
-            continue
-        pure = True
-        for v in kk:
-            for m in v["modifiers"]:
-                if m["name"] == n:
-                    nom = np.asarray(v["data"], float)
-                    for key in ("hi_data", "lo_data"):
-                        var = np.asarray(m["data"][key], float)
-                        r = var.sum() / nom.sum() if nom.sum() > 0 else 1.0
-                        pure &= bool(np.allclose(var, r * nom, rtol=rtol, atol=0.0))
-        if not pure:
-            continue  # n shapes the K signal: leave its rate where the builder put it
-        fac = {}
-        for key in ("hi_data", "lo_data"):
-            t = float(sum(np.sum(m["data"][key]) for v in kst for m in v["modifiers"]
-                          if m["name"] == n))
-            if not t > 0:
-                break
-            fac[key] = tot / t
-        if len(fac) != 2:
-            continue
-        for v in kst:
-            for m in v["modifiers"]:
-                if m["name"] == n:
-                    for key, x in fac.items():
-                        m["data"][key] = [float(y) * x for y in m["data"][key]]
-        for v in kk:
-            mods = [m for m in v["modifiers"] if m["name"] == n]
-            if mods:
-                for key, x in fac.items():
-                    mods[0]["data"][key] = [float(y) * x for y in mods[0]["data"][key]]
-            else:
-                v["modifiers"].append({"name": n, "type": "histosys", "data": {
-                    key: [float(y) * x for y in v["data"]] for key, x in fac.items()}})
-    return ops
-
-
-def _variant(targets: dict[str, Any], variant: str, ops: list[dict],
+def _variant(targets: dict[str, Bundle], variant: str, ops: list[dict],
              separation: bool = False) -> tuple[dict, list[dict]]:
     """Base spec + ops of a variant (merging the cos(theta_K) bins for the *_q2 variants).
 
@@ -733,7 +434,7 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
         scenarios: light-X scenario names.
         masses: m_X values (GeV); masses beyond a scenario's K* endpoint are skipped.
         workspaces_dir: folder with the three base bundles.
-        policy: systematics policy (``emiss.inference.projection.SYST_POLICIES``).
+        policy: systematics policy (``SYST_POLICIES``).
         cls: confidence levels of the limits.
         limit_variants: workspaces on which limits are computed (the engine's fits of the
             150-parameter K + K* model are slow; add "K", "K+Kstar" when time allows).
@@ -768,65 +469,21 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
         pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
     by_key = {(h.scenario, h.mass): h for h in hyps}
     n_sep = sum(1 for a, b in pairs for h in hyps if h.scenario == a and (b, h.mass) in by_key)
-    sm_rows, lim_rows, sep_rows = [], [], []
+    sm_rows: list[dict[str, Any]] = []
+    lim_rows: list[dict[str, Any]] = []
+    sep_rows: list[dict[str, Any]] = []
     for k, lumi in enumerate(lumis, 1):
-        f = lumi / REFERENCE_LUMI_AB
         step = f"[{k}/{len(lumis)}] {lumi:g} ab^-1"
         say(f"{step}: SM nu nubar on K, Kstar, K+Kstar")
-        # --- SM nu nubar as the signal
-        for v in ("K", "Kstar", "K+Kstar"):
-            spec, ops = _variant(targets, v, sm.ops[v.replace("_q2", "")])
-            s, o = scale_spec(spec, f, policy), scale_patch(ops, f, policy)
-            lim = (expected_limits(s, o, cls) if v in limit_variants
-                   else {float(c): float("nan") for c in cls})
-            z = discovery_significance(s, o, 1.0)
-            prec = sm_precision(s, o)
-            ref = sm.refs[v].get(_first_process_br(v)) if sm.refs[v] else None
-            sm_rows.append({"lumi_ab": lumi, "workspace": v, "Z": _f(z),
-                            "precision": _f(prec),
-                            "mu_limit": {f"{c:g}": _f(x) for c, x in lim.items()},
-                            "br_limit": {f"{c:g}": _f(x * ref) if ref else None
-                                         for c, x in lim.items()},
-                            "process": _first_process_br(v)})
-        # --- light-X scenarios: limits and discovery at the benchmark
+        sm_rows += _sm_rows(targets, sm, lumi, policy, cls, limit_variants)
         if hyps and limit_variants:
             say(f"{step}: limits and significances, {len(hyps)} hypotheses on "
                 f"{', '.join(limit_variants)}")
-        for h in hyps:
-            for v in limit_variants:
-                spec, ops = _variant(targets, v, h.ops[v.replace("_q2", "")])
-                s, o = scale_spec(spec, f, policy), scale_patch(ops, f, policy)
-                lim = expected_limits(s, o, cls)
-                z = discovery_significance(s, o, h.mu_bench[v.replace("_q2", "")])
-                lim_rows.append({
-                    "lumi_ab": lumi, "scenario": h.scenario, "m_X": h.mass, "workspace": v,
-                    "process": _first_process_br(v),
-                    # mu = 1 <-> the patch's stated reference B of the reported process
-                    "br_limit": {f"{c:g}": _f(x * float(
-                        h.refs[v.replace("_q2", "")][_first_process_br(v)]))
-                        for c, x in lim.items()},
-                    "Z_benchmark": _f(z), "mu_benchmark": _f(h.mu_bench[v.replace("_q2", "")]),
-                })
-        # --- separations
+        lim_rows += _limit_rows(targets, hyps, lumi, policy, cls, limit_variants)
         if n_sep:
             say(f"{step}: separations, {n_sep} (scenario pair, mass) combination(s) x "
                 f"{len(VARIANTS)} workspace variants")
-        for a, b in pairs:
-            for m in sorted({h.mass for h in hyps if h.scenario == a}):
-                if (b, m) not in by_key:
-                    continue
-                ha, hb = by_key[(a, m)], by_key[(b, m)]
-                for v in VARIANTS:
-                    w = v.replace("_q2", "")
-                    row = {"lumi_ab": lumi, "m_X": m, "A": a, "B": b, "variant": v}
-                    for tag, x, y in (("A_true", ha, hb), ("B_true", hb, ha)):
-                        spec, ox = _variant(targets, v, x.ops[w], separation=True)
-                        _, oy = _variant(targets, v, y.ops[w], separation=True)
-                        s = scale_spec(spec, f, policy)
-                        row[f"delta_chi2_{tag}"] = _f(delta_chi2(
-                            s, scale_patch(ox, f, policy), scale_patch(oy, f, policy),
-                            mu_a=x.mu_bench[w]))
-                    sep_rows.append(row)
+        sep_rows += _separation_rows(targets, hyps, by_key, pairs, lumi, policy)
         say(f"{step} done")
     return {
         "settings": {
@@ -842,6 +499,113 @@ def run(lumis: Sequence[float], scenarios: Sequence[str] = DEFAULT_SCENARIOS,
         "limits": lim_rows,
         "separation": sep_rows,
     }
+
+
+def _sm_rows(targets: dict[str, Bundle], sm: _Hyp, lumi: float, policy: str,
+             cls: Sequence[float], limit_variants: Sequence[str]) -> list[dict[str, Any]]:
+    """SM nu nu-bar as the signal on K, K* and K + K*: limits, significance, precision.
+
+    Args:
+        targets: the base bundles by variant.
+        sm: the SM hypothesis.
+        lumi: luminosity in ab^-1.
+        policy: systematics policy.
+        cls: confidence levels.
+        limit_variants: workspaces on which limits are computed (others: nan).
+
+    Returns:
+        One row per workspace.
+    """
+    f = lumi / REFERENCE_LUMI_AB
+    rows = []
+    for v in ("K", "Kstar", "K+Kstar"):
+        spec, ops = _variant(targets, v, sm.ops[v.replace("_q2", "")])
+        s, o = scale_spec(spec, f, policy), scale_patch(ops, f, policy)
+        lim = (expected_limits(s, o, cls) if v in limit_variants
+               else {float(c): float("nan") for c in cls})
+        z = discovery_significance(s, o, 1.0)
+        prec = sm_precision(s, o)
+        ref = sm.refs[v].get(_first_process_br(v)) if sm.refs[v] else None
+        rows.append({"lumi_ab": lumi, "workspace": v, "Z": _f(z),
+                     "precision": _f(prec),
+                     "mu_limit": {f"{c:g}": _f(x) for c, x in lim.items()},
+                     "br_limit": {f"{c:g}": _f(x * ref) if ref else None
+                                  for c, x in lim.items()},
+                     "process": _first_process_br(v)})
+    return rows
+
+
+def _limit_rows(targets: dict[str, Bundle], hyps: Sequence[_Hyp], lumi: float, policy: str,
+                cls: Sequence[float], limit_variants: Sequence[str]) -> list[dict[str, Any]]:
+    """Light-X scenarios: expected limits and the discovery significance at the benchmark.
+
+    Args:
+        targets: the base bundles by variant.
+        hyps: the light-X hypotheses.
+        lumi: luminosity in ab^-1.
+        policy: systematics policy.
+        cls: confidence levels.
+        limit_variants: workspaces on which limits are computed.
+
+    Returns:
+        One row per hypothesis and workspace.
+    """
+    f = lumi / REFERENCE_LUMI_AB
+    rows = []
+    for h in hyps:
+        for v in limit_variants:
+            spec, ops = _variant(targets, v, h.ops[v.replace("_q2", "")])
+            s, o = scale_spec(spec, f, policy), scale_patch(ops, f, policy)
+            lim = expected_limits(s, o, cls)
+            z = discovery_significance(s, o, h.mu_bench[v.replace("_q2", "")])
+            rows.append({
+                "lumi_ab": lumi, "scenario": h.scenario, "m_X": h.mass, "workspace": v,
+                "process": _first_process_br(v),
+                # mu = 1 <-> the patch's stated reference B of the reported process
+                "br_limit": {f"{c:g}": _f(x * float(
+                    h.refs[v.replace("_q2", "")][_first_process_br(v)]))
+                    for c, x in lim.items()},
+                "Z_benchmark": _f(z), "mu_benchmark": _f(h.mu_bench[v.replace("_q2", "")]),
+            })
+    return rows
+
+
+def _separation_rows(targets: dict[str, Bundle], hyps: Sequence[_Hyp],
+                     by_key: Mapping[tuple[str, float | None], _Hyp],
+                     pairs: Sequence[tuple[str, str]], lumi: float, policy: str
+                     ) -> list[dict[str, Any]]:
+    """Delta chi^2 between the scenarios of each pair at each common mass, either one true.
+
+    Args:
+        targets: the base bundles by variant.
+        hyps: the light-X hypotheses.
+        by_key: the hypotheses by (scenario, mass).
+        pairs: scenario pairs to separate.
+        lumi: luminosity in ab^-1.
+        policy: systematics policy.
+
+    Returns:
+        One row per pair, mass and workspace variant.
+    """
+    f = lumi / REFERENCE_LUMI_AB
+    rows = []
+    for a, b in pairs:
+        for m in sorted({h.mass for h in hyps if h.scenario == a and h.mass is not None}):
+            if (b, m) not in by_key:
+                continue
+            ha, hb = by_key[(a, m)], by_key[(b, m)]
+            for v in VARIANTS:
+                w = v.replace("_q2", "")
+                row = {"lumi_ab": lumi, "m_X": m, "A": a, "B": b, "variant": v}
+                for tag, x, y in (("A_true", ha, hb), ("B_true", hb, ha)):
+                    spec, ox = _variant(targets, v, x.ops[w], separation=True)
+                    _, oy = _variant(targets, v, y.ops[w], separation=True)
+                    s = scale_spec(spec, f, policy)
+                    row[f"delta_chi2_{tag}"] = _f(delta_chi2(
+                        s, scale_patch(ox, f, policy), scale_patch(oy, f, policy),
+                        mu_a=x.mu_bench[w]))
+                rows.append(row)
+    return rows
 
 
 def _data_info(workspaces_dir: str | Path) -> dict[str, Any]:
