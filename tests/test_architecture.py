@@ -284,3 +284,35 @@ def test_checker_reports_physics_in_the_engine_but_not_in_studies(tmp_path):
 def test_stage_of(module, stage):
     got = stage_of(module)
     assert (got[1] if got else None) == stage
+
+
+#: Longest function (lines from ``def`` to its end, docstring included) without a reason.
+MAX_FUNCTION_LINES = 80
+
+
+def long_functions(root: Path) -> list[str]:
+    """Functions over MAX_FUNCTION_LINES lines whose ``def`` (or first decorator) has no
+    comment on the line above it saying why they are one function."""
+    found = []
+    for path in sorted((root / "emiss").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            n = node.end_lineno - node.lineno + 1
+            first = min([d.lineno for d in node.decorator_list] + [node.lineno])
+            above = lines[first - 2].strip() if first > 1 else ""
+            if n > MAX_FUNCTION_LINES and not above.startswith("#"):
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {node.name} ({n} lines)")
+    return found
+
+
+def test_no_long_function_without_a_reason():
+    assert long_functions(SRC) == []
+
+
+def test_long_function_checker(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    _write(tmp_path, {"emiss/__init__.py": "",
+                      "emiss/a.py": f"def long():\n{body}\n\n# one piece: why\ndef ok():\n{body}"})
+    assert long_functions(tmp_path) == ["emiss/a.py:1: long (81 lines)"]

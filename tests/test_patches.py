@@ -15,6 +15,7 @@ import pyhf
 import pytest
 
 import emiss.patches as P
+from emiss.bundles.bundle import Bundle
 from emiss.errors import EmissError
 from emiss.io import dumps_json
 from emiss.patches import hypotheses
@@ -109,13 +110,13 @@ def make_spec() -> dict:
     }
 
 
-def make_target(flat_eff: bool = False) -> P.Target:
+def make_target(flat_eff: bool = False) -> Bundle:
     # flat: efficiency 0.5 for every true bin, true bins 2 and 3 both feed reco bin 2
     mat = np.array([[0.5, 0, 0, 0], [0, 0.5, 0, 0], [0, 0, 0.5, 0.5]]) if flat_eff else R
     resp = Response(channels={"sr": ChannelResponse("sr", "B+->K+", TRUE_EDGES, mat, N_B)})
     mods = {"sr": [{"name": "sig_eff", "type": "normsys", "data": {"hi": 1.03, "lo": 0.97}}]}
-    return P.Target(spec=make_spec(), response=resp, hepdata="ins2725943",
-                    channel_modifiers=mods, name="toy")
+    return Bundle(spec=make_spec(), response=resp, hepdata="ins2725943",
+                  channel_modifiers=mods, name="toy")
 
 
 def samples_in(patch: dict) -> dict:

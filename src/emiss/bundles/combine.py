@@ -1,14 +1,14 @@
 """The combined B -> K + B -> K* background-only bundle.
 
-The K part is the Belle II-style combined B+ -> K+ workspace (ITA on/off resonance + HTA, H2's
-``belle2_combined_bkgonly``), the K* part the channels of ``belle2_kstar_bkgonly``. Both emulate
-the same Belle II data set (362 fb^-1, N_BB = 387e6), so the modifiers that describe the data
-set (``n_bb``, ``lumi``) are shared; everything else keeps its own name. One hypothesis predicts
-all channels: the patches (``emiss.patches.TemplateBuilder``) carry a ``signal``
-sample with one ``mu`` in every channel, mu = 1 meaning the reference branching ratio of the
-first process (B+ -> K+), the K* yields following from the physics, and form-factor
-uncertainties ``ff_BK_pc<i>`` (B -> K form factors, in the K channels and, through the
-normalisation, the K* ones) and ``ff_BKstar_pc<i>`` (B -> K* form factors, K* channels only).
+The K part is the Belle II-style combined B+ -> K+ emulation (ITA on/off resonance + HTA,
+``belle2_combined_bkgonly``, made by ``emiss.bundles.k_emulation``), the K* part the channels of
+``belle2_kstar_bkgonly``. Both emulate the same Belle II data set (362 fb^-1, N_BB = 387e6), so
+the modifiers that describe the data set (``n_bb``, ``lumi``) are shared; everything else keeps
+its own name. One hypothesis predicts all channels: the patches (``emiss.patches.TemplateBuilder``)
+carry a ``signal`` sample with one ``mu`` in every channel, mu = 1 meaning the reference
+branching ratio of the first process (B+ -> K+), the K* yields following from the physics, and
+form-factor uncertainties ``ff_BK_pc<i>`` (B -> K form factors, in the K channels and, through
+the normalisation, the K* ones) and ``ff_BKstar_pc<i>`` (B -> K* form factors, K* channels only).
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ log = logging.getLogger(__name__)
 
 #: Stem of the combined K + K* workspace.
 COMBINED_STEM = "belle2_k_kstar_combined_bkgonly"
-#: Stem of H2's combined B -> K workspace.
+#: Stem of the Belle II-style combined B+ -> K+ emulation (ITA on/off resonance + HTA).
 K_STEM = "belle2_combined_bkgonly"
 
 
 def k_bundle(workspaces_dir: str | os.PathLike | None = None) -> tuple[dict, dict, Response]:
-    """H2's combined B -> K bundle: from ``workspaces_dir`` when present, else built in memory.
+    """The Belle II-style combined B+ -> K+ emulation: from ``workspaces_dir`` when present,
+    else built in memory.
 
     Args:
         workspaces_dir: folder holding ``belle2_combined_bkgonly.json`` (+ sidecar, response).

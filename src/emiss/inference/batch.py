@@ -574,6 +574,8 @@ class BatchFitter:
         self.n_fallback += 1
         return _scalar_fit(self.fm, self.bounds, data, x0, poi_value)
 
+    # One function on purpose: the rows that finish leave the shared per-row arrays (finish/keep
+    # close over them) between the solve, the verdict and the line search of each iteration.
     def _newton(self, data: BatchData, x: np.ndarray, free: np.ndarray, lo: np.ndarray,
                 hi: np.ndarray, tol: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -41,6 +41,7 @@ from scipy.stats import norm
 from emiss.inference.blas import single_thread_blas
 from emiss.inference.fastmodel import FastModel, FitData
 from emiss.inference.rows import failed_row
+from emiss.io import round_sig
 
 if TYPE_CHECKING:
     from emiss.inference.structured import HessianStructure
@@ -1056,7 +1057,8 @@ def cls_curve_grid(obs: float, exp: list[float], points: int = CLS_CURVE_POINTS)
     if not lims:
         return []
     top = CLS_CURVE_SPAN * max(lims)
-    return [float(f"{top * k / points:.{CLS_CURVE_DIGITS}g}") for k in range(1, points + 1)]
+    return [round_sig(top * k / points, CLS_CURVE_DIGITS, flush=False)
+            for k in range(1, points + 1)]
 
 
 def fast_analyse(fm: FastModel, *, cl: float = 0.95, warm_start: dict | None = None,

@@ -27,6 +27,7 @@ import pyhf
 
 from emiss.bundles.bundle import POI, Bundle
 from emiss.errors import EmissError
+from emiss.io import round_sig
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class MeasureResult:
         """Plain dict (rounded to 4 significant digits where physical)."""
         d = asdict(self)
         for k in ("mu_hat", "mu_err_up", "mu_err_down", "Z_bkg_only", "Z_sm", "br_hat"):
-            d[k] = float(f"{d[k]:.4g}")
+            d[k] = round_sig(d[k], 4, flush=False)
         return d
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from emiss import contracts
 from emiss.contracts import Coupling, PatchBlock
 from emiss.errors import EmissError
-from emiss.io import atomic_write_text
+from emiss.io import atomic_write_text, round_sig
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,7 @@ RESULTS_FORMAT = contracts.RESULTS_FORMAT
 
 def _round(x: Any) -> float | None:
     """Round a number to SIG_DIGITS significant digits; None/NaN/inf become None (plain JSON)."""
-    if x is None:
-        return None
-    x = float(x)
-    if not math.isfinite(x):
-        return None
-    return float(f"{x:.{SIG_DIGITS}g}")
+    return round_sig(x, SIG_DIGITS, flush=False, nonfinite="none")
 
 
 def _sqrt_or_none(x: float | None) -> float | None:

@@ -7,8 +7,8 @@ Modules, in the order they import each other:
   the stage's only calls into ``emiss.physics``;
 * ``metadata``: what mu means (reference branching ratios), the ``emiss`` block, descriptions;
 * ``systematics``: form-factor principal components, the sidecar's signal modifiers;
-* ``target``: the workspace a patch is made for (``Target``, ``load_target``; via
-  ``emiss.bundles``);
+* ``target``: the workspace a patch is made for (``load_target``: an
+  ``emiss.bundles.Bundle`` with its response);
 * ``templates``: hypothesis -> spectra -> templates, folded by the response stage
   (``TemplateBuilder``);
 * ``assemble``: templates -> JSON Patch ops -> PatchSet, digests, validation (no physics);
@@ -44,7 +44,7 @@ from emiss.patches.patchsets import (
     read_patchset,
 )
 from emiss.patches.systematics import DEFAULT_FF_SAMPLES, DEFAULT_FF_SEED
-from emiss.patches.target import Target, load_target, target_from_bundle
+from emiss.patches.target import load_target, target_from_bundle
 from emiss.patches.templates import TemplateBuilder
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
     "GridEntry",
     "Hypothesis",
     "ResolvedEntry",
-    "Target",
     "TemplateBuilder",
     "build_patchset",
     "check_masses",

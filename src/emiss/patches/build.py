@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from emiss import validate
+from emiss.bundles.bundle import Bundle
 from emiss.errors import EmissError
 from emiss.io import dumps_json, write_json
 from emiss.names import POI, SIGNAL_SAMPLE, SM_SAMPLE
@@ -32,14 +33,14 @@ from emiss.patches.systematics import (
     FF_COMPONENTS,
     FF_MIN_RELATIVE,
 )
-from emiss.patches.target import PROCESS_ORDER, Target, load_target, target_from_bundle
+from emiss.patches.target import PROCESS_ORDER, load_target, target_from_bundle
 from emiss.patches.templates import TemplateBuilder
 
 log = logging.getLogger(__name__)
 
 
 def build_patchset(
-    target: Target,
+    target: Bundle,
     entry: GridEntry,
     n_samples: int = DEFAULT_FF_SAMPLES,
     seed: int = DEFAULT_FF_SEED,
@@ -95,21 +96,21 @@ def build_patchset(
     )
 
 
-def sm_patch(bundle: Target, n_samples: int = DEFAULT_FF_SAMPLES, seed: int = DEFAULT_FF_SEED)\
+def sm_patch(bundle: Bundle, n_samples: int = DEFAULT_FF_SAMPLES, seed: int = DEFAULT_FF_SEED)\
         -> list[dict]:
     """JSON Patch operations adding the SM nu nubar signal (mu = 1 <-> B = 4.97e-6 for B+ -> K+).
 
     Used by ``emiss measure`` so that it and the committed SM patch agree.
 
     Args:
-        bundle: ``emiss.bundles.Bundle`` (or a Target).
+        bundle: ``emiss.bundles.Bundle``.
         n_samples: form-factor draws.
         seed: their seed.
 
     Returns:
         List of JSON Patch operations.
     """
-    target = bundle if isinstance(bundle, Target) else target_from_bundle(bundle)
+    target = bundle if isinstance(bundle, Bundle) else target_from_bundle(bundle)
     res = resolve_entry(make_entry("sm"))
     builder = TemplateBuilder(target, n_samples=n_samples, seed=seed)
     t = builder.template(res, res.hypotheses[0])
@@ -140,7 +141,7 @@ def write_patchset(path: str | os.PathLike, patchset: Mapping) -> Path:
 
 
 def generate(
-    workspace: str | os.PathLike | Target,
+    workspace: str | os.PathLike | Bundle,
     entries: Sequence[GridEntry],
     n_samples: int = DEFAULT_FF_SAMPLES,
     seed: int = DEFAULT_FF_SEED,
@@ -152,7 +153,7 @@ def generate(
     """PatchSets for several grid entries on one workspace (shared caches).
 
     Args:
-        workspace: workspace path or Target.
+        workspace: workspace path or Bundle.
         entries: grid entries.
         n_samples: form-factor draws.
         seed: their seed.
@@ -172,7 +173,7 @@ def generate(
     total = sum(e.n_hypotheses for e in entries)
     split = "build its entries in separate commands (grid files with fewer entries)"
     validate.check_hypotheses(total, f"the grid ({len(entries)} entries)", split)
-    target = workspace if isinstance(workspace, Target) else load_target(
+    target = workspace if isinstance(workspace, Bundle) else load_target(
         workspace, response=response, hepdata=hepdata)
     size = total * estimate_patch_bytes(target.spec)
     if size > validate.MAX_PATCHSET_BYTES:
@@ -196,7 +197,7 @@ def generate(
 
 
 
-def scenario_patchset(target: Target, scenario: str,
+def scenario_patchset(target: Bundle, scenario: str,
                       masses: Sequence[float] | str | None = None,
                       params: Mapping[str, Sequence[float] | str] | None = None,
                       n_samples: int = DEFAULT_FF_SAMPLES, seed: int = DEFAULT_FF_SEED,
@@ -234,7 +235,6 @@ __all__ = [
     "SM_REFERENCE_BR",
     "SM_SAMPLE",
     "ResolvedEntry",
-    "Target",
     "TemplateBuilder",
     "build_patchset",
     "check_masses",

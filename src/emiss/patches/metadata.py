@@ -29,6 +29,7 @@ from typing import Any
 from emiss.bundles.bundle import SM_REFERENCE_BR
 from emiss.contracts import PATCH_FORMAT, Polarisation
 from emiss.errors import EmissError
+from emiss.io import round_sig
 from emiss.patches.hypotheses import parameter_default
 from emiss.physics.observables import fl_row
 from emiss.physics.scenarios import get_scenario
@@ -49,12 +50,13 @@ FL_DIGITS = 10
 
 
 def _sig(x: float, digits: int = 8) -> float:
-    return float(f"{float(x):.{digits}g}")
+    """A number of the ``emiss`` block, rounded to ``digits`` significant digits."""
+    return round_sig(x, digits, flush=False)
 
 
 def _fl(x: float | None) -> float | None:
     """A polarisation number as the rows write it (FL_DIGITS digits; None when undefined)."""
-    return None if x is None or not math.isfinite(x) else _sig(x, FL_DIGITS)
+    return round_sig(x, FL_DIGITS, flush=False, nonfinite="none")
 
 
 def polarisation(scenario: str, processes: Sequence[str], mass: float | None,
@@ -145,7 +147,7 @@ def describe(scen: Any, target: Any, labels: Sequence[str]) -> str:
 
     Args:
         scen: the Scenario.
-        target: the workspace (``emiss.patches.target.Target``: ``name``, ``processes()``).
+        target: the workspace (``emiss.bundles.Bundle``: ``name``, ``processes()``).
         labels: the PatchSet labels.
 
     Returns:

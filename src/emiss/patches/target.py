@@ -1,4 +1,4 @@
-"""The workspace a patch is made for: an ``emiss.bundles.Bundle`` (``Target`` is its old name).
+"""The workspace a patch is made for: an ``emiss.bundles.Bundle`` with a detector response.
 
 ``load_target`` loads a workspace with its sidecar and response and checks that it has a
 response; ``target_from_bundle`` does the same for a bundle already loaded, with overrides of
@@ -19,10 +19,7 @@ from emiss.response import Response
 
 log = logging.getLogger(__name__)
 
-#: The workspace a patch is made for is a Bundle (one class for the sidecar's data).
-Target = Bundle
-
-__all__ = ["PROCESS_ORDER", "Target", "load_target", "standard_grid_key", "target_from_bundle"]
+__all__ = ["PROCESS_ORDER", "load_target", "standard_grid_key", "target_from_bundle"]
 
 
 def standard_grid_key(target: Bundle) -> str:
@@ -76,7 +73,7 @@ def target_from_bundle(bundle: Any, response: Any = None, hepdata: str | None = 
 
 def load_target(path: Any, response: str | os.PathLike | None = None,
                 hepdata: str | None = None) -> Bundle:
-    """Load a workspace (and its sidecar/response) for making patches.
+    """Load a workspace (and its sidecar/response) for making patches, as a ``Bundle``.
 
     Args:
         path: workspace JSON file, a name (``belle2``, a bundled stem) or an
@@ -85,7 +82,7 @@ def load_target(path: Any, response: str | os.PathLike | None = None,
         hepdata: INSPIRE reference overriding the sidecar's.
 
     Returns:
-        The Bundle, with a response.
+        The ``emiss.bundles.Bundle``, with a response (checked against its workspace).
     """
     if isinstance(path, Bundle):
         return target_from_bundle(path, response=response, hepdata=hepdata)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from emiss.bundles.bundle import Bundle
 from emiss.errors import EmissError
 from emiss.io import round_sig
 from emiss.names import POI, SIGNAL_SAMPLE, SM_SAMPLE
@@ -41,7 +42,6 @@ from emiss.patches.systematics import (
     FF_TAGS,
     ff_histosys,
 )
-from emiss.patches.target import Target
 from emiss.response import Response
 from emiss.response.binned import Binned, DrawQuadrature, integrate, parts_of, total_br
 
@@ -101,7 +101,7 @@ class TemplateBuilder:
             integrals across workspaces.
     """
 
-    def __init__(self, target: Target, n_samples: int = DEFAULT_FF_SAMPLES,
+    def __init__(self, target: Bundle, n_samples: int = DEFAULT_FF_SAMPLES,
                  seed: int = DEFAULT_FF_SEED, cache: dict | None = None,
                  ctau_m: float | None = None) -> None:
         from emiss import validate

@@ -18,11 +18,11 @@ import logging
 
 import numpy as np
 
+from emiss.bundles.bundle import Bundle
 from emiss.errors import EmissError
 from emiss.patches import hypotheses
 from emiss.patches.assemble import SampleTemplate, sample_ops
 from emiss.patches.systematics import DEFAULT_FF_SAMPLES, DEFAULT_FF_SEED, ff_histosys
-from emiss.patches.target import Target
 from emiss.patches.templates import TemplateBuilder
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ TERMS = {
 C2_MAX = 400.0
 
 
-def wet_patch(target: Target, n_samples: int = DEFAULT_FF_SAMPLES,
+def wet_patch(target: Bundle, n_samples: int = DEFAULT_FF_SAMPLES,
               seed: int = DEFAULT_FF_SEED) -> tuple[list[dict], dict[str, str]]:
     """JSON Patch adding the three WET term samples to a B -> K workspace.
 

@@ -77,6 +77,23 @@ def _fl(process: Process, br: float, brl: float) -> float | None:
     return brl / br if br > 0 else None
 
 
+def _draw_spreads(sc: Scenario, process: str, proc: Process, mass: float | None,
+                  params: Mapping[str, float], n: int, seed: int
+                  ) -> tuple[F.RunningSpread, F.RunningSpread]:
+    """Spreads of the branching ratio and of F_L over ``n`` form-factor draws (streamed: memory
+    holds one chunk of draws)."""
+    brs, fls = F.RunningSpread(), F.RunningSpread()
+    for chunk in F.sample_chunks(proc.ff_kind, n, seed, F.SAMPLE_CHUNK):
+        b_c, fl_c = [], []
+        for ff in chunk:
+            b, bl = integrate(sc.spectrum(process, mass=mass, params=params, ff=ff))
+            b_c.append(b)
+            fl_c.append(bl / b if b > 0 else np.nan)
+        brs.add(b_c)
+        fls.add(fl_c)
+    return brs, fls
+
+
 def predict(scenario: str | Scenario, process: str, mass: float | None = None,
             params: Mapping[str, float] | None = None, n_samples: int = 200,
             seed: int = 0) -> dict:
@@ -131,15 +148,7 @@ def predict(scenario: str | Scenario, process: str, mass: float | None = None,
         return out
     br0, brl0 = integrate(spec)
     check_rate(sc.name, br0, p)
-    brs, fls = F.RunningSpread(), F.RunningSpread()  # streamed: memory holds one chunk
-    for chunk in F.sample_chunks(proc.ff_kind, n, seed, F.SAMPLE_CHUNK):
-        b_c, fl_c = [], []
-        for ff in chunk:
-            b, bl = integrate(sc.spectrum(process, mass=m, params=p, ff=ff))
-            b_c.append(b)
-            fl_c.append(bl / b if b > 0 else np.nan)
-        brs.add(b_c)
-        fls.add(fl_c)
+    brs, fls = _draw_spreads(sc, process, proc, m, p, n, seed)
     u_ff = brs.std()
     u = u_ff
     if sc.name == "heavy-np":

@@ -19,11 +19,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 
+from emiss.bundles.bundle import Bundle
 from emiss.contracts import PatchBlock
 from emiss.names import SIGNAL_SAMPLE
 from emiss.patches.grid import GridEntry, Hypothesis, make_entry
 from emiss.patches.hypotheses import check_masses, resolve_entry
-from emiss.patches.target import Target
 from emiss.patches.templates import TemplateBuilder
 from emiss.plotting import draw_header, plt, save_figure, use_hep_style
 from emiss.plotting.labels import (
@@ -78,7 +78,7 @@ def _label(hyp: Hypothesis) -> str:
     return ", ".join(parts)
 
 
-def signal_templates(target: Target, entries: Sequence[GridEntry],
+def signal_templates(target: Bundle, entries: Sequence[GridEntry],
                      max_hypotheses: int = MAX_HYPOTHESES) -> list[tuple[str, dict]]:
     """Folded signal yields at B = DISPLAY_BR for the hypotheses of the entries.
 
@@ -106,7 +106,7 @@ def signal_templates(target: Target, entries: Sequence[GridEntry],
     return out
 
 
-def plot_templates(target: Target, entries: Sequence[GridEntry],
+def plot_templates(target: Bundle, entries: Sequence[GridEntry],
                    stem: str | os.PathLike, data: Mapping[str, Any] | None = None) -> list[Path]:
     """Draw the figure: per channel, stacked backgrounds + data with background + signal on top,
     and below the signal templates alone.

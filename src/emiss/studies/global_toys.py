@@ -188,6 +188,47 @@ def global_toys(docs: Sequence[Mapping[str, Any]], workspace: str | os.PathLike 
             PatchSet in the results, a workspace the fast engine cannot handle, or toy files
             that are not toys of this scan (before any fit).
     """
+    ws, pss, ws_digest, ps_digests, files = _read_inputs(docs, workspace, patchsets, n_toys,
+                                                         seed, label, toy_files)
+    done = {r["name"] for d in docs for r in d["results"] if r.get(label) is not None}
+    try:
+        bkg = FastBackground(ws, poi=docs[0].get("options", {}).get("poi", POI))
+    except UnsupportedSpec as exc:
+        raise EmissError(f"the fast engine cannot handle this workspace: {exc}") from None
+    grids = _mass_grids(patchsets, pss, ps_digests, done, label, files, gv_level)
+    out: dict[str, dict] = {}
+    saved: dict[str, contracts.ToyScenario] = {}
+    for scen, ps_digest, pts, loaded in grids:
+        scan = MassScan(bkg, pts)
+        observed, x_gen = observed_significance(scan, gv_level)
+        jobs = list(loaded)
+        if n_toys:
+            observed["seed"] = seed
+            jobs.append(background_toys(scan, x_gen, n_toys, seed, gv_level))
+        out[scen] = toy_significance(observed, jobs)
+        if files:  # merged: the seeds of every toy, and the number of jobs in the summary
+            out[scen]["seeds"] = sorted(j.seed for j in jobs)
+            out[scen]["toys"]["n_jobs"] = len(jobs)
+        if save_toys is not None:
+            saved[scen] = toy_scenario(ps_digest, scan.masses.tolist(), gv_level, jobs)
+    if save_toys is not None:
+        doc = contracts.ToysFile(workspace_digest=ws_digest, label=label,
+                                 emiss_version=_emiss_version(), scenarios=saved).to_dict()
+        contracts.write(Path(save_toys), doc, "toys")
+    return out
+
+
+def _read_inputs(docs: Sequence[Mapping[str, Any]], workspace: str | os.PathLike | None,
+                 patchsets: Sequence[str | os.PathLike], n_toys: int, seed: int, label: str,
+                 toy_files: Sequence[str | os.PathLike]
+                 ) -> tuple[dict, list[dict], str, list[str],
+                            list[tuple[str, contracts.ToysFile]]]:
+    """The scan's workspace, PatchSets and toy files, checked against the results and each
+    other (arguments as :func:`global_toys`).
+
+    Returns:
+        (workspace, PatchSets, workspace digest, PatchSet digests, toy files as (name, file)).
+    """
     from emiss.bundles.bundle import resolve_workspace
 
     if n_toys < 0:
@@ -216,11 +257,19 @@ def global_toys(docs: Sequence[Mapping[str, Any]], workspace: str | os.PathLike 
         if tf.label != label:
             raise EmissError(f"toy file {name} scans the mass label {tf.label!r}; run with "
                              f"--label {tf.label} (now {label!r})")
-    done = {r["name"] for d in docs for r in d["results"] if r.get(label) is not None}
-    try:
-        bkg = FastBackground(ws, poi=docs[0].get("options", {}).get("poi", POI))
-    except UnsupportedSpec as exc:
-        raise EmissError(f"the fast engine cannot handle this workspace: {exc}") from None
+    return ws, pss, ws_digest, ps_digests, files
+
+
+def _mass_grids(patchsets: Sequence[str | os.PathLike], pss: Sequence[dict],
+                ps_digests: Sequence[str], done: set[str], label: str,
+                files: Sequence[tuple[str, contracts.ToysFile]], gv_level: float
+                ) -> list[tuple[str, str, list[tuple[float, Any]], list[ToyJob]]]:
+    """Each PatchSet's mass grid: the (mass, patch) pairs of the results and the toys of the
+    toy files for its scenario.
+
+    Returns:
+        (scenario, PatchSet digest, [(mass, patch)], loaded toy jobs) per PatchSet.
+    """
     grids = []
     for path, ps, ps_digest in zip(patchsets, pss, ps_digests, strict=True):
         if ps["metadata"].get("labels") != [label]:
@@ -236,26 +285,7 @@ def global_toys(docs: Sequence[Mapping[str, Any]], workspace: str | os.PathLike 
         loaded = [j for name, tf in files
                   for j in _jobs(_matching(name, tf, scen, path, ps_digest, pts, gv_level))]
         grids.append((scen, ps_digest, pts, loaded))
-    out: dict[str, dict] = {}
-    saved: dict[str, contracts.ToyScenario] = {}
-    for scen, ps_digest, pts, loaded in grids:
-        scan = MassScan(bkg, pts)
-        observed, x_gen = observed_significance(scan, gv_level)
-        jobs = list(loaded)
-        if n_toys:
-            observed["seed"] = seed
-            jobs.append(background_toys(scan, x_gen, n_toys, seed, gv_level))
-        out[scen] = toy_significance(observed, jobs)
-        if files:  # merged: the seeds of every toy, and the number of jobs in the summary
-            out[scen]["seeds"] = sorted(j.seed for j in jobs)
-            out[scen]["toys"]["n_jobs"] = len(jobs)
-        if save_toys is not None:
-            saved[scen] = toy_scenario(ps_digest, scan.masses.tolist(), gv_level, jobs)
-    if save_toys is not None:
-        doc = contracts.ToysFile(workspace_digest=ws_digest, label=label,
-                                 emiss_version=_emiss_version(), scenarios=saved).to_dict()
-        contracts.write(Path(save_toys), doc, "toys")
-    return out
+    return grids
 
 
 def _matching(name: str, tf: contracts.ToysFile, scen: str, path: str | os.PathLike,

@@ -58,6 +58,7 @@ import numpy as np
 from emiss import validate
 from emiss.errors import EmissError
 from emiss.inference.asimov import delta_chi2, discovery_significance, expected_limits, sm_precision
+from emiss.io import round_sig
 from emiss.studies.kstar_rate import kstar_rate_to_k
 
 if TYPE_CHECKING:
@@ -332,13 +333,13 @@ def check_request(lumis: Sequence[float], scenarios: Sequence[str],
 
 
 def load_targets(workspaces_dir: str | Path) -> dict[str, Bundle]:
-    """Targets of the three base workspaces (K, Kstar, K+Kstar).
+    """Bundles (with their responses) of the three base workspaces (K, Kstar, K+Kstar).
 
     Args:
         workspaces_dir: folder with the bundles.
 
     Returns:
-        name -> Target.
+        name -> Bundle.
     """
     from emiss.patches.target import load_target
 
@@ -628,7 +629,5 @@ def _data_info(workspaces_dir: str | Path) -> dict[str, Any]:
 
 
 def _f(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return float(f"{x:.6g}") if math.isfinite(x) else None
+    """A number of a projection row: 6 significant digits; None/NaN/inf become None."""
+    return round_sig(x, 6, flush=False, nonfinite="none")
