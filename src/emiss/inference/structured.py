@@ -753,32 +753,29 @@ def _unconstrained_blocks(Minv: np.ndarray, Ju: np.ndarray, s: np.ndarray, Hu: n
     return Bu, np.zeros_like(Bu), np.broadcast_to(np.eye(nu), (n, nu, nu)).copy()
 
 
-def _inverse_rows(M: np.ndarray) -> np.ndarray:
-    """Batched inverses; singular rows give nan."""
+def _rowwise(fn: Callable[[np.ndarray], np.ndarray], M: np.ndarray) -> np.ndarray:
+    """fn over a stack of matrices at once; where it fails (LinAlgError), row by row, with nan
+    for the rows it fails on."""
     try:
-        return np.linalg.inv(M)
+        return fn(M)
     except np.linalg.LinAlgError:
         out = np.full(M.shape, np.nan)
         for i in range(M.shape[0]):
             try:
-                out[i] = np.linalg.inv(M[i])
+                out[i] = fn(M[i])
             except np.linalg.LinAlgError:
                 continue
         return out
+
+
+def _inverse_rows(M: np.ndarray) -> np.ndarray:
+    """Batched inverses; singular rows give nan."""
+    return _rowwise(np.linalg.inv, M)
 
 
 def _cholesky_rows(M: np.ndarray) -> np.ndarray:
     """Batched Cholesky factors; rows that are not positive definite give nan."""
-    try:
-        return np.linalg.cholesky(M)
-    except np.linalg.LinAlgError:
-        out = np.full(M.shape, np.nan)
-        for i in range(M.shape[0]):
-            try:
-                out[i] = np.linalg.cholesky(M[i])
-            except np.linalg.LinAlgError:
-                continue
-        return out
+    return _rowwise(np.linalg.cholesky, M)
 
 
 class _NoExact(Exception):
