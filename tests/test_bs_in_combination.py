@@ -202,3 +202,18 @@ def test_emiss_rate_of_b_s_to_invisible():
     assert r["FL"] is None and r["lines"][0]["q2"] == pytest.approx(M_BS**2, rel=1e-12)
     zero = emiss.rate("twobody-vector", "Bs->invisible")
     assert zero["branching_ratio"] == 0.0 and "single invisible particle" in zero["reason"]
+
+
+def test_emiss_rate_says_why_a_b_s_rate_is_zero():
+    """The text output of ``emiss rate`` names the reason of a vanishing rate."""
+    from click.testing import CliRunner
+
+    from emiss.cli import cli
+
+    res = CliRunner().invoke(cli, ["rate", "threebody-fermion-tensor", "--process",
+                                   "Bs->invisible", "--mass", "0.5"])
+    assert res.exit_code == 0, res.output
+    assert "why zero" in res.output and "tensor current cannot annihilate" in res.output
+    res = CliRunner().invoke(cli, ["rate", "threebody-fermion-pseudoscalar", "--process",
+                                   "Bs->invisible", "--mass", "0.5"])
+    assert res.exit_code == 0 and "why zero" not in res.output

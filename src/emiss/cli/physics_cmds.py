@@ -119,6 +119,8 @@ def _rate_lines(res: dict) -> list[str]:
     if res["FL"] is not None:
         lines.append(f"F_L               {res['FL']:.4f} +- {res['FL_uncertainty']:.4f}")
     lines += [f"line at q2 = {line['q2']:.4g} GeV^2 (delta function)" for line in res["lines"]]
+    if res.get("reason"):  # a rate that vanishes says why (e.g. B_s -> invisible of a tensor pair)
+        lines.append(f"why zero          {res['reason']}")
     if "inputs" in res:
         lines.append("inputs:")
         lines += [f"  {item['name']} = {item['value']}  [{item['source']}]"
