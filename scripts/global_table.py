@@ -1,15 +1,18 @@
 #!/usr/bin/env python
-"""Pair scenarios on Belle II alone and in the global likelihood: best fits side by side.
+"""Every new-particle scenario on Belle II alone and in the global likelihood, side by side.
 
-For every pair scenario (multiplicity 3) of the standard grid of Belle II's released likelihood
+For every two-body and pair scenario of the standard grid of Belle II's released likelihood
 (``belle2_patchsets`` of src/emiss/data/standard_grid.yaml) this builds the scenario's mass scan
-on three likelihoods, with emiss's command line and public API only:
+on four likelihoods, with emiss's command line and public API only:
 
 * ``belle2``: Belle II's released likelihood alone (HEPData ins2947386);
 * ``belle2 + bs-invisible``: ``emiss workspace combine belle2 bs-invisible``;
-* ``belle2 + babar2013 + belle2017 + bs-invisible``: the global combination (its B -> K*
-  channels end the pair masses at (m_B - m_K*)/2 = 2.192 GeV, so the grid's 2.2 GeV is left
-  out there);
+* ``belle2 + babar2013 + bs-invisible``: the data set of the seed's global fit (Belle II, BaBar
+  and the ALEPH B_s bound, arXiv:2503.19025);
+* ``belle2 + babar2013 + belle2017 + bs-invisible``: with Belle's 2017 limits as well.
+
+On the last two, the B -> K* channels end the masses at the K* endpoint (m_B0 - m_K*0 for one
+X, half of it for a pair; ``Process.mass_limit``), so grid masses above it are left out there.
 
 scans each (``emiss.scan``, observed only, asymptotic CLs) and compares (``emiss.compare``).
 Each row gives the best fit m_X, B̂ = B(B+ -> K+ X X̄) at the best fit, Z(LR) (the likelihood
@@ -38,15 +41,15 @@ from typing import Any
 import emiss
 from emiss.io import atomic_write_text, dumps_json
 from emiss.patches.grid import load_grid
+from emiss.physics.processes import get_process
 
 #: likelihood label -> the parts ``emiss workspace combine`` joins (one part: the bundle itself)
 LIKELIHOODS: dict[str, tuple[str, ...]] = {
     "Belle II": ("belle2",),
     "Belle II + B_s": ("belle2", "bs-invisible"),
+    "Belle II + BaBar + B_s": ("belle2", "babar2013", "bs-invisible"),
     "Belle II + BaBar + Belle + B_s": ("belle2", "babar2013", "belle2017", "bs-invisible"),
 }
-#: pair masses must stay below (m_B0 - m_K*0)/2 on workspaces with B -> K* channels (GeV)
-KSTAR_PAIR_ENDPOINT = 2.192
 #: form-factor draws of the K* predictions (only their central values are tabulated)
 RATE_SAMPLES = 20
 
@@ -63,10 +66,16 @@ def workspace(outdir: Path, parts: tuple[str, ...]) -> str:
     return str(path)
 
 
-def pair_entries() -> list[Any]:
-    """The grid entries of Belle II's standard grid whose scenario is a pair."""
+def scenario_entries() -> list[Any]:
+    """The grid entries of Belle II's standard grid whose scenario has a new particle."""
     return [e for e in load_grid("standard", key="belle2_patchsets")
-            if emiss.scenario(e.scenario).multiplicity == 3]
+            if emiss.scenario(e.scenario).multiplicity in (2, 3)]
+
+
+def kstar_endpoint(scenario: str) -> float:
+    """Largest m_X that B0 -> K*0 allows for the scenario: one X or a pair (GeV)."""
+    n_particles = emiss.scenario(scenario).multiplicity - 1
+    return get_process("B0->K*0").mass_limit(n_particles)
 
 
 def scan_one(outdir: Path, label: str, ws: str, entry: Any) -> tuple[dict, dict]:
@@ -76,7 +85,7 @@ def scan_one(outdir: Path, label: str, ws: str, entry: Any) -> tuple[dict, dict]
     res_path = outdir / tag / f"{entry.name}_results.json"
     masses = list(entry.masses)
     if "BaBar" in label:
-        masses = [m for m in masses if m < KSTAR_PAIR_ENDPOINT]
+        masses = [m for m in masses if m < kstar_endpoint(entry.scenario)]
     if not ps_path.is_file():
         ps = emiss.patchset(ws, entry.scenario, masses=masses)
         ps_path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,8 +130,8 @@ def _g(x: float | None, fmt: str) -> str:
 
 def markdown(rows: list[dict]) -> str:
     """The Markdown table."""
-    lines = ["| scenario | likelihood | m̂_X (GeV) | B̂(B+ → K+ X X̄) | Z(LR) | "
-             "R = B(B_s → X X̄)/B(B+ → K+ X X̄) | B(B0 → K*0 X X̄) | F_L |",
+    lines = ["| scenario | likelihood | m̂_X (GeV) | B̂(B+ → K+ X (X̄)) | Z(LR) | "
+             "R = B(B_s → X X̄)/B(B+ → K+ X X̄) | B(B0 → K*0 X (X̄)) | F_L |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         m = f"{r['m_X']:g}" + (" (edge)" if r["best_at_edge"] else "")
@@ -143,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     # the scans hold no SM patch: compare's "vs SM" columns stay empty, Z(LR) is the scan's own
     logging.getLogger("emiss.inference.compare").setLevel(logging.ERROR)
     args.outdir.mkdir(parents=True, exist_ok=True)
-    entries = pair_entries()
+    entries = scenario_entries()
     if args.scenarios:
         wanted = set(args.scenarios.split(","))
         entries = [e for e in entries if e.scenario in wanted]

@@ -104,6 +104,12 @@ def test_pair_patch_puts_s_times_b_in_the_bs_bin(combined):
     r = 2 * 1.3 / 230.3  # f_Bs = 230.3(1.3) MeV (FLAG 2021), B ~ f_Bs^2
     assert mods["bs_invisible_f_Bs"]["data"] == {"hi": pytest.approx(1 + r, abs=1e-8),
                                                  "lo": pytest.approx(1 - r, abs=1e-8)}
+    # B_s mixing: time-integrated B = B (1 + A y_s) / (1 - y_s^2), A in [-1, 1] (1204.1737);
+    # y_s = 0.129 / 2 (HFAG 2016): A = -1 and +1 at -1 and +1 sigma
+    y = 0.129 / 2
+    assert mods["bs_invisible_y_s"]["type"] == "normsys"
+    assert mods["bs_invisible_y_s"]["data"] == {"hi": pytest.approx(1 / (1 - y), abs=1e-8),
+                                                "lo": pytest.approx(1 / (1 + y), abs=1e-8)}
     # B -> K signal at the same coupling: the ratio of the two channels is R = B_s / B+ -> K+
     assert block["reference_branching_ratios"]["B+->K+"] == block["reference_branching_ratio"]
 
@@ -200,6 +206,9 @@ def test_emiss_rate_of_b_s_to_invisible():
     assert r["branching_ratio"] == pytest.approx(want, rel=1e-12)
     assert r["uncertainty"] == pytest.approx(want * 2 * 1.3 / 230.3, rel=1e-6)
     assert r["FL"] is None and r["lines"][0]["q2"] == pytest.approx(M_BS**2, rel=1e-12)
+    y = 0.129 / 2  # time-integrated: B (1 + A y_s) / (1 - y_s^2) at A = -1, +1 (1204.1737)
+    assert r["time_integrated_range"] == [pytest.approx(want / (1 + y), rel=1e-12),
+                                          pytest.approx(want / (1 - y), rel=1e-12)]
     zero = emiss.rate("twobody-vector", "Bs->invisible")
     assert zero["branching_ratio"] == 0.0 and "single invisible particle" in zero["reason"]
 

@@ -141,6 +141,17 @@ def test_muon_limit_is_the_textbook_bs_to_mumu_width():
     assert width * tau / (1 - 0.064) == pytest.approx(3.66e-9, abs=2 * 0.14e-9 + 0.04 * 3.66e-9)
 
 
+def test_time_integration_factors_span_a_delta_gamma():
+    """(1 + A y_s) / (1 - y_s^2) at A = -1, +1 (arXiv:1204.1737), y_s = 0.129 / 2 (HFAG 2016)."""
+    lo, hi = bs_pairs.time_integration_factors()
+    y = 0.129 / 2
+    assert lo == pytest.approx((1 - y) / (1 - y**2), rel=1e-12)
+    assert hi == pytest.approx((1 + y) / (1 - y**2), rel=1e-12)
+    assert bs_pairs.time_integration_factors(0.0) == (1.0, 1.0)  # no width difference
+    with pytest.raises(EmissError, match="y_s"):
+        bs_pairs.time_integration_factors(1.0)
+
+
 @pytest.mark.parametrize("kind", ["fermion-tensor", "vector-tensor"])
 def test_tensor_current_cannot_annihilate_bs(kind):
     w, reason = bs_pairs.pair_width(kind, 0.5, 1.0, 1e3, 1.0, 0.0)

@@ -294,8 +294,23 @@ def test_combination_refuses_clashes(self_combination, capsys, tmp_path):
     with pytest.raises(EmissError, match="is in both"):
         b = load_part("babar2013")
         combine_parts([b, load_part("babar2013", prefix="c")], "s")
-    code, _, err = run(capsys, "workspace", "combine", "babar2013", "-o", str(tmp_path))
-    assert code == 2 and "at least two" in err
+    code, _, err = run(capsys, "workspace", "combine", "belle2", "-o", str(tmp_path))
+    assert code == 2 and "at least two" in err and "'belle2'" in err
+    assert "babar2013, belle2017, bs-invisible" in err  # what one name alone may be
+
+
+@pytest.mark.parametrize(("name", "module"), [("babar2013", babar2013), ("belle", belle2017),
+                                              ("bs-invisible", bs_invisible)])
+def test_one_simplified_likelihood_is_written_alone(tmp_path, capsys, name, module):
+    """``emiss workspace combine babar2013 -o DIR``: that experiment's own bundle, unchanged."""
+    code, out, err = run(capsys, "workspace", "combine", name, "-o", str(tmp_path))
+    assert code == 0, err
+    spec, meta, _ = module.build_bundle()
+    (ws,) = [Path(p) for p in out.split() if p.endswith("_bkgonly.json")]
+    assert ws.name == module.STEM + ".json"
+    b = load_bundle(ws)
+    assert b.spec == spec and b.meta["channels"] == meta["channels"]
+    assert b.response is not None
 
 
 def test_combine_checks_its_output_before_any_work(tmp_path, capsys, monkeypatch):

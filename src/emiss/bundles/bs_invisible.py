@@ -6,7 +6,8 @@ background uncertainty, and a sensitivity S derived so that the asymptotic CLs 9
 on B equals the bound (``emiss.bundles.simplified``). The channel measures the process
 "Bs->invisible" (one line at q^2 = m_Bs^2): a patch puts S * B(B_s -> X X̄) there, the rate of
 its pair scenario at the patch's coupling (``emiss.physics.bs_pairs``; 0 for scenarios that
-cannot annihilate a B_s), with the f_Bs uncertainty as the normsys ``FBS_MODIFIER``.
+cannot annihilate a B_s), with the f_Bs uncertainty as the normsys ``FBS_MODIFIER`` and the
+B_s-mixing factor of a time-integrated rate as the normsys ``YS_MODIFIER``.
 Bundle name: ``bs-invisible``.
 """
 
@@ -34,6 +35,11 @@ DATA_FILE = "bs_invisible_aleph.yaml"
 #: arXiv:2111.09849 via ``emiss.physics.bs_pairs``); it starts with the part's prefix, so a
 #: combination keeps it as it is.
 FBS_MODIFIER = "bs_invisible_f_Bs"
+#: Name of the B_s-mixing normsys of the signal: the time-integrated rate is
+#: B (1 + A_DeltaGamma y_s) / (1 - y_s^2) with A_DeltaGamma in [-1, 1] not fixed by a scenario
+#: (arXiv:1204.1737); the normsys puts A = -1 and +1 at -1 and +1 sigma
+#: (``bs_pairs.time_integration_factors``, y_s = 0.0645: -6.1 %, +6.9 %).
+YS_MODIFIER = "bs_invisible_y_s"
 
 
 def fbs_normsys() -> dict[str, Any]:
@@ -41,6 +47,13 @@ def fbs_normsys() -> dict[str, Any]:
     r = 2.0 * bs_pairs.F_BS_UNC / bs_pairs.F_BS
     return {"name": FBS_MODIFIER, "type": "normsys",
             "data": {"hi": round(1.0 + r, 8), "lo": round(1.0 - r, 8)}}
+
+
+def ys_normsys() -> dict[str, Any]:
+    """The signal's B_s-mixing normsys: lo, hi = 1/(1 + y_s), 1/(1 - y_s) (A_DeltaGamma -1, +1)."""
+    lo, hi = bs_pairs.time_integration_factors()
+    return {"name": YS_MODIFIER, "type": "normsys",
+            "data": {"hi": round(hi, 8), "lo": round(lo, 8)}}
 
 
 def load_config() -> Mapping[str, Any]:
@@ -55,13 +68,13 @@ def channel(cfg: Mapping[str, Any] | None = None) -> CountingChannel:
         cfg: the data file's content (default: the bundled file).
 
     Returns:
-        The counting channel (``process`` "Bs->invisible", with the f_Bs normsys).
+        The counting channel (``process`` "Bs->invisible", with the f_Bs and y_s normsys).
     """
     cfg = cfg or load_config()
     c = cfg["channel"]
     return CountingChannel(
         name=str(c["name"]), process=str(c["process"]), description=str(c["description"]),
-        signal_modifiers=(fbs_normsys(),),
+        signal_modifiers=(fbs_normsys(), ys_normsys()),
         n_obs=value(c["n_obs"], "channel.n_obs"),
         background=value(c["background"], "channel.background"),
         background_unc=value(c["background_unc"], "channel.background_unc"),
@@ -95,8 +108,8 @@ def build_bundle(cfg: Mapping[str, Any] | None = None) -> tuple[dict, dict, Resp
             "one counting bin: n_obs = b (convention), no background uncertainty, signal = "
             "S * B(B_s -> invisible) with S derived so that the asymptotic CLs limit equals "
             "the recast bound; pair scenarios predict B(B_s -> X Xbar) from f_Bs "
-            "(emiss.physics.bs_pairs; normsys bs_invisible_f_Bs, 1.1 %), every other "
-            "scenario 0"),
+            "(emiss.physics.bs_pairs; normsys bs_invisible_f_Bs, 1.1 %, and bs_invisible_y_s, "
+            "-6.1/+6.9 % for B_s mixing, arXiv:1204.1737), every other scenario 0"),
         extra={"limit_versions": {"used": dict(cfg["limit"])}},
     )
 

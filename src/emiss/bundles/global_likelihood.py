@@ -368,18 +368,42 @@ def combine(names: Sequence[str], stem: str | None = None) -> tuple[dict, dict, 
     return combine_parts([load_part(n) for n in names], stem or default_stem(names))
 
 
+def source_key(name: str) -> str | None:
+    """The simplified-likelihood source a name means (``SOURCES``, ``ALIASES``), or None."""
+    key = ALIASES.get(name.lower(), name.lower())
+    return key if key in SOURCES and not Path(name).is_file() else None
+
+
+def source_stem(name: str) -> str:
+    """The workspace stem of a simplified source alone: ``<prefix>_bkgonly``."""
+    key = source_key(name)
+    if key is None:
+        raise EmissError(f"{name!r} is not a simplified likelihood ({', '.join(SOURCES)})")
+    return f"{default_prefix(key)}_bkgonly"
+
+
 def write_combination(names: Sequence[str], outdir: str | os.PathLike,
                       stem: str | None = None) -> list[Path]:
     """Combine bundles by name and write the three files into outdir.
 
+    One simplified source alone (``SOURCES``, e.g. ``babar2013``) is written as it is: its own
+    bundle, to scan or measure that experiment by itself.
+
     Args:
-        names: two or more names.
+        names: two or more names, or one simplified source.
         outdir: destination folder.
-        stem: stem of the combination (default ``default_stem``).
+        stem: stem of the combination (default ``default_stem``; one source:
+            ``source_stem``).
 
     Returns:
         The written paths (response, sidecar, workspace).
     """
+    if len(names) == 1:
+        stem = stem or source_stem(names[0])
+        key = source_key(names[0])
+        assert key is not None
+        log.info("wrote the simplified likelihood %s alone as %s", key, stem)
+        return write_bundle(SOURCES[key](), outdir, stem)
     stem = stem or default_stem(names)
     bundle = combine(names, stem)
     log.info("combined %s into %s (%d channels)", ", ".join(names), stem,

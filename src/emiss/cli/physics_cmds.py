@@ -119,6 +119,10 @@ def _rate_lines(res: dict) -> list[str]:
     if res["FL"] is not None:
         lines.append(f"F_L               {res['FL']:.4f} +- {res['FL_uncertainty']:.4f}")
     lines += [f"line at q2 = {line['q2']:.4g} GeV^2 (delta function)" for line in res["lines"]]
+    if res.get("time_integrated_range") and res["branching_ratio"] > 0:
+        lo, hi = res["time_integrated_range"]
+        lines.append(f"time-integrated   {lo:.4e} .. {hi:.4e}  (B_s mixing, A_DeltaGamma from "
+                     "-1 to +1; arXiv:1204.1737)")
     if res.get("reason"):  # a rate that vanishes says why (e.g. B_s -> invisible of a tensor pair)
         lines.append(f"why zero          {res['reason']}")
     if "inputs" in res:

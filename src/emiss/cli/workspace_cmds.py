@@ -56,12 +56,16 @@ def build(out_dir: str, force: bool) -> None:
 
 def _combination_stem(names: tuple[str, ...], stem: str | None) -> str:
     """The stem of the combined bundle: --stem, checked, or the default of the NAMES."""
-    from emiss.bundles.global_likelihood import default_stem
+    from emiss.bundles.global_likelihood import SOURCES, default_stem, source_key, source_stem
 
-    if len(names) < 2:
-        raise EmissError("workspace combine needs at least two NAMES (e.g. belle2 "
-                         "babar2013 bs-invisible)")
-    stem = stem or default_stem(names)
+    if len(names) == 1 and source_key(names[0]) is not None:
+        stem = stem or source_stem(names[0])  # one simplified likelihood, written alone
+    elif len(names) < 2:
+        raise EmissError(f"workspace combine needs at least two NAMES (e.g. belle2 babar2013 "
+                         f"bs-invisible), or one simplified likelihood alone "
+                         f"({', '.join(SOURCES)}); got {names[0]!r}")
+    else:
+        stem = stem or default_stem(names)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", stem):
         raise EmissError(f"--stem {stem!r}: use letters, digits, '_', '-' and '.' only")
     return stem
@@ -97,6 +101,8 @@ def combine_cmd(names: tuple[str, ...], out_dir: str, stem: str | None) -> None:
     arXiv:2310.13043), a bundled stem or a workspace file with its sidecar. Experimental
     nuisances are kept apart (prefixed by part); mu and the form-factor components
     ff_<family>_pc<i> are shared. Writes <stem>.json, <stem>.meta.json and the response.
+    One simplified likelihood alone (e.g. `emiss workspace combine babar2013 -o DIR`) is
+    written as it is (<prefix>_bkgonly), to scan that experiment by itself.
     """
     from emiss.bundles.global_likelihood import write_combination
     from emiss.bundles.simplified import response_name

@@ -35,8 +35,15 @@ line at q^2 = m_Bs^2 (the pair carries the whole B_s at rest) with B = B(B_s -> 
 
 Inputs: f_Bs = 230.3 +- 1.3 MeV (FLAG 2021 arXiv:2111.09849, N_f = 2+1+1 average); m_Bs and
 tau_Bs from PDG (``particle``); m_b(m_b), m_s(2 GeV) as in ``currents.quark_masses``. The rate
-is the CP-averaged instantaneous one (the y_s correction of 1204.1737, about +6 %, is left out;
-the ALEPH recast of arXiv:2310.13043 states its bound as a branching ratio).
+is the CP-averaged instantaneous one, B = tau_Bs Gamma. What a time-integrating experiment sees
+differs by B_s mixing (De Bruyn et al., arXiv:1204.1737):
+
+    B_exp = B (1 + A_DeltaGamma y_s) / (1 - y_s^2),   y_s = Delta Gamma_s / (2 Gamma_s),
+
+with A_DeltaGamma in [-1, 1] set by the CP properties of the pair and the phase of the coupling
+relative to B_s mixing (+1 for B_s -> mu mu in the SM), which a scenario's real couplings do not
+fix. ``time_integration_factors`` gives the two ends (A = -1, +1); the B_s bundle carries them
+as a normsys of the signal (``emiss.bundles.bs_invisible``).
 """
 
 from __future__ import annotations
@@ -62,6 +69,9 @@ log = logging.getLogger(__name__)
 F_BS: float = 0.2303
 #: Its 1-sigma uncertainty (GeV), same source.
 F_BS_UNC: float = 0.0013
+#: Delta Gamma_s / Gamma_s = 0.129(9): HFAG Summer 2016 average (arXiv:1612.07233), the value of
+#: flavio's parameters_uncorrelated.yml; y_s is half of it.
+DELTA_GAMMA_OVER_GAMMA_BS: float = 0.129
 #: Where the inputs come from (printed with every rate).
 SOURCES: str = ("f_Bs = 230.3(1.3) MeV (FLAG 2021, arXiv:2111.09849); m_Bs, tau_Bs: PDG; "
                 "vacuum matrix elements: arXiv:1311.0903 eq. (2), PCAC; traces: "
@@ -83,6 +93,20 @@ class BsRate:
     width: float
     reason: str = ""
     relative_uncertainty: float = 2.0 * F_BS_UNC / F_BS
+
+
+def time_integration_factors(y_s: float = DELTA_GAMMA_OVER_GAMMA_BS / 2) -> tuple[float, float]:
+    """B_exp / B at the two ends A_DeltaGamma = -1 and +1 (arXiv:1204.1737).
+
+    Args:
+        y_s: Delta Gamma_s / (2 Gamma_s).
+
+    Returns:
+        (1 / (1 + y_s), 1 / (1 - y_s)).
+    """
+    if not 0.0 <= y_s < 1.0:
+        raise EmissError(f"y_s = {y_s!r} must lie in [0, 1)")
+    return 1.0 / (1.0 + y_s), 1.0 / (1.0 - y_s)
 
 
 def m_bs() -> float:

@@ -18,9 +18,9 @@ from numpy.typing import ArrayLike
 
 from emiss import validate as V
 from emiss.errors import EmissError
+from emiss.physics import bs_pairs, sm
 from emiss.physics import constants as C
 from emiss.physics import formfactors as F
-from emiss.physics import sm
 from emiss.physics.processes import Process, get_process
 from emiss.physics.scenarios import Scenario, get_scenario
 from emiss.physics.spectrum import Spectrum
@@ -135,9 +135,12 @@ def predict(scenario: str | Scenario, process: str, mass: float | None = None,
     }
     if not proc.has_form_factors:  # B_s -> invisible: the f_Bs uncertainty, no form factors
         br = float(spec.meta["branching_ratio"])
+        # what a time-integrating experiment sees: B (1 + A y_s)/(1 - y_s^2), A in [-1, 1]
+        lo, hi = bs_pairs.time_integration_factors()
         out.update({"branching_ratio": br, "uncertainty_ff": 0.0, "FL": None,
                     "uncertainty": br * float(spec.meta["relative_uncertainty"]),
-                    "FL_uncertainty": None, "reason": spec.meta["reason"]})
+                    "FL_uncertainty": None, "reason": spec.meta["reason"],
+                    "time_integrated_range": [br * lo, br * hi]})
         for line in out["lines"]:
             line["branching_ratio_long"] = None
         return out
