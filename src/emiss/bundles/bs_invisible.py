@@ -79,8 +79,10 @@ def channel(cfg: Mapping[str, Any] | None = None) -> CountingChannel:
         background=value(c["background"], "channel.background"),
         background_unc=value(c["background_unc"], "channel.background_unc"),
         limit=value(cfg["limit"], "limit"), cl=float(cfg.get("confidence_level", 0.90)),
+        sqrt_s_gev=value(c["sqrt_s_gev"], "channel.sqrt_s_gev"),
         sources={"limit": str(cfg["limit"]["source"]),
-                 **{k: str(c[k]["source"]) for k in ("n_obs", "background", "background_unc")}})
+                 **{k: str(c[k]["source"]) for k in ("n_obs", "background", "background_unc",
+                                                     "sqrt_s_gev")}})
 
 
 def build_bundle(cfg: Mapping[str, Any] | None = None) -> tuple[dict, dict, Response]:

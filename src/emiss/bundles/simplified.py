@@ -69,6 +69,8 @@ class CountingChannel:
         sources: key -> citation of every number above.
         signal_modifiers: pyhf modifiers (besides ``mu``) the signal a patch adds here carries
             (sidecar ``channels.<name>.signal_modifiers``), e.g. a theory normsys.
+        sqrt_s_gev: e+e- centre-of-mass energy of the data in GeV (sidecar
+            ``channels.<name>.sqrt_s_gev``); None: the Υ(4S) of the B factories.
     """
 
     name: str
@@ -82,6 +84,7 @@ class CountingChannel:
     measures: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     signal_modifiers: tuple[Mapping[str, Any], ...] = ()
+    sqrt_s_gev: float | None = None
 
     def __post_init__(self) -> None:
         for key in ("n_obs", "background", "background_unc", "limit", "cl"):
@@ -326,6 +329,8 @@ def build_bundle(channels: Sequence[CountingChannel], *, stem: str, description:
                 "sources": dict(ch.sources),
             },
         }
+        if ch.sqrt_s_gev is not None:
+            info["sqrt_s_gev"] = ch.sqrt_s_gev
         if ch.process is None:
             info["measures"] = ch.measures
             info["signal_free"] = True

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import jsonpatch
@@ -78,16 +78,40 @@ def _var(name: str, values: list, *, independent: bool, units: str = "",
     return v
 
 
-def _keywords(table: Table, reactions: Iterable[str], observables: Iterable[str]) -> None:
-    table.keywords["cmenergies"] = [CM_ENERGY_GEV]
+def _keywords(table: Table, reactions: Iterable[str], observables: Iterable[str],
+              energies: Iterable[float] = (CM_ENERGY_GEV,)) -> None:
+    table.keywords["cmenergies"] = sorted(set(energies))
     table.keywords["reactions"] = sorted(set(reactions))
     table.keywords["observables"] = sorted(set(observables))
 
 
 def _reaction(process: str) -> str:
-    """'B+->K+' → 'B+ --> K+ INVISIBLE' (HEPData reaction style)."""
+    """'B+->K+' → 'B+ --> K+ INVISIBLE', 'Bs->invisible' → 'B/S0 --> INVISIBLE' (HEPData
+    reaction style)."""
     parent, _, meson = process.partition("->")
+    if meson == "invisible":
+        return f"{'B/S0' if parent == 'Bs' else parent} --> INVISIBLE"
     return f"{parent} --> {meson} INVISIBLE" if meson else process
+
+
+def channel_energy(inputs: PublishInputs, channel: str) -> float:
+    """e+e- centre-of-mass energy of one channel's data in GeV: the sidecar's ``sqrt_s_gev``
+    (e.g. ALEPH's Z-pole data in a combination), else the Υ(4S) of the B factories."""
+    info = ((inputs.workspace.meta or {}).get("channels") or {}).get(channel) or {}
+    value = info.get("sqrt_s_gev")
+    return CM_ENERGY_GEV if value is None else float(value)
+
+
+def channel_process(inputs: PublishInputs, channel: str) -> str | None:
+    """The process one channel measures (sidecar ``process``), or None."""
+    info = ((inputs.workspace.meta or {}).get("channels") or {}).get(channel) or {}
+    proc = info.get("process")
+    return None if proc is None else str(proc)
+
+
+def workspace_energies(inputs: PublishInputs) -> list[float]:
+    """The centre-of-mass energies of every channel of the workspace, sorted, once each."""
+    return sorted({channel_energy(inputs, c["name"]) for c in inputs.workspace.spec["channels"]})
 
 
 def _proc_name(process: str) -> str:
@@ -163,7 +187,8 @@ def limit_tables(inputs: PublishInputs, namer: TableNamer) -> list[Table]:
         counts[scen] = counts.get(scen, 0) + 1
     for scen, rows, info, ps, res in plan:
         title = f"Upper limits {scen}" + (f" ({ps.name})" if counts[scen] > 1 else "")
-        table = _limit_table(title, scen, rows, ps.labels, info, ps, namer, res.cl, res.calctype)
+        table = _limit_table(title, scen, rows, ps.labels, info, ps, namer, res.cl, res.calctype,
+                             workspace_energies(inputs))
         if table is not None:
             tables.append(table)
     return tables
@@ -179,6 +204,7 @@ def _limit_table(
     namer: TableNamer,
     cl: float,
     calctype: str = "asymptotics",
+    energies: Sequence[float] = (CM_ENERGY_GEV,),
 ) -> Table | None:
     good = sorted((r for r in rows if r.get("status", "ok") == "ok" and _has_limits(r, "mu")),
                   key=lambda r: [r.get(k) for k in labels])
@@ -198,7 +224,7 @@ def _limit_table(
         "patch)." + (f" {dropped} hypotheses whose fit failed are omitted." if dropped else "")
     )
     table.location = f"Limits from {ps.filename}"
-    _keywords(table, map(_reaction, processes), ["UL"])
+    _keywords(table, map(_reaction, processes), ["UL"], energies)
     for lab in labels:
         name, units = LABEL_UNITS.get(lab, (lab, ""))
         table.add_variable(_var(name, [float(r[lab]) for r in good], independent=True, units=units))
@@ -213,7 +239,8 @@ def _limit_table(
     for v in table.variables:
         if not v.is_independent:
             v.add_qualifier("CL", f"{cl:.0%}")
-            v.add_qualifier("SQRT(S)", CM_ENERGY_GEV, "GeV")
+            for e in energies:  # a combination of data at several energies names each
+                v.add_qualifier("SQRT(S)", e, "GeV")
     return table
 
 
@@ -309,8 +336,10 @@ def template_tables(
                 "BkgOnly.json."
             )
             table.location = f"{ps.filename}, channel {ch}"
-            procs = {pr for p, _ in cols for pr in patch_info(p)["processes"]}
-            _keywords(table, map(_reaction, procs), ["N"])
+            proc = channel_process(inputs, ch)
+            procs = ({proc} if proc is not None
+                     else {pr for p, _ in cols for pr in patch_info(p)["processes"]})
+            _keywords(table, map(_reaction, procs), ["N"], [channel_energy(inputs, ch)])
             table.add_variable(_var("Bin index", list(range(nbins)), independent=True))
             bkg = np.sum([np.asarray(d, float) for d in base[ch].values()], axis=0)
             table.add_variable(_var("Background (pre-fit)", bkg.tolist(), independent=False))
@@ -521,8 +550,11 @@ def response_tables(inputs: PublishInputs, namer: TableNamer) -> list[Table]:
             )
         )
         table.location = f"Response of channel {ch}"
-        table.keywords["cmenergies"] = [CM_ENERGY_GEV]
+        table.keywords["cmenergies"] = [channel_energy(inputs, ch)]
         table.keywords["observables"] = ["EFF"]
+        proc = channel_process(inputs, ch)
+        if proc is not None:
+            table.keywords["reactions"] = [_reaction(proc)]
         table.add_variable(
             _var(
                 "True $q^2$",
