@@ -332,3 +332,41 @@ def test_written_bundles_load(tmp_path):
         paths = mod.write_bundle(tmp_path)
         b = load_bundle(paths[-1])
         assert b.response is not None and b.meta["emulated_data"] is False
+
+
+def test_folded_sm_carries_its_ckm_and_x_t_normalisation(tmp_path, capsys):
+    """The SM nu nubar sample emiss folds (light-X patches of a combination) carries one
+    shared histosys for B_SM ~ |V_tb V_ts|^2 X_t^2: 2 sqrt((0.9/41.5)^2 + (0.017/1.469)^2)
+    (PDG 2024 CKM review, arXiv:1009.0947) in every B -> K and B -> K* channel; the SM patch
+    declares it without effect (one likelihood family); Belle II's published SM sample keeps
+    Belle II's own modifiers."""
+    r = 2 * np.hypot(0.9 / 41.5, 0.017 / 1.469)
+    code, _, err = run(capsys, "workspace", "combine", "belle2", "babar2013", "-o",
+                       str(tmp_path))
+    assert code == 0, err
+    ws = tmp_path / "combined_belle2_babar2013_bkgonly.json"
+    for scen, extra in (("twobody-scalar", ["--masses", "2.0"]), ("sm", [])):
+        code, _, err = run(capsys, "patchset", str(ws), "--scenario", scen, *extra, "-o",
+                           str(tmp_path / f"{scen}.json"))
+        assert code == 0, err
+    (light,) = json.loads((tmp_path / "twobody-scalar.json").read_text())["patches"]
+    sm_ops = [op["value"] for op in light["patch"] if op["value"]["name"] == "sm_nunu"]
+    assert len(sm_ops) == 7  # Belle II's three signal channels, BaBar's K+, K0, K*+, K*0
+    for v in sm_ops:
+        (m,) = [m for m in v["modifiers"] if m["name"] == "sm_nunu_norm"]
+        np.testing.assert_allclose(m["data"]["hi_data"], np.multiply(v["data"], 1 + r),
+                                   rtol=1e-8)
+        np.testing.assert_allclose(m["data"]["lo_data"], np.multiply(v["data"], 1 - r),
+                                   rtol=1e-8)
+    (smp,) = json.loads((tmp_path / "sm.json").read_text())["patches"]
+    (m,) = [m for op in smp["patch"] for m in op["value"]["modifiers"]
+            if m["name"] == "sm_nunu_norm"]
+    host = next(op["value"]["data"] for op in smp["patch"]
+                if m in op["value"]["modifiers"])
+    assert m["data"] == {"hi_data": host, "lo_data": host}  # declared, no effect
+    code, _, err = run(capsys, "patchset", "belle2", "--scenario", "twobody-scalar",
+                       "--masses", "2.0", "-o", str(tmp_path / "b2.json"))
+    assert code == 0, err
+    (b2,) = json.loads((tmp_path / "b2.json").read_text())["patches"]
+    assert not any(m["name"] == "sm_nunu_norm" for op in b2["patch"]
+                   for m in op["value"]["modifiers"])

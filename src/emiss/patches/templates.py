@@ -40,7 +40,9 @@ from emiss.patches.systematics import (
     DEFAULT_FF_SEED,
     FF_COMPONENTS,
     FF_TAGS,
+    SM_NORM,
     ff_histosys,
+    sm_norm_relative,
 )
 from emiss.response import Response
 from emiss.response.binned import Binned, DrawQuadrature, integrate, parts_of, total_br
@@ -145,17 +147,26 @@ class TemplateBuilder:
         self._zero_logged: set[tuple[str, str]] = set()
 
     @property
+    def folds_sm(self) -> bool:
+        """Whether light-X patches carry an SM nu nubar sample emiss folds itself (no published
+        SM samples, and a first process with an SM rate), with its normalisation ``SM_NORM``."""
+        return not self.sm_samples and hypotheses.process(self.processes[0]).has_form_factors
+
+    @property
     def family(self) -> list[str]:
         """Hypothesis nuisances every patch of this workspace declares (one likelihood family).
 
         The form-factor components ``ff_<tag>_pc1..FF_COMPONENTS`` of every form-factor family
-        of the workspace (when form-factor systematics are on) and the form-factor modifiers
-        of the workspace's published SM samples (Belle II's ``corr_ff_c1..3``): a patch that
-        lacks some declares them without effect (``emiss.patches.assemble.one_family``).
+        of the workspace (when form-factor systematics are on), the normalisation ``SM_NORM``
+        of an SM sample emiss folds (``folds_sm``) and the form-factor modifiers of the
+        workspace's published SM samples (Belle II's ``corr_ff_c1..3``): a patch that lacks
+        some declares them without effect (``emiss.patches.assemble.one_family``).
         """
         names = [f"ff_{FF_TAGS.get(fam, sanitize(fam))}_pc{i}"
                  for fam in self.families for i in range(1, FF_COMPONENTS + 1)
                  if self.n_samples]
+        if self.folds_sm:
+            names.append(SM_NORM)
         for c, sample in sorted(self.sm_samples.items()):
             carried = {m["name"] for m in self.target.signal_modifiers(c)}
             names += [m["name"] for m in sample["modifiers"] if m["type"] == "histosys"
@@ -419,9 +430,13 @@ class TemplateBuilder:
             for m, per in histosys.items():
                 lo, hi = self._split(per[i][0]), self._split(per[i][1])
                 hs[m] = {c: (lo[c], hi[c]) for c in lo}
+            nominal = self._split(noms[i])
+            if name == SM_SAMPLE:  # the SM prediction's CKM x X_t normalisation
+                r = sm_norm_relative()
+                hs[SM_NORM] = {c: (v * (1.0 - r), v * (1.0 + r)) for c, v in nominal.items()}
             samples.append(SampleTemplate(
                 name=name,
-                nominal=self._split(noms[i]),
+                nominal=nominal,
                 histosys=hs,
                 normfactor=POI if name == SIGNAL_SAMPLE else None,
             ))
