@@ -185,3 +185,41 @@ def test_emulation_is_one_family_too():
     for scen, m in (("twobody-scalar", 2.1), ("threebody-vector", 0.5)):
         ps = P.build_patchset(target, P.make_entry(scen, masses=[m]), builder=builder)
         assert _logpdf(target.spec, ps["patches"][0], 0.0) == pytest.approx(ref, abs=TOL)
+
+
+def test_folded_sm_normalisation_moves_the_light_x_sm_sample_only():
+    """On a workspace whose SM sample emiss folds (the ITA emulation), the fixed SM sample of a
+    light-X patch carries ``sm_nunu_norm`` (|V_tb V_ts|^2 X_t^2, 2 sqrt((0.9/41.5)^2 +
+    (0.017/1.469)^2) per sigma); the SM patch declares it without effect (its mu measures the
+    SM-shaped rate, as Belle II's does): at the nuisance's nominal value the SM-only point of
+    the light-X patch is the SM patch at mu = 1, and at +1 sigma its SM yield is (1 + r)
+    times larger."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # emulated-data warning
+        target = P.target_from_bundle(load_bundle("belle2_ita_bkgonly"))
+    builder = P.TemplateBuilder(target, n_samples=8, seed=0)
+    assert "sm_nunu_norm" in builder.family
+    entries = {e.scenario: e for e in load_grid(standard_grid_path(), key="patchsets")}
+    sm_ps = P.build_patchset(target, entries["sm"], builder=builder)
+    lx_ps = P.build_patchset(target, _thin(entries["threebody-scalar"]), builder=builder)
+    r = 2 * math.hypot(0.9 / 41.5, 0.017 / 1.469)
+
+    def expected(patch: dict, mu: float, theta: float) -> tuple[np.ndarray, float]:
+        ws = pyhf.Workspace(jsonpatch.apply_patch(target.spec, patch["patch"]))
+        model = ws.model(poi_name="mu")
+        pars = np.array(model.config.suggested_init(), float)
+        pars[model.config.poi_index] = mu
+        pars[model.config.par_slice("sm_nunu_norm")] = theta
+        return (np.asarray(model.expected_actualdata(pars)),
+                float(model.logpdf(pars, ws.data(model))[0]))
+
+    bkg, _ = expected(sm_ps["patches"][0], 0.0, 0.0)  # background only
+    sm1, ref = expected(sm_ps["patches"][0], 1.0, 0.0)
+    assert np.allclose(expected(sm_ps["patches"][0], 1.0, 1.0)[0], sm1, rtol=1e-12)
+    for p in lx_ps["patches"]:
+        at0, nll0 = expected(p, 0.0, 0.0)
+        assert nll0 == pytest.approx(ref, abs=TOL)
+        up, _ = expected(p, 0.0, 1.0)
+        np.testing.assert_allclose(up - bkg, (1 + r) * (sm1 - bkg), rtol=1e-7, atol=1e-9)

@@ -403,7 +403,11 @@ class TemplateBuilder:
     def _folded(self, raw: _Raw, scale: float, ref: float, mult: int, hyp: Hypothesis,
                 published: Mapping[str, dict]) -> list[SampleTemplate]:
         """``signal`` from the folded spectrum (with form-factor components) and, for light X,
-        the fixed SM sample: the workspace's published one when it has one, else folded."""
+        the fixed SM sample: the workspace's published one when it has one, else folded.
+
+        A folded fixed SM sample (``sm_nunu`` of light X) carries the SM prediction's
+        normalisation ``SM_NORM``; the SM patch does not (its mu measures the SM-shaped rate,
+        as Belle II's signal strength does) and declares it without effect."""
         noms = [raw.nominal * scale]
         draws: list[np.ndarray | None] = [None]
         if raw.draws is not None:
