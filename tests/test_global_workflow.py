@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -28,45 +29,39 @@ PAIR = "threebody-fermion-pseudoscalar"
 SMALL = "combined_belle2_hta_babar2013_bs_invisible_bkgonly.json"
 
 
+def _cli(*args: str) -> None:
+    """Run ``emiss ARGS`` in-process for a fixture (no capsys there); fail on a non-zero exit."""
+    from emiss.cli import main
+
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        assert exc.code in (0, None), args
+
+
+def _build_chain(d: Path, parts: tuple[str, ...], stem: str) -> tuple[Path, Path]:
+    """Combine parts into d, build a two-mass pair PatchSet on it and scan it."""
+    _cli("workspace", "combine", *parts, "-o", str(d))
+    ws = d / stem
+    _cli("patchset", str(ws), "--scenario", PAIR, "--masses", "0.3,0.6", "-o",
+         str(d / "pair.json"))
+    _cli("scan", str(ws), str(d / "pair.json"), "-o", str(d / "res.json"), "-q")
+    return d, ws
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """Combined workspace, a two-mass pair PatchSet and its scan results."""
-    from emiss.cli import main
-
-    d = tmp_path_factory.mktemp("global_chain")
-
-    def cli(*args: str) -> None:
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            assert exc.code in (0, None), args
-
-    cli("workspace", "combine", "belle2", "babar2013", "bs-invisible", "-o", str(d))
-    ws = d / f"{STEM}.json"
-    cli("patchset", str(ws), "--scenario", PAIR, "--masses", "0.3,0.6", "-o",
-        str(d / "pair.json"))
-    cli("scan", str(ws), str(d / "pair.json"), "-o", str(d / "res.json"), "-q")
-    return d, ws
+    return _build_chain(tmp_path_factory.mktemp("global_chain"),
+                        ("belle2", "babar2013", "bs-invisible"), f"{STEM}.json")
 
 
 @pytest.fixture(scope="module")
 def small_chain(tmp_path_factory):
     """The same with Belle II's hadronic-tag emulation (few nuisances): quick for pyhf's own
     fits and for the sampler."""
-    from emiss.cli import main
-
-    d = tmp_path_factory.mktemp("small_chain")
-    for args in (["workspace", "combine", "belle2_hta_bkgonly", "babar2013", "bs-invisible",
-                  "-o", str(d)],
-                 ["patchset", str(d / SMALL), "--scenario", PAIR, "--masses", "0.3,0.6", "-o",
-                  str(d / "pair.json")],
-                 ["scan", str(d / SMALL), str(d / "pair.json"), "-o", str(d / "res.json"),
-                  "-q"]):
-        try:
-            main(args)
-        except SystemExit as exc:
-            assert exc.code in (0, None), args
-    return d, d / SMALL
+    return _build_chain(tmp_path_factory.mktemp("small_chain"),
+                        ("belle2_hta_bkgonly", "babar2013", "bs-invisible"), SMALL)
 
 
 def test_compare_reads_the_combined_scan(chain, capsys):
